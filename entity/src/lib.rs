@@ -1,0 +1,27 @@
+//! The data layer of the Fever events-integration service.
+//!
+//! - One module per table with its SeaORM entity ([`provider`], [`job`], [`job_outcome`],
+//!   [`event`], [`zone`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates.
+//! - [`query`]: the hand-written queries over them, one module per table, as async functions
+//!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
+//! - [`db`]: opening the database (PostgreSQL, or the embedded SQLite file by default).
+//! - Parse-once domain types: [`ids`], [`settings`] (what a provider is configured with),
+//!   [`time`] (the one timestamp format written to both databases).
+//!
+//! The schema itself lives in the `migration` crate.
+
+pub mod catalog_version;
+pub mod db;
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod job_outcome;
+pub mod provider;
+pub mod query;
+pub mod sea_orm_active_enums;
+pub mod settings;
+pub mod time;
+pub mod zone;
+
+pub use ids::{EventId, JobId, ProviderId};
+pub use sea_orm_active_enums::{ErrorKind, JobState, JobTrigger, ProviderKind};

@@ -1,0 +1,413 @@
+//! What a provider is configured with, parsed once: a name, a feed URL, a cron schedule, a
+//! time zone, fetch limits and a retry policy. Values that reach the database through these
+//! types are valid; the command line and the API both go through them.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// A setting that cannot be used, with what is wrong in words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSetting {
+    /// Provider names are short identifiers.
+    #[error(
+        "invalid provider name `{0}`: use 1 to 100 letters, digits, `-`, `_` or `.`, starting with a letter or digit"
+    )]
+    Name(String),
+    /// The feed URL is not an absolute http(s) URL.
+    #[error("invalid feed URL `{url}`: {reason}")]
+    Url {
+        /// What was given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The cron expression does not parse.
+    #[error(
+        "invalid cron schedule `{expression}`: {reason} (expected `sec min hour day month weekday [year]`, or the 5-field form without seconds)"
+    )]
+    Schedule {
+        /// What was given.
+        expression: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The cron expression never fires.
+    #[error("cron schedule `{0}` never fires")]
+    ScheduleNeverFires(String),
+    /// Not an IANA time zone name.
+    #[error("unknown time zone `{0}`: use an IANA name such as `UTC` or `Europe/Madrid`")]
+    TimeZone(String),
+    /// A numeric limit is out of its range.
+    #[error("{name} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        /// The setting.
+        name: &'static str,
+        /// What was given.
+        value: i64,
+        /// Smallest accepted.
+        min: i64,
+        /// Largest accepted.
+        max: i64,
+    },
+}
+
+/// A provider's unique name: part of every event id, so it never changes once used.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProviderName(String);
+
+impl ProviderName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ProviderName {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid = (1..=100).contains(&s.len())
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidSetting::Name(s.to_owned()))
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An absolute `http` or `https` URL with a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedUrl(url::Url);
+
+impl FeedUrl {
+    /// The URL.
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl FromStr for FeedUrl {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason: &str| InvalidSetting::Url {
+            url: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let url = url::Url::parse(s.trim()).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("a host is required"));
+        }
+        Ok(Self(url))
+    }
+}
+
+/// A cron expression, with seconds (`sec min hour day month weekday [year]`). The classic
+/// 5-field form is accepted and runs at second 0.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    expression: String,
+    schedule: cron::Schedule,
+}
+
+impl CronSchedule {
+    /// The expression as stored (always with a seconds field).
+    pub fn as_str(&self) -> &str {
+        &self.expression
+    }
+
+    /// The first tick strictly after `after`, reading the expression in `zone`.
+    pub fn next_after(&self, after: DateTime<Utc>, zone: TimeZone) -> Option<DateTime<Utc>> {
+        self.schedule
+            .after(&after.with_timezone(&zone.0))
+            .next()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The last tick at or before `at`, if one falls after `since` (the catch-up tick after
+    /// downtime: only the latest missed tick counts).
+    pub fn latest_between(
+        &self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+        zone: TimeZone,
+    ) -> Option<DateTime<Utc>> {
+        // Ticks fall on whole seconds: the last one before the next whole second after `at`
+        // is the last one at or before `at`.
+        let upper = at.with_timezone(&zone.0).trunc_subsecs(0) + chrono::TimeDelta::seconds(1);
+        self.schedule
+            .after(&upper)
+            .next_back()
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|&tick| tick > since && tick <= at)
+    }
+}
+
+impl PartialEq for CronSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.expression == other.expression
+    }
+}
+
+impl Eq for CronSchedule {}
+
+impl FromStr for CronSchedule {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let trimmed = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let expression = if trimmed.split(' ').count() == 5 {
+            format!("0 {trimmed}")
+        } else {
+            trimmed
+        };
+        let schedule =
+            cron::Schedule::from_str(&expression).map_err(|e| InvalidSetting::Schedule {
+                expression: s.to_owned(),
+                // The parser's message echoes the input with a caret under it; keep the
+                // sentence, so the error stays on one line.
+                reason: e
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .rfind(|line| !line.is_empty() && *line != "^")
+                    .unwrap_or("unparsable")
+                    .to_owned(),
+            })?;
+        if schedule.upcoming(Utc).next().is_none() {
+            return Err(InvalidSetting::ScheduleNeverFires(s.to_owned()));
+        }
+        Ok(Self {
+            expression,
+            schedule,
+        })
+    }
+}
+
+/// An IANA time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl TimeZone {
+    /// Coordinated Universal Time, the default.
+    pub const UTC: Self = Self(chrono_tz::UTC);
+
+    /// The IANA name.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl FromStr for TimeZone {
+    type Err = InvalidSetting;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<chrono_tz::Tz>()
+            .map(Self)
+            .map_err(|_| InvalidSetting::TimeZone(s.to_owned()))
+    }
+}
+
+/// How a provider's feed is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Limit for establishing the connection.
+    pub connect_timeout_ms: i32,
+    /// Limit between two reads of the body.
+    pub read_timeout_ms: i32,
+    /// Limit for the whole fetch; a slow drip hits it.
+    pub total_timeout_ms: i32,
+    /// Largest body accepted, compressed or decompressed.
+    pub max_body_bytes: i64,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 15_000,
+            total_timeout_ms: 60_000,
+            max_body_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl FetchLimits {
+    /// Checks every limit is in its range.
+    pub fn validate(self) -> Result<Self, InvalidSetting> {
+        in_range(
+            "connect_timeout_ms",
+            self.connect_timeout_ms.into(),
+            1,
+            600_000,
+        )?;
+        in_range("read_timeout_ms", self.read_timeout_ms.into(), 1, 600_000)?;
+        in_range(
+            "total_timeout_ms",
+            self.total_timeout_ms.into(),
+            1,
+            3_600_000,
+        )?;
+        in_range(
+            "max_body_bytes",
+            self.max_body_bytes,
+            1,
+            4 * 1024 * 1024 * 1024,
+        )?;
+        Ok(self)
+    }
+}
+
+/// How failed jobs of a provider are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per tick, the first one included (1 = never retry).
+    pub max_attempts: i32,
+    /// Backoff before the first retry, doubled for each further one (with jitter).
+    pub base_delay_ms: i32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay_ms: 2_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Checks both values are in their ranges.
+    pub fn validate(self) -> Result<Self, InvalidSetting> {
+        in_range("max_attempts", self.max_attempts.into(), 1, 20)?;
+        in_range(
+            "retry_base_delay_ms",
+            self.base_delay_ms.into(),
+            1,
+            3_600_000,
+        )?;
+        Ok(self)
+    }
+}
+
+fn in_range(name: &'static str, value: i64, min: i64, max: i64) -> Result<(), InvalidSetting> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(InvalidSetting::OutOfRange {
+            name,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// The schedule a new provider gets: every five minutes.
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_identifiers() {
+        assert!("acme-events_2.eu".parse::<ProviderName>().is_ok());
+        for bad in ["", "-x", "a b", "ñ", &"x".repeat(101), "a\u{1f}b"] {
+            assert!(bad.parse::<ProviderName>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn feed_urls_must_be_absolute_http() {
+        assert!(
+            "https://provider.example/api/events"
+                .parse::<FeedUrl>()
+                .is_ok()
+        );
+        for bad in ["ftp://x/y", "not a url", "/relative", "http://"] {
+            let err = bad.parse::<FeedUrl>().unwrap_err();
+            assert!(err.to_string().contains("invalid feed URL"), "{err}");
+        }
+    }
+
+    #[test]
+    fn cron_accepts_seconds_and_the_classic_five_fields() {
+        let with_seconds: CronSchedule = "*/10 * * * * *".parse().unwrap();
+        assert_eq!(with_seconds.as_str(), "*/10 * * * * *");
+        let classic: CronSchedule = "*/5 * * * *".parse().unwrap();
+        assert_eq!(classic.as_str(), "0 */5 * * * *");
+        let err = "every minute".parse::<CronSchedule>().unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid cron schedule"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ticks_are_read_in_the_provider_time_zone() {
+        let daily: CronSchedule = "0 0 9 * * *".parse().unwrap();
+        let madrid: TimeZone = "Europe/Madrid".parse().unwrap();
+        let after = DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let next = daily.next_after(after, madrid).unwrap();
+        // 09:00 in Madrid in winter is 08:00 UTC, the next day.
+        assert_eq!(next.to_rfc3339(), "2026-01-11T08:00:00+00:00");
+    }
+
+    #[test]
+    fn catch_up_keeps_only_the_latest_missed_tick() {
+        let minutely: CronSchedule = "0 * * * * *".parse().unwrap();
+        let since = DateTime::parse_from_rfc3339("2026-01-10T12:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-01-10T12:10:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let latest = minutely.latest_between(since, at, TimeZone::UTC).unwrap();
+        assert_eq!(latest.to_rfc3339(), "2026-01-10T12:10:00+00:00");
+        assert_eq!(minutely.latest_between(at, at, TimeZone::UTC), None);
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert!(FetchLimits::default().validate().is_ok());
+        let err = FetchLimits {
+            total_timeout_ms: 0,
+            ..FetchLimits::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "total_timeout_ms must be between 1 and 3600000, got 0"
+        );
+        assert!(RetryPolicy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn time_zones_are_iana_names() {
+        assert_eq!("UTC".parse::<TimeZone>().unwrap(), TimeZone::UTC);
+        assert!("Mars/Olympus".parse::<TimeZone>().is_err());
+    }
+}

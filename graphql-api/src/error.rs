@@ -1,0 +1,128 @@
+//! The API's errors. Each has a stable code for clients (`extensions.code` in GraphQL, `code`
+//! in REST); an internal error is logged with its cause and reaches the client only as
+//! "internal error", so database text never leaks.
+
+use async_graphql::ErrorExtensions;
+
+/// Every error a resolver returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or its arguments are invalid.
+    #[error("{0}")]
+    BadUserInput(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation needs a token and none was given.
+    #[error("this operation needs an admin token (Authorization: Bearer ...)")]
+    Unauthenticated,
+    /// The token given does not allow the operation.
+    #[error("the token given does not allow this operation")]
+    Forbidden,
+    /// A dependency is down (the database, typically); retrying later may work.
+    #[error("service unavailable, retry later")]
+    Unavailable,
+    /// Anything else; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadUserInput(_) => "BAD_USER_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// An internal failure: logs `cause` with its chain and returns the opaque error.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %error_chain(cause), "internal error");
+        Self::Internal
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        match err {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::Unavailable
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, e| e.set("code", self.code()))
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        err.extend()
+    }
+}
+
+/// `err` and its sources, joined with ": ".
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_carries_its_code_and_hides_internals() {
+        let db_error = sea_orm::DbErr::Custom("relation \"secret_table\" does not exist".into());
+        let cases = [
+            (
+                ApiError::BadUserInput("bad".into()),
+                "BAD_USER_INPUT",
+                "bad",
+            ),
+            (
+                ApiError::NotFound("no such job".into()),
+                "NOT_FOUND",
+                "no such job",
+            ),
+            (
+                ApiError::Unauthenticated,
+                "UNAUTHENTICATED",
+                "this operation needs an admin token (Authorization: Bearer ...)",
+            ),
+            (
+                ApiError::Forbidden,
+                "FORBIDDEN",
+                "the token given does not allow this operation",
+            ),
+            (
+                ApiError::Unavailable,
+                "UNAVAILABLE",
+                "service unavailable, retry later",
+            ),
+            (ApiError::from(db_error), "INTERNAL", "internal error"),
+        ];
+        for (err, code, message) in cases {
+            let gql: async_graphql::Error = err.into();
+            assert_eq!(gql.message, message);
+            let ext = gql.extensions.expect("extensions are set");
+            assert_eq!(ext.get("code"), Some(&async_graphql::Value::from(code)));
+        }
+    }
+}

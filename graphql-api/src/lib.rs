@@ -1,0 +1,17 @@
+//! The Fever API: GraphQL (async-graphql on axum) for event search and job monitoring, and
+//! the REST `GET /search` that existing clients call.
+//!
+//! - [`config`]: the command line and its validated configuration.
+//! - [`schema`]: the GraphQL schema, built apart from the server so the SDL can be exported
+//!   and checked without a database.
+//! - [`graphql`]: resolvers and their output types (never the database entities).
+//! - [`error`]: the one error enum every resolver returns, mapped to `extensions.code`.
+//! - [`http`]: the axum router: `/graphql`, health, and how the server runs and stops.
+
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod schema;
+
+pub use http::{AppState, run};

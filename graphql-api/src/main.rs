@@ -1,0 +1,19 @@
+//! `graphql-api`: serves the GraphQL API and the REST `/search`. See `graphql-api --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = graphql_api::config::Cli::parse();
+    service::init_logging(cli.common.log_format);
+    service::report(
+        graphql_api::config::execute(cli)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+    )
+}

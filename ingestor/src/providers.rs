@@ -1,0 +1,197 @@
+//! Creating, updating and listing providers from the command line.
+
+use entity::{
+    provider,
+    query::provider::{ProviderChanges, UpsertError, Upserted},
+    settings::{FetchLimits, RetryPolicy},
+};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+use crate::cli::ProviderAddArgs;
+
+/// Creates or updates the provider `args` names.
+pub async fn add(
+    db: &DatabaseConnection,
+    args: ProviderAddArgs,
+) -> Result<Upserted, AddProviderError> {
+    let current = entity::query::provider::find_by_name(db, args.name.as_str()).await?;
+    let changes = changes(&args, current.as_ref())?;
+    Ok(entity::query::provider::upsert(db, &args.name, changes).await?)
+}
+
+/// Why `provider add` refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddProviderError {
+    /// A setting is out of range.
+    #[error(transparent)]
+    Invalid(#[from] entity::settings::InvalidSetting),
+    /// The upsert failed.
+    #[error(transparent)]
+    Upsert(#[from] UpsertError),
+}
+
+impl From<sea_orm::DbErr> for AddProviderError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Upsert(UpsertError::Database(err))
+    }
+}
+
+/// The changes `args` asks for. Limits given alone are merged with the provider's current
+/// ones (or the defaults), then checked together.
+fn changes(
+    args: &ProviderAddArgs,
+    current: Option<&provider::Model>,
+) -> Result<ProviderChanges, entity::settings::InvalidSetting> {
+    let base_limits = current.map_or_else(FetchLimits::default, |p| FetchLimits {
+        connect_timeout_ms: p.connect_timeout_ms,
+        read_timeout_ms: p.read_timeout_ms,
+        total_timeout_ms: p.total_timeout_ms,
+        max_body_bytes: p.max_body_bytes,
+    });
+    let limits_given = args.connect_timeout_ms.is_some()
+        || args.read_timeout_ms.is_some()
+        || args.total_timeout_ms.is_some()
+        || args.max_body_bytes.is_some();
+    let limits = if limits_given {
+        Some(
+            FetchLimits {
+                connect_timeout_ms: args
+                    .connect_timeout_ms
+                    .unwrap_or(base_limits.connect_timeout_ms),
+                read_timeout_ms: args.read_timeout_ms.unwrap_or(base_limits.read_timeout_ms),
+                total_timeout_ms: args
+                    .total_timeout_ms
+                    .unwrap_or(base_limits.total_timeout_ms),
+                max_body_bytes: args.max_body_bytes.unwrap_or(base_limits.max_body_bytes),
+            }
+            .validate()?,
+        )
+    } else {
+        None
+    };
+    let base_retry = current.map_or_else(RetryPolicy::default, |p| RetryPolicy {
+        max_attempts: p.max_attempts,
+        base_delay_ms: p.retry_base_delay_ms,
+    });
+    let retry = if args.max_attempts.is_some() || args.retry_base_delay_ms.is_some() {
+        Some(
+            RetryPolicy {
+                max_attempts: args.max_attempts.unwrap_or(base_retry.max_attempts),
+                base_delay_ms: args.retry_base_delay_ms.unwrap_or(base_retry.base_delay_ms),
+            }
+            .validate()?,
+        )
+    } else {
+        None
+    };
+    let enabled = match (args.enable, args.disable) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    Ok(ProviderChanges {
+        kind: args.kind,
+        url: args.url.clone(),
+        schedule: args.schedule.clone(),
+        time_zone: args.time_zone,
+        enabled,
+        limits,
+        retry,
+    })
+}
+
+/// One line saying what `provider add` did.
+pub fn describe_upsert(upserted: &Upserted) -> String {
+    match upserted {
+        Upserted::Created(p) => format!("created provider {} (id {})", p.name, p.id),
+        Upserted::Updated(p) => format!("updated provider {} (id {})", p.name, p.id),
+    }
+}
+
+/// A provider as `provider list --json` prints it.
+#[derive(Serialize)]
+struct ListedProvider<'a> {
+    id: i64,
+    name: &'a str,
+    kind: &'a str,
+    url: &'a str,
+    schedule: &'a str,
+    time_zone: &'a str,
+    enabled: bool,
+    connect_timeout_ms: i32,
+    read_timeout_ms: i32,
+    total_timeout_ms: i32,
+    max_body_bytes: i64,
+    max_attempts: i32,
+    retry_base_delay_ms: i32,
+}
+
+impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
+    fn from(p: &'a provider::Model) -> Self {
+        Self {
+            id: p.id.0,
+            name: &p.name,
+            kind: p.kind.as_str(),
+            url: &p.url,
+            schedule: &p.schedule,
+            time_zone: &p.time_zone,
+            enabled: p.enabled,
+            connect_timeout_ms: p.connect_timeout_ms,
+            read_timeout_ms: p.read_timeout_ms,
+            total_timeout_ms: p.total_timeout_ms,
+            max_body_bytes: p.max_body_bytes,
+            max_attempts: p.max_attempts,
+            retry_base_delay_ms: p.retry_base_delay_ms,
+        }
+    }
+}
+
+/// The providers as a table, or as one JSON object per line.
+pub fn render_list(providers: &[provider::Model], json: bool) -> String {
+    let mut out = String::new();
+    if json {
+        for p in providers {
+            // Serialising plain strings and numbers cannot fail.
+            if let Ok(line) = serde_json::to_string(&ListedProvider::from(p)) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        return out;
+    }
+    if providers.is_empty() {
+        return "no providers yet: add one with `ingestor provider add NAME --url URL`\n"
+            .to_owned();
+    }
+    let rows: Vec<[String; 6]> = providers
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.kind.as_str().to_owned(),
+                if p.enabled { "yes" } else { "no" }.to_owned(),
+                p.schedule.clone(),
+                p.time_zone.clone(),
+                p.url.clone(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "KIND", "ENABLED", "SCHEDULE", "TIME ZONE", "URL"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

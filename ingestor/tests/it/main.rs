@@ -1,0 +1,3 @@
+//! Integration tests of the ingestor, through its binary and its library.
+
+mod cli;

@@ -1,0 +1,193 @@
+//! The schema of the Fever events-integration service, and the rules for changing it.
+//!
+//! Every schema change is a migration here; nothing else issues DDL. Binaries call
+//! [`prepare`] at start-up: the embedded SQLite default applies what is pending, while a
+//! PostgreSQL deployment refuses to start until `ingestor migrate` (see [`apply_pending`]) has
+//! brought the schema up to date, because replicas start concurrently and sea-orm-migration
+//! takes no lock of its own.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationStatus, MigrationTrait};
+
+mod m20261125_000001_create_tables;
+
+/// Every migration, in the order it applies.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tables::Migration)]
+    }
+}
+
+/// The PostgreSQL advisory lock that serialises migrations across processes
+/// (`fever-mi` in ASCII, so it is recognisable in `pg_locks`).
+const MIGRATION_LOCK_KEY: i64 = 0x6665_7665_722d_6d69;
+
+/// Why the schema cannot be used as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Migrations this binary knows are not applied yet.
+    #[error(
+        "the database schema is behind this binary: {} pending migration(s) ({}); run `ingestor migrate` first",
+        pending.len(),
+        pending.join(", ")
+    )]
+    Behind {
+        /// Names of the pending migrations, oldest first.
+        pending: Vec<String>,
+    },
+    /// The database records migrations this binary does not know: it is older than the schema.
+    #[error(
+        "the database schema is newer than this binary (unknown migration(s): {}); deploy the newer binary",
+        unknown.join(", ")
+    )]
+    Ahead {
+        /// Names of the applied migrations this binary does not have.
+        unknown: Vec<String>,
+    },
+    /// The database failed while reading or changing the schema.
+    #[error("schema check failed: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// One migration and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's name, which sorts in apply order.
+    pub name: String,
+    /// Whether it is applied.
+    pub applied: bool,
+}
+
+/// What a binary does with the schema when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMigrations {
+    /// Apply pending migrations (under a lock on PostgreSQL).
+    Apply,
+    /// Refuse to start unless the schema is current.
+    Require,
+}
+
+impl StartupMigrations {
+    /// The default for a database: the embedded SQLite file migrates itself, a shared
+    /// PostgreSQL database is migrated by the deploy step.
+    pub fn default_for(backend: DbBackend) -> Self {
+        match backend {
+            DbBackend::Sqlite => Self::Apply,
+            _ => Self::Require,
+        }
+    }
+}
+
+/// Brings the schema to what this binary needs, or says why it cannot start.
+pub async fn prepare(
+    db: &DatabaseConnection,
+    policy: StartupMigrations,
+) -> Result<(), SchemaError> {
+    match policy {
+        StartupMigrations::Apply => apply_pending(db).await.map(|_| ()),
+        StartupMigrations::Require => ensure_current(db).await,
+    }
+}
+
+/// Applies every pending migration and returns their names.
+///
+/// On PostgreSQL the whole run holds a transaction-scoped advisory lock, so concurrent
+/// deploy steps or start-ups apply each migration once; the migrations themselves run as
+/// savepoints inside that transaction, so a failure leaves the schema as it was. On SQLite the
+/// run is one `BEGIN IMMEDIATE` transaction, which takes the single writer's lock.
+pub async fn apply_pending(db: &DatabaseConnection) -> Result<Vec<String>, SchemaError> {
+    let backend = db.get_database_backend();
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let txn = db.begin_with_options(options).await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await?;
+    }
+    Migrator::install(&txn).await?;
+    let pending = pending_names(&txn).await?;
+    if !pending.is_empty() {
+        Migrator::up(&txn, None).await?;
+    }
+    txn.commit().await?;
+    for name in &pending {
+        tracing::info!(migration = %name, "migration applied");
+    }
+    Ok(pending)
+}
+
+/// Lists every migration this binary knows and whether it is applied, without changing
+/// anything (a database that was never migrated has all of them pending).
+pub async fn status(db: &impl ConnectionTrait) -> Result<Vec<MigrationState>, SchemaError> {
+    let applied = applied_names(db).await?;
+    let unknown: Vec<String> = applied
+        .iter()
+        .filter(|name| !Migrator::migrations().iter().any(|m| m.name() == *name))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(SchemaError::Ahead { unknown });
+    }
+    Ok(Migrator::migrations()
+        .iter()
+        .map(|m| MigrationState {
+            name: m.name().to_owned(),
+            applied: applied.iter().any(|name| name == m.name()),
+        })
+        .collect())
+}
+
+/// Succeeds when every migration this binary knows is applied, and no other.
+pub async fn ensure_current(db: &impl ConnectionTrait) -> Result<(), SchemaError> {
+    let pending: Vec<String> = status(db)
+        .await?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .map(|m| m.name)
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::Behind { pending })
+    }
+}
+
+async fn pending_names(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_pending_migrations(db)
+        .await?
+        .into_iter()
+        .filter(|m| m.status() == MigrationStatus::Pending)
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+async fn applied_names(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    // The read-only listing never creates the bookkeeping table, so a status check works on
+    // a database that was never migrated, and with a user that may not run DDL.
+    let recorded = Migrator::get_migration_with_status_read_only(db).await;
+    match recorded {
+        Ok(migrations) => Ok(migrations
+            .into_iter()
+            .filter(|m| m.status() == MigrationStatus::Applied)
+            .map(|m| m.name().to_owned())
+            .collect()),
+        // A migration recorded in the database but unknown here makes sea-orm-migration fail
+        // the listing; read the raw records to say which.
+        Err(DbErr::Custom(_)) => Ok(Migrator::get_migration_models(db)
+            .await?
+            .into_iter()
+            .map(|m| m.version)
+            .collect()),
+        Err(other) => Err(other),
+    }
+}

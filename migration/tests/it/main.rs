@@ -1,0 +1,4 @@
+//! Integration tests of the schema, on PostgreSQL and SQLite.
+
+mod constraints;
+mod migrations;

@@ -1,0 +1,109 @@
+//! Migrations go up, down and up again on both databases, and binaries see when the schema
+//! is behind.
+
+use migration::{Migrator, MigratorTrait, SchemaError, StartupMigrations};
+use sea_orm::ConnectionTrait;
+use test_support::{Backend, TestDb};
+
+const TABLES: [&str; 6] = [
+    "provider",
+    "job",
+    "job_outcome",
+    "event",
+    "zone",
+    "catalog_version",
+];
+
+async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
+    db.execute_unprepared(&format!("SELECT 1 FROM {table} LIMIT 1"))
+        .await
+        .is_ok()
+}
+
+async fn up_down_up(backend: Backend) {
+    let test_db = TestDb::empty(backend).await;
+    let db = &test_db.db;
+
+    let applied = migration::apply_pending(db).await.unwrap();
+    assert_eq!(applied.len(), Migrator::migrations().len());
+    for table in TABLES {
+        assert!(table_exists(db, table).await, "{table} after up");
+    }
+    migration::ensure_current(db).await.unwrap();
+    assert!(
+        migration::apply_pending(db).await.unwrap().is_empty(),
+        "up is idempotent"
+    );
+
+    Migrator::down(db, None).await.unwrap();
+    for table in TABLES {
+        assert!(!table_exists(db, table).await, "{table} after down");
+    }
+    assert!(matches!(
+        migration::ensure_current(db).await,
+        Err(SchemaError::Behind { .. })
+    ));
+
+    let applied = migration::apply_pending(db).await.unwrap();
+    assert_eq!(applied.len(), Migrator::migrations().len());
+    for table in TABLES {
+        assert!(table_exists(db, table).await, "{table} after up again");
+    }
+    assert_eq!(
+        entity::query::catalog_version::current(db).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again_on_postgres() {
+    up_down_up(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again_on_sqlite() {
+    up_down_up(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_schema_behind_is_refused_with_a_clear_message() {
+    let test_db = TestDb::empty(Backend::Postgres).await;
+    let err = migration::prepare(&test_db.db, StartupMigrations::Require)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("behind"), "{text}");
+    assert!(text.contains("ingestor migrate"), "{text}");
+    // A status check changes nothing: the database is still empty.
+    assert!(!table_exists(&test_db.db, "seaql_migrations").await);
+    let status = migration::status(&test_db.db).await.unwrap();
+    assert!(status.iter().all(|m| !m.applied));
+}
+
+#[tokio::test]
+async fn concurrent_migrations_on_postgres_apply_each_migration_once() {
+    let test_db = TestDb::empty(Backend::Postgres).await;
+    let others: Vec<_> = more_pools(&test_db, 4).await;
+    let runs = others.iter().map(migration::apply_pending);
+    let results = futures::future::join_all(runs).await;
+    let applied: usize = results.into_iter().map(|r| r.unwrap().len()).sum();
+    assert_eq!(applied, Migrator::migrations().len());
+    migration::ensure_current(&test_db.db).await.unwrap();
+}
+
+async fn more_pools(test_db: &TestDb, n: usize) -> Vec<sea_orm::DatabaseConnection> {
+    let mut pools = Vec::with_capacity(n);
+    for _ in 0..n {
+        pools.push(test_db.connect_again().await);
+    }
+    pools
+}
+
+#[tokio::test]
+async fn the_embedded_default_migrates_itself_at_start_up() {
+    let test_db = TestDb::empty(Backend::Sqlite).await;
+    let policy = StartupMigrations::default_for(test_db.db.get_database_backend());
+    assert_eq!(policy, StartupMigrations::Apply);
+    migration::prepare(&test_db.db, policy).await.unwrap();
+    migration::ensure_current(&test_db.db).await.unwrap();
+}

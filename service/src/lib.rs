@@ -1,0 +1,114 @@
+//! Process plumbing every Fever binary shares: how it logs, how it opens the database, and
+//! how it learns to stop.
+
+pub mod database;
+
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// The log filter when `RUST_LOG` is not set.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
+/// The options every binary takes: where the database is, and how to log.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: database::DatabaseArgs,
+
+    /// How log lines are written (to standard error).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Installs the global tracing subscriber, writing to standard error; `RUST_LOG` overrides the
+/// default filter. Calling it twice keeps the first subscriber.
+pub fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    // Already installed (tests start several apps in one process): keep the first.
+    drop(result);
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C). Pass it, or a child of it, to
+/// every task. A second signal during the graceful shutdown ends the process at once.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let signal = wait_for_signal().await;
+        tracing::info!(signal, "shutdown requested; a second signal stops at once");
+        trigger.cancel();
+        let signal = wait_for_signal().await;
+        tracing::warn!(
+            signal,
+            "second signal: exiting without finishing in-flight work"
+        );
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
+/// The exit code for a command's result: an error is printed as one line on standard error
+/// (`error: ...`) and exits with 1.
+pub fn report<E: std::fmt::Display>(
+    result: Result<std::process::ExitCode, E>,
+) -> std::process::ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            #[expect(clippy::print_stderr, reason = "the one line an operator reads")]
+            {
+                eprintln!("error: {err}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
