@@ -45,7 +45,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
     /// Create a provider, or update the settings given of an existing one.
-    Add(ProviderAddArgs),
+    Add(Box<ProviderAddArgs>),
     /// Print every provider.
     List {
         /// One JSON object per provider instead of a table.
@@ -124,7 +124,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             let db = database.open().await?;
             match command {
                 ProviderCommand::Add(args) => {
-                    let upserted = providers::add(&db, args).await?;
+                    let upserted = providers::add(&db, *args).await?;
                     println!("{}", providers::describe_upsert(&upserted));
                 }
                 ProviderCommand::List { json } => {

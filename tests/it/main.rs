@@ -1,5 +1,11 @@
 //! The whole system in one process, as `cargo run --release` starts it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers are test code: a failure should stop the test loudly"
+)]
+
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};

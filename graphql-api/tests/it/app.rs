@@ -8,10 +8,10 @@ use test_support::{Backend, TestDb};
 use tokio_util::sync::CancellationToken;
 
 /// A running API and what a test needs to talk to it.
-pub struct TestApp {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    pub test_db: TestDb,
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) client: reqwest::Client,
+    pub(crate) test_db: TestDb,
     shutdown: CancellationToken,
 }
 
@@ -22,7 +22,7 @@ impl Drop for TestApp {
 }
 
 /// Starts the API over a fresh migrated database.
-pub async fn spawn_app(backend: Backend) -> TestApp {
+pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
     let test_db = TestDb::migrated(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -46,12 +46,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Posts a GraphQL query and returns the whole JSON answer.
-    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+    pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Value {
         self.client
             .post(self.url("/graphql"))
             .json(&json!({ "query": query, "variables": variables }))

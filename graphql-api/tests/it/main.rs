@@ -1,6 +1,12 @@
 //! Integration tests of the API: the real router served on 127.0.0.1:0, real HTTP requests,
 //! a fresh database per test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers are test code: a failure should stop the test loudly"
+)]
+
 mod app;
 mod graphql;
 mod health;
