@@ -33,6 +33,13 @@ pub enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// Run one collection of a provider now, in the foreground, through the same job path as
+    /// scheduled jobs; print the outcome as one JSON object; exit 0 if the job completed, 1 if
+    /// it failed.
+    Collect {
+        /// The provider's name.
+        name: String,
+    },
     /// Create, update or list providers.
     Provider {
         /// What to do with providers.
@@ -118,6 +125,16 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
                 for name in applied {
                     println!("applied  {name}");
                 }
+            }
+        }
+        Command::Collect { name } => {
+            let db = database.open().await?;
+            let shutdown = service::shutdown_on_signal();
+            let report = crate::collect::collect_now(&db, &name, &shutdown).await?;
+            // Serialising plain data cannot fail; an empty line would still be honest.
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            if report.status != entity::JobState::Completed {
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Provider { command } => {

@@ -3,9 +3,18 @@
 //! - [`cli`]: the operator interface (`migrate`, `provider add|list`), parsed and validated
 //!   once, and the code each subcommand runs.
 //! - [`providers`]: creating, updating and listing providers.
+//! - [`collector`]: fetching a feed and reading it (no database).
+//! - [`store`]: the one short transaction that ends a job.
+//! - [`jobs`]: running one claimed job; [`retry`]: when a failed one runs again.
+//! - [`collect`]: `ingestor collect NAME`, one job now in the foreground.
 
 pub mod cli;
+pub mod collect;
+pub mod collector;
+pub mod jobs;
 pub mod providers;
+pub mod retry;
+pub mod store;
 
 /// Why an ingestor command failed; shown to the operator as one line.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +28,21 @@ pub enum IngestorError {
     /// A provider could not be created or updated.
     #[error(transparent)]
     Provider(#[from] providers::AddProviderError),
+    /// No provider has that name.
+    #[error("no provider is called `{0}` (see `ingestor provider list`)")]
+    UnknownProvider(String),
+    /// The provider already has a job waiting or running.
+    #[error(
+        "provider `{provider}` already has a {state} job (id {job_id}); try again when it ends"
+    )]
+    Busy {
+        /// The provider.
+        provider: String,
+        /// Its active job.
+        job_id: i64,
+        /// `pending` or `running`.
+        state: &'static str,
+    },
     /// The database failed during a command.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),

@@ -1,15 +1,309 @@
-//! Queries over `event`.
+//! Queries over `event`: lookups, and the batched writes of a collected feed.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr},
+};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     EventId, ProviderId,
     event::{Column, Entity, Model},
 };
 
+/// Events per multi-row statement: 22 parameters each stays well under the limits of both
+/// databases (65 535 on PostgreSQL, 32 766 on SQLite).
+const EVENT_BATCH: usize = 1_000;
+/// Ids per `IN (...)` list.
+const ID_BATCH: usize = 5_000;
+
+/// One event as a feed gives it, validated: what the store writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The provider's id of the base event.
+    pub base_event_id: String,
+    /// The provider's id of the event.
+    pub event_id: String,
+    /// Title of the base event.
+    pub title: String,
+    /// `online`, `offline`, ...
+    pub sell_mode: String,
+    /// The organiser, when given.
+    pub organizer_company_id: Option<String>,
+    /// Start in the provider's local time, as written.
+    pub starts_local: NaiveDateTime,
+    /// End in the provider's local time, as written.
+    pub ends_local: NaiveDateTime,
+    /// Start as an instant.
+    pub starts_at: DateTime<Utc>,
+    /// End as an instant.
+    pub ends_at: DateTime<Utc>,
+    /// Sales open.
+    pub sell_from: Option<DateTime<Utc>>,
+    /// Sales close.
+    pub sell_to: Option<DateTime<Utc>>,
+    /// Whether it is sold out.
+    pub sold_out: bool,
+    /// Its zones, in feed order.
+    pub zones: Vec<ZoneRecord>,
+}
+
+/// One zone of an event, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneRecord {
+    /// The provider's zone id (not unique within an event).
+    pub zone_id: String,
+    /// Its name.
+    pub name: String,
+    /// Seats left.
+    pub capacity: i32,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// Whether seats are numbered.
+    pub numbered: bool,
+}
+
+impl EventRecord {
+    /// Whether the provider offers it online now.
+    pub fn is_online(&self) -> bool {
+        self.sell_mode.eq_ignore_ascii_case("online")
+    }
+
+    /// Lowest zone price; none without zones.
+    pub fn min_price_cents(&self) -> Option<i64> {
+        self.zones.iter().map(|z| z.price_cents).min()
+    }
+
+    /// Highest zone price; none without zones.
+    pub fn max_price_cents(&self) -> Option<i64> {
+        self.zones.iter().map(|z| z.price_cents).max()
+    }
+
+    /// The id this record is stored under, for the provider called `provider`.
+    pub fn id(&self, provider: &str) -> EventId {
+        EventId::derive(provider, &self.base_event_id, &self.event_id)
+    }
+
+    /// A hash of everything stored about the record: equal hashes mean nothing to rewrite.
+    ///
+    /// Each field is written with its length, so no two different records hash the same
+    /// input; the algorithm (XXH3) is fixed, so hashes stay valid across releases.
+    pub fn content_hash(&self) -> i64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut text = |s: &str| {
+            hasher.update(&(s.len() as u64).to_le_bytes());
+            hasher.update(s.as_bytes());
+        };
+        text(&self.base_event_id);
+        text(&self.event_id);
+        text(&self.title);
+        text(&self.sell_mode);
+        text(self.organizer_company_id.as_deref().unwrap_or("\u{0}"));
+        for instant in [self.starts_local, self.ends_local] {
+            hasher.update(&instant.and_utc().timestamp_micros().to_le_bytes());
+        }
+        for instant in [
+            Some(self.starts_at),
+            Some(self.ends_at),
+            self.sell_from,
+            self.sell_to,
+        ] {
+            hasher.update(
+                &instant
+                    .map_or(i64::MIN, |t| t.timestamp_micros())
+                    .to_le_bytes(),
+            );
+        }
+        hasher.update(&[u8::from(self.sold_out)]);
+        hasher.update(&(self.zones.len() as u64).to_le_bytes());
+        for zone in &self.zones {
+            for s in [&zone.zone_id, &zone.name] {
+                hasher.update(&(s.len() as u64).to_le_bytes());
+                hasher.update(s.as_bytes());
+            }
+            hasher.update(&zone.capacity.to_le_bytes());
+            hasher.update(&zone.price_cents.to_le_bytes());
+            hasher.update(&[u8::from(zone.numbered)]);
+        }
+        // The bits are the hash; the sign means nothing.
+        i64::from_le_bytes(hasher.digest().to_le_bytes())
+    }
+}
+
+/// What is stored of an event already, to decide whether a record changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
+pub struct StoredState {
+    /// Its id.
+    pub id: EventId,
+    /// Hash of its stored content.
+    pub content_hash: i64,
+    /// When a feed last carried it.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// The stored state of every event of a provider, by id.
+pub async fn stored_states(
+    db: &impl ConnectionTrait,
+    provider_id: ProviderId,
+) -> Result<HashMap<EventId, StoredState>, DbErr> {
+    let rows = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::ContentHash)
+        .column(Column::LastSeenAt)
+        .filter(Column::ProviderId.eq(provider_id))
+        .into_model::<StoredState>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+}
+
+/// An event to insert or update, with what the store computed about it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventWrite<'a> {
+    /// Its id.
+    pub id: EventId,
+    /// The record.
+    pub record: &'a EventRecord,
+    /// `record.content_hash()`.
+    pub content_hash: i64,
+}
+
+/// Inserts new events and updates changed ones, in multi-row upserts keyed on the identity
+/// triple. Latest values win; `ever_online` is only ever set, never cleared; `first_seen_at`
+/// keeps its first value.
+pub async fn upsert_many(
+    db: &impl ConnectionTrait,
+    provider_id: ProviderId,
+    writes: &[EventWrite<'_>],
+    now: DateTime<Utc>,
+    catalog_version: i64,
+) -> Result<(), DbErr> {
+    let columns = [
+        Column::Id,
+        Column::ProviderId,
+        Column::BaseEventId,
+        Column::EventId,
+        Column::Title,
+        Column::SellMode,
+        Column::OrganizerCompanyId,
+        Column::EverOnline,
+        Column::StartsLocal,
+        Column::EndsLocal,
+        Column::StartsAt,
+        Column::EndsAt,
+        Column::SellFrom,
+        Column::SellTo,
+        Column::SoldOut,
+        Column::MinPriceCents,
+        Column::MaxPriceCents,
+        Column::ContentHash,
+        Column::FirstSeenAt,
+        Column::LastSeenAt,
+        Column::UpdatedAt,
+        Column::CatalogVersion,
+    ];
+    let mut on_conflict =
+        OnConflict::columns([Column::ProviderId, Column::BaseEventId, Column::EventId]);
+    on_conflict
+        .update_columns([
+            Column::Title,
+            Column::SellMode,
+            Column::OrganizerCompanyId,
+            Column::StartsLocal,
+            Column::EndsLocal,
+            Column::StartsAt,
+            Column::EndsAt,
+            Column::SellFrom,
+            Column::SellTo,
+            Column::SoldOut,
+            Column::MinPriceCents,
+            Column::MaxPriceCents,
+            Column::ContentHash,
+            Column::LastSeenAt,
+            Column::UpdatedAt,
+            Column::CatalogVersion,
+        ])
+        .value(
+            Column::EverOnline,
+            Expr::col((Entity, Column::EverOnline))
+                .or(Expr::col((Alias::new("excluded"), Column::EverOnline))),
+        );
+    for chunk in writes.chunks(EVENT_BATCH) {
+        let mut insert = Query::insert();
+        insert.into_table(Entity).columns(columns);
+        for write in chunk {
+            let r = write.record;
+            let row: [SimpleExpr; 22] = [
+                write.id.into(),
+                provider_id.into(),
+                r.base_event_id.as_str().into(),
+                r.event_id.as_str().into(),
+                r.title.as_str().into(),
+                r.sell_mode.as_str().into(),
+                r.organizer_company_id.clone().into(),
+                r.is_online().into(),
+                r.starts_local.into(),
+                r.ends_local.into(),
+                r.starts_at.into(),
+                r.ends_at.into(),
+                r.sell_from.into(),
+                r.sell_to.into(),
+                r.sold_out.into(),
+                r.min_price_cents().into(),
+                r.max_price_cents().into(),
+                write.content_hash.into(),
+                now.into(),
+                now.into(),
+                now.into(),
+                catalog_version.into(),
+            ];
+            insert
+                .values(row)
+                .map_err(|e| DbErr::Custom(format!("event insert: {e}")))?;
+        }
+        insert.on_conflict(on_conflict.clone());
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Marks events a feed carried again without changes as seen now.
+pub async fn touch_seen(
+    db: &impl ConnectionTrait,
+    ids: &[EventId],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(ID_BATCH) {
+        Entity::update_many()
+            .col_expr(Column::LastSeenAt, Expr::value(now))
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The event with id `id`.
 pub async fn find(db: &impl ConnectionTrait, id: EventId) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id).one(db).await
+}
+
+/// A provider's events with these base event ids (tests and tools).
+pub async fn find_by_base_event(
+    db: &impl ConnectionTrait,
+    provider_id: ProviderId,
+    base_event_id: &str,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::ProviderId.eq(provider_id))
+        .filter(Column::BaseEventId.eq(base_event_id))
+        .all(db)
+        .await
 }
 
 /// How many events a provider has stored.
@@ -21,4 +315,85 @@ pub async fn count_for_provider(
         .filter(Column::ProviderId.eq(provider_id))
         .count(db)
         .await
+}
+
+/// Every event of a provider (tests and tools; the API reads through its own queries).
+pub async fn list_for_provider(
+    db: &impl ConnectionTrait,
+    provider_id: ProviderId,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::ProviderId.eq(provider_id))
+        .all(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> EventRecord {
+        let start = chrono::NaiveDate::from_ymd_opt(2021, 6, 30)
+            .unwrap()
+            .and_hms_opt(21, 0, 0)
+            .unwrap();
+        EventRecord {
+            base_event_id: "291".into(),
+            event_id: "291".into(),
+            title: "Camela en concierto".into(),
+            sell_mode: "online".into(),
+            organizer_company_id: None,
+            starts_local: start,
+            ends_local: start,
+            starts_at: start.and_utc(),
+            ends_at: start.and_utc(),
+            sell_from: None,
+            sell_to: None,
+            sold_out: false,
+            zones: vec![
+                ZoneRecord {
+                    zone_id: "40".into(),
+                    name: "Platea".into(),
+                    capacity: 243,
+                    price_cents: 2000,
+                    numbered: true,
+                },
+                ZoneRecord {
+                    zone_id: "38".into(),
+                    name: "Grada 2".into(),
+                    capacity: 100,
+                    price_cents: 1500,
+                    numbered: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn prices_span_the_zones() {
+        let r = record();
+        assert_eq!(r.min_price_cents(), Some(1500));
+        assert_eq!(r.max_price_cents(), Some(2000));
+        let no_zones = EventRecord {
+            zones: vec![],
+            ..record()
+        };
+        assert_eq!(no_zones.min_price_cents(), None);
+    }
+
+    #[test]
+    fn the_hash_changes_with_any_stored_field_and_only_then() {
+        let base = record();
+        assert_eq!(base.content_hash(), record().content_hash());
+        let mut capacity = record();
+        capacity.zones[0].capacity = 240;
+        let mut title = record();
+        title.title.push('!');
+        let mut boundary = record();
+        boundary.zones[0].zone_id = "4".into();
+        boundary.zones[0].name = "0Platea".into();
+        for changed in [capacity, title, boundary] {
+            assert_ne!(base.content_hash(), changed.content_hash());
+        }
+    }
 }

@@ -1,10 +1,19 @@
-//! Queries over `job`.
+//! Queries over `job`: creating jobs, claiming them, and the guarded state transitions.
+//!
+//! A job moves `pending -> running -> completed | failed`. A worker claims pending jobs and
+//! gets a random lease token; every later transition of that job names the token and the
+//! `running` state in its `WHERE`, so a worker whose lease expired (and whose job the rescuer
+//! already failed) changes nothing.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, TryInsertResult, sea_query::OnConflict,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Statement, TryInsertResult,
+    sea_query::{Expr, OnConflict},
 };
+use uuid::Uuid;
 
 use crate::{
     JobId, JobState, JobTrigger, ProviderId,
@@ -57,6 +66,19 @@ impl NewJob {
             retry_of: None,
         }
     }
+
+    /// The retry of `failed`, due at `run_at`.
+    pub fn retry(failed: &Model, run_at: DateTime<Utc>) -> Self {
+        Self {
+            provider_id: failed.provider_id,
+            trigger: JobTrigger::Retry,
+            tick: None,
+            scheduled_for: failed.scheduled_for,
+            run_at,
+            attempt: failed.attempt + 1,
+            retry_of: Some(failed.id),
+        }
+    }
 }
 
 /// What [`enqueue`] did.
@@ -77,6 +99,20 @@ pub enum Enqueued {
 /// outcome, not an error that aborts a transaction.
 pub async fn enqueue(db: &DatabaseConnection, new: NewJob) -> Result<Enqueued, DbErr> {
     let txn = super::begin_write(db).await?;
+    match enqueue_in(&txn, new).await? {
+        Some(job) => {
+            txn.commit().await?;
+            Ok(Enqueued::Created(job))
+        }
+        None => {
+            txn.rollback().await?;
+            Ok(Enqueued::Conflict)
+        }
+    }
+}
+
+/// [`enqueue`] inside the caller's transaction: `None` when a unique key refused the job.
+pub async fn enqueue_in(db: &impl ConnectionTrait, new: NewJob) -> Result<Option<Model>, DbErr> {
     let now = time::now();
     let row = ActiveModel {
         provider_id: Set(new.provider_id),
@@ -99,19 +135,198 @@ pub async fn enqueue(db: &DatabaseConnection, new: NewJob) -> Result<Enqueued, D
     let inserted = Entity::insert(row)
         .on_conflict(OnConflict::new().do_nothing().to_owned())
         .try_insert()
-        .exec(&txn)
+        .exec(db)
         .await?;
     let TryInsertResult::Inserted(inserted) = inserted else {
-        txn.rollback().await?;
-        return Ok(Enqueued::Conflict);
+        return Ok(None);
     };
     let job = Entity::find_by_id(inserted.last_insert_id)
-        .one(&txn)
+        .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("the job just inserted".to_owned()))?;
-    super::job_outcome::insert_pending(&txn, &job).await?;
+    super::job_outcome::insert_pending(db, &job).await?;
+    Ok(Some(job))
+}
+
+/// Who claims and for how long.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    /// The claiming worker's id.
+    pub worker_id: &'a str,
+    /// The claim instant.
+    pub now: DateTime<Utc>,
+    /// When the lease expires unless a heartbeat renews it.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Claims up to `limit` due pending jobs, oldest due first, and marks their outcomes running.
+///
+/// One statement claims them. On PostgreSQL it selects with `FOR UPDATE SKIP LOCKED` in a
+/// CTE, so concurrent workers take different jobs without waiting. SQLite has no row locks
+/// (and SeaORM would silently drop the clause): there the single `UPDATE ... WHERE id IN
+/// (SELECT ...) RETURNING` runs inside a `BEGIN IMMEDIATE` transaction, under the one write
+/// lock, so two claimers can never take the same job.
+pub async fn claim_next(
+    db: &DatabaseConnection,
+    claim: &Claim<'_>,
+    limit: u32,
+) -> Result<Vec<Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "WITH next AS ( \
+                SELECT id FROM job WHERE state = 'pending' AND run_at <= $1 \
+                ORDER BY run_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             UPDATE job SET state = 'running', started_at = $1, worker_id = $3, \
+                lease_token = $4, lease_expires_at = $5, heartbeat_at = $1 \
+             FROM next WHERE job.id = next.id \
+             RETURNING job.*"
+        }
+        _ => {
+            "UPDATE job SET state = 'running', started_at = ?1, worker_id = ?3, \
+                lease_token = ?4, lease_expires_at = ?5, heartbeat_at = ?1 \
+             WHERE id IN (SELECT id FROM job WHERE state = 'pending' AND run_at <= ?1 \
+                ORDER BY run_at, id LIMIT ?2) \
+             RETURNING *"
+        }
+    };
+    let token = Uuid::new_v4();
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            time::truncate(claim.now).into(),
+            i64::from(limit).into(),
+            claim.worker_id.into(),
+            token.into(),
+            time::truncate(claim.lease_until).into(),
+        ],
+    );
+    let txn = super::begin_write(db).await?;
+    let jobs = Entity::find().from_raw_sql(statement).all(&txn).await?;
+    if !jobs.is_empty() {
+        super::job_outcome::mark_running(&txn, jobs.iter().map(|j| j.id), claim.now).await?;
+    }
     txn.commit().await?;
-    Ok(Enqueued::Created(job))
+    Ok(jobs)
+}
+
+/// Claims the pending job `id` (for `ingestor collect`, which runs a job it just created);
+/// `None` if it is not pending any more.
+pub async fn claim_by_id(
+    db: &DatabaseConnection,
+    id: JobId,
+    claim: &Claim<'_>,
+) -> Result<Option<Model>, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let claimed = Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Running))
+        .col_expr(Column::StartedAt, Expr::value(time::truncate(claim.now)))
+        .col_expr(Column::WorkerId, Expr::value(claim.worker_id))
+        .col_expr(Column::LeaseToken, Expr::value(Uuid::new_v4()))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(time::truncate(claim.lease_until)),
+        )
+        .col_expr(Column::HeartbeatAt, Expr::value(time::truncate(claim.now)))
+        .filter(Column::Id.eq(id))
+        .filter(Column::State.eq(JobState::Pending))
+        .exec_with_returning(&txn)
+        .await?
+        .pop();
+    if let Some(job) = &claimed {
+        super::job_outcome::mark_running(&txn, [job.id], claim.now).await?;
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Renews the lease of a running job; `false` if the worker no longer holds it.
+pub async fn heartbeat(
+    db: &impl ConnectionTrait,
+    job: &Model,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::HeartbeatAt, Expr::value(time::truncate(now)))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(time::truncate(lease_until)),
+        )
+        .filter(held(job))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Moves a running job to `completed` or `failed`; `false` (and nothing changed) if the
+/// worker no longer holds it. Call it first in the job's commit transaction.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    job: &Model,
+    state: JobState,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    debug_assert!(matches!(state, JobState::Completed | JobState::Failed));
+    let result = Entity::update_many()
+        .col_expr(Column::State, Expr::value(state))
+        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(held(job))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The condition that `job` is still running under the claim its worker holds.
+fn held(job: &Model) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(Column::Id.eq(job.id))
+        .add(Column::State.eq(JobState::Running))
+        .add(Column::LeaseToken.eq(job.lease_token))
+}
+
+/// Fails every running job whose lease expired before `now` and returns them, so the caller
+/// can record why and schedule retries.
+pub async fn fail_expired(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Failed))
+        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(Column::State.eq(JobState::Running))
+        .filter(Column::LeaseExpiresAt.lt(time::truncate(now)))
+        .exec_with_returning(db)
+        .await
+}
+
+/// Fails the running jobs of `worker_id` (a worker shutting down past its grace period) and
+/// returns them.
+pub async fn fail_held_by(
+    db: &impl ConnectionTrait,
+    worker_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Failed))
+        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(Column::State.eq(JobState::Running))
+        .filter(Column::WorkerId.eq(worker_id))
+        .exec_with_returning(db)
+        .await
 }
 
 /// The job with id `id`.
@@ -127,6 +342,19 @@ pub async fn find_active(
     Entity::find()
         .filter(Column::ProviderId.eq(provider_id))
         .filter(Column::State.is_in([JobState::Pending, JobState::Running]))
+        .one(db)
+        .await
+}
+
+/// The provider's most recent schedule job (by tick), if any.
+pub async fn latest_scheduled(
+    db: &impl ConnectionTrait,
+    provider_id: ProviderId,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::ProviderId.eq(provider_id))
+        .filter(Column::Tick.is_not_null())
+        .order_by_desc(Column::Tick)
         .one(db)
         .await
 }

@@ -1,10 +1,15 @@
 //! Queries over `job_outcome`.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, sea_query::Expr,
+};
 
 use crate::{
-    JobId, JobState, job,
-    job_outcome::{ActiveModel, Entity, Model},
+    ErrorKind, JobId, JobState, job,
+    job_outcome::{ActiveModel, Column, Entity, Model},
+    time,
 };
 
 /// Creates the outcome of a new job, in the job's transaction: status pending, no counts.
@@ -32,6 +37,92 @@ pub async fn insert_pending(db: &impl ConnectionTrait, job: &job::Model) -> Resu
     }
     .insert(db)
     .await
+}
+
+/// Marks the outcomes of just-claimed jobs as running since `now`.
+pub async fn mark_running(
+    db: &impl ConnectionTrait,
+    job_ids: impl IntoIterator<Item = JobId>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Status, Expr::value(JobState::Running))
+        .col_expr(Column::ProcessedAt, Expr::value(time::truncate(now)))
+        .filter(Column::JobId.is_in(job_ids))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// How a job ended, as its outcome records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finished {
+    /// When processing ended.
+    pub finished_at: DateTime<Utc>,
+    /// Why it failed; `None` for a completed job.
+    pub error: Option<(ErrorKind, String)>,
+    /// The provider's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Bytes of feed received.
+    pub bytes: Option<u64>,
+    /// When the provider asked us to come back.
+    pub retry_after: Option<DateTime<Utc>>,
+    /// The feed had not changed (304 or an identical body).
+    pub feed_unchanged: bool,
+    /// Event records in the feed.
+    pub seen: u32,
+    /// New events stored.
+    pub inserted: u32,
+    /// Known events whose content changed.
+    pub updated: u32,
+    /// Known events with the same content.
+    pub unchanged: u32,
+    /// Records rejected by validation.
+    pub rejected: u32,
+    /// The first rejection reasons (a JSON array).
+    pub rejections: Option<serde_json::Value>,
+}
+
+/// Writes how job `job` ended: its final status and everything known about the run.
+pub async fn record_finished(
+    db: &impl ConnectionTrait,
+    job: &job::Model,
+    finished: &Finished,
+) -> Result<(), DbErr> {
+    let status = if finished.error.is_some() {
+        JobState::Failed
+    } else {
+        JobState::Completed
+    };
+    let started = job.started_at.unwrap_or(finished.finished_at);
+    let duration_ms = (finished.finished_at - started).num_milliseconds().max(0);
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let (error_kind, error_message) = finished
+        .error
+        .clone()
+        .map_or((None, None), |(kind, message)| (Some(kind), Some(message)));
+    ActiveModel {
+        job_id: Set(job.id),
+        status: Set(status),
+        finished_at: Set(Some(time::truncate(finished.finished_at))),
+        duration_ms: Set(Some(duration_ms)),
+        error_kind: Set(error_kind),
+        error_message: Set(error_message),
+        http_status: Set(finished.http_status.map(i32::from)),
+        bytes: Set(finished.bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
+        retry_after: Set(finished.retry_after.map(time::truncate)),
+        feed_unchanged: Set(finished.feed_unchanged),
+        seen: Set(count(finished.seen)),
+        inserted: Set(count(finished.inserted)),
+        updated: Set(count(finished.updated)),
+        unchanged: Set(count(finished.unchanged)),
+        rejected: Set(count(finished.rejected)),
+        rejections: Set(finished.rejections.clone()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .map(|_| ())
 }
 
 /// The outcome of job `job_id`.

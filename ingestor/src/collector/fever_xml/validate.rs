@@ -1,0 +1,428 @@
+//! Validation of one raw record: a pure function from text to a stored record, or to the
+//! reason it is rejected. A rejected record is dropped alone; the rest of the feed is stored.
+//!
+//! Required: `base_event_id`, `title`, `sell_mode`, `event_id`, start and end; each zone's
+//! `zone_id`, `price` and `capacity`. Optional: `organizer_company_id`, `sell_from`,
+//! `sell_to`, `sold_out` (false), a zone's `name` (empty) and `numbered` (false). Naive
+//! timestamps are read in the provider's time zone; a timestamp with an offset is taken as
+//! that instant.
+
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use entity::query::event::{EventRecord, ZoneRecord};
+use serde::Serialize;
+
+use super::parse::{RawBase, RawEvent, RawZone};
+
+/// Longest identifier accepted (the column's width).
+const MAX_ID_LEN: usize = 64;
+/// Longest title or name accepted.
+const MAX_TEXT_LEN: usize = 1_000;
+/// Largest price accepted, in cents (10 billion units): above is a feed error.
+const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
+
+/// Why one record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The record's base event id, when it had a usable one.
+    pub base_event_id: Option<String>,
+    /// The record's event id, when it had a usable one.
+    pub event_id: Option<String>,
+    /// What is wrong, for an operator.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let base = self.base_event_id.as_deref().unwrap_or("?");
+        let event = self.event_id.as_deref().unwrap_or("?");
+        write!(f, "base event {base}, event {event}: {}", self.reason)
+    }
+}
+
+/// Checks one record and builds what the store writes, reading naive times in `zone`.
+pub fn validate(
+    base: &RawBase,
+    event: &RawEvent,
+    zone: chrono_tz::Tz,
+) -> Result<EventRecord, Rejection> {
+    build(base, event, zone).map_err(|reason| Rejection {
+        base_event_id: usable_id(base.base_event_id.as_deref()),
+        event_id: usable_id(event.event_id.as_deref()),
+        reason,
+    })
+}
+
+fn build(base: &RawBase, event: &RawEvent, tz: chrono_tz::Tz) -> Result<EventRecord, String> {
+    let base_event_id = identifier("base_event_id", base.base_event_id.as_deref())?;
+    let event_id = identifier("event_id", event.event_id.as_deref())?;
+    let title = text("title", required("title", base.title.as_deref())?)?;
+    let sell_mode = identifier("sell_mode", base.sell_mode.as_deref())?;
+    let organizer_company_id = base
+        .organizer_company_id
+        .as_deref()
+        .map(|v| identifier("organizer_company_id", Some(v)))
+        .transpose()?;
+    let (starts_local, starts_at) = timestamp(
+        "start date",
+        required("start date", event.start.as_deref())?,
+        tz,
+    )?;
+    let (ends_local, ends_at) =
+        timestamp("end date", required("end date", event.end.as_deref())?, tz)?;
+    if ends_at < starts_at {
+        return Err(format!(
+            "it ends ({}) before it starts ({})",
+            event.end.as_deref().unwrap_or_default(),
+            event.start.as_deref().unwrap_or_default()
+        ));
+    }
+    let sell_from = optional_timestamp("sell_from", event.sell_from.as_deref(), tz)?;
+    let sell_to = optional_timestamp("sell_to", event.sell_to.as_deref(), tz)?;
+    let sold_out = event
+        .sold_out
+        .as_deref()
+        .map(|v| boolean("sold_out", v))
+        .transpose()?
+        .unwrap_or(false);
+    let zones = event
+        .zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| zone(z).map_err(|reason| format!("zone #{}: {reason}", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EventRecord {
+        base_event_id,
+        event_id,
+        title,
+        sell_mode,
+        organizer_company_id,
+        starts_local,
+        ends_local,
+        starts_at,
+        ends_at,
+        sell_from,
+        sell_to,
+        sold_out,
+        zones,
+    })
+}
+
+fn zone(raw: &RawZone) -> Result<ZoneRecord, String> {
+    Ok(ZoneRecord {
+        zone_id: identifier("zone_id", raw.zone_id.as_deref())?,
+        name: raw
+            .name
+            .as_deref()
+            .map(|n| text("name", n))
+            .transpose()?
+            .unwrap_or_default(),
+        capacity: capacity(required("capacity", raw.capacity.as_deref())?)?,
+        price_cents: price_cents(required("price", raw.price.as_deref())?)?,
+        numbered: raw
+            .numbered
+            .as_deref()
+            .map(|v| boolean("numbered", v))
+            .transpose()?
+            .unwrap_or(false),
+    })
+}
+
+fn required<'a>(name: &str, value: Option<&'a str>) -> Result<&'a str, String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        Some(_) => Err(format!("{name} is empty")),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+/// An id usable in a rejection report, if the raw value is one.
+fn usable_id(value: Option<&str>) -> Option<String> {
+    identifier("id", value).ok()
+}
+
+fn identifier(name: &str, value: Option<&str>) -> Result<String, String> {
+    let value = required(name, value)?.trim();
+    if value.chars().count() > MAX_ID_LEN {
+        return Err(format!("{name} is longer than {MAX_ID_LEN} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{name} contains control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+fn text(name: &str, value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.chars().count() > MAX_TEXT_LEN {
+        return Err(format!("{name} is longer than {MAX_TEXT_LEN} characters"));
+    }
+    Ok(value.to_owned())
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, String> {
+    match value.trim() {
+        v if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        v if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        v => Err(format!("{name} `{v}` is not true or false")),
+    }
+}
+
+fn capacity(value: &str) -> Result<i32, String> {
+    value
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|c| *c >= 0)
+        .ok_or_else(|| format!("capacity `{value}` is not a whole number of seats"))
+}
+
+/// A price in cents from its decimal text (`"20.00"`, `"15"`, `"7.5"`), exactly: no floats.
+fn price_cents(value: &str) -> Result<i64, String> {
+    let invalid =
+        || format!("price `{value}` is not a non-negative amount with at most 2 decimals");
+    let trimmed = value.trim();
+    let (units, fraction) = trimmed.split_once('.').unwrap_or((trimmed, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if units.is_empty() && fraction.is_empty()
+        || !all_digits(units)
+        || !all_digits(fraction)
+        || fraction.len() > 2
+        || (trimmed.contains('.') && fraction.is_empty())
+    {
+        return Err(invalid());
+    }
+    let units: i64 = if units.is_empty() {
+        0
+    } else {
+        units.parse().map_err(|_| invalid())?
+    };
+    let fraction: i64 = match fraction.len() {
+        0 => 0,
+        1 => fraction.parse::<i64>().map_err(|_| invalid())? * 10,
+        _ => fraction.parse().map_err(|_| invalid())?,
+    };
+    units
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(fraction))
+        .filter(|c| *c <= MAX_PRICE_CENTS)
+        .ok_or_else(invalid)
+}
+
+fn optional_timestamp(
+    name: &str,
+    value: Option<&str>,
+    tz: chrono_tz::Tz,
+) -> Result<Option<DateTime<Utc>>, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => timestamp(name, v, tz).map(|(_, instant)| Some(instant)),
+    }
+}
+
+/// The local time as written and the instant it denotes.
+fn timestamp(
+    name: &str,
+    value: &str,
+    tz: chrono_tz::Tz,
+) -> Result<(NaiveDateTime, DateTime<Utc>), String> {
+    let value = value.trim();
+    if let Ok(with_offset) = DateTime::<FixedOffset>::parse_from_rfc3339(value) {
+        return Ok((with_offset.naive_local(), with_offset.with_timezone(&Utc)));
+    }
+    let local = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+    .ok_or_else(|| format!("{name} `{value}` is not a valid date-time"))?;
+    Ok((local, local_instant(local, tz)))
+}
+
+/// The instant a local time denotes in `tz`. A time repeated when clocks go back is the first
+/// one; a time skipped when they go forward is read with the offset before the change (02:30
+/// on a spring-forward night is 03:30 in the new offset), as calendars do.
+fn local_instant(local: NaiveDateTime, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => {
+            let before = local - TimeDelta::hours(3);
+            let offset = tz
+                .from_local_datetime(&before)
+                .earliest()
+                .map_or(0, |t| t.offset().fix().local_minus_utc());
+            (local - TimeDelta::seconds(offset.into())).and_utc()
+        }
+    }
+}
+
+use chrono::Offset as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> RawBase {
+        RawBase {
+            base_event_id: Some("444".into()),
+            title: Some("Tributo a Juanito Valderrama".into()),
+            sell_mode: Some("offline".into()),
+            organizer_company_id: Some("1".into()),
+        }
+    }
+
+    fn event() -> RawEvent {
+        RawEvent {
+            event_id: Some("1642".into()),
+            start: Some("2021-09-30T20:00:00".into()),
+            end: Some("2021-09-30T21:00:00".into()),
+            sell_from: Some("2021-02-10T00:00:00".into()),
+            sell_to: Some("2021-09-30T19:50:00".into()),
+            sold_out: Some("false".into()),
+            zones: vec![RawZone {
+                zone_id: Some("7".into()),
+                name: Some("Amfiteatre".into()),
+                capacity: Some("22".into()),
+                price: Some("65.00".into()),
+                numbered: Some("false".into()),
+            }],
+        }
+    }
+
+    fn reason(base: &RawBase, event: &RawEvent) -> String {
+        validate(base, event, chrono_tz::UTC).unwrap_err().reason
+    }
+
+    #[test]
+    fn a_valid_record_becomes_a_stored_record() {
+        let record = validate(&base(), &event(), chrono_tz::UTC).unwrap();
+        assert_eq!(record.base_event_id, "444");
+        assert_eq!(record.event_id, "1642");
+        assert!(!record.is_online());
+        assert_eq!(record.zones[0].price_cents, 6500);
+        assert_eq!(record.starts_at.to_rfc3339(), "2021-09-30T20:00:00+00:00");
+        assert_eq!(record.organizer_company_id.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn an_impossible_calendar_date_is_rejected_with_its_ids() {
+        let mut e = event();
+        e.start = Some("2021-09-31T20:00:00".into());
+        let rejection = validate(&base(), &e, chrono_tz::UTC).unwrap_err();
+        assert_eq!(rejection.base_event_id.as_deref(), Some("444"));
+        assert_eq!(rejection.event_id.as_deref(), Some("1642"));
+        assert_eq!(
+            rejection.reason,
+            "start date `2021-09-31T20:00:00` is not a valid date-time"
+        );
+        assert_eq!(
+            rejection.to_string(),
+            "base event 444, event 1642: start date `2021-09-31T20:00:00` is not a valid date-time"
+        );
+    }
+
+    #[test]
+    fn an_end_before_the_start_is_rejected() {
+        let mut e = event();
+        e.end = Some("2021-09-30T19:00:00".into());
+        assert!(reason(&base(), &e).starts_with("it ends (2021-09-30T19:00:00) before it starts"));
+        e.end = e.start.clone();
+        assert!(
+            validate(&base(), &e, chrono_tz::UTC).is_ok(),
+            "a zero-length event is valid"
+        );
+    }
+
+    #[test]
+    fn prices_are_exact_cents_and_bad_ones_reject_the_record() {
+        for (text, cents) in [
+            ("20.00", 2000),
+            ("15", 1500),
+            ("7.5", 750),
+            ("0.01", 1),
+            (" 3.10 ", 310),
+            (".5", 50),
+        ] {
+            assert_eq!(price_cents(text), Ok(cents), "{text}");
+        }
+        for bad in [
+            "abc",
+            "-5",
+            "-0.01",
+            "1.234",
+            "1e3",
+            "",
+            "1.",
+            "NaN",
+            "1,50",
+            "99999999999999",
+        ] {
+            assert!(price_cents(bad).is_err(), "{bad} accepted");
+        }
+        let mut e = event();
+        e.zones[0].price = Some("free".into());
+        assert_eq!(
+            reason(&base(), &e),
+            "zone #1: price `free` is not a non-negative amount with at most 2 decimals"
+        );
+    }
+
+    #[test]
+    fn missing_required_attributes_reject_the_record() {
+        let mut b = base();
+        b.title = None;
+        assert_eq!(reason(&b, &event()), "title is missing");
+        let mut e = event();
+        e.event_id = Some("  ".into());
+        let rejection = validate(&base(), &e, chrono_tz::UTC).unwrap_err();
+        assert_eq!(rejection.reason, "event_id is empty");
+        assert_eq!(rejection.event_id, None);
+        let mut e = event();
+        e.zones[0].capacity = None;
+        assert_eq!(reason(&base(), &e), "zone #1: capacity is missing");
+        let mut e = event();
+        e.sold_out = Some("maybe".into());
+        assert_eq!(reason(&base(), &e), "sold_out `maybe` is not true or false");
+    }
+
+    #[test]
+    fn optional_attributes_have_defaults() {
+        let mut e = event();
+        e.sold_out = None;
+        e.sell_from = None;
+        e.zones[0].numbered = None;
+        e.zones[0].name = None;
+        let record = validate(&base(), &e, chrono_tz::UTC).unwrap();
+        assert!(!record.sold_out);
+        assert_eq!(record.sell_from, None);
+        assert_eq!(record.zones[0].name, "");
+    }
+
+    #[test]
+    fn naive_times_are_read_in_the_provider_time_zone() {
+        let madrid: chrono_tz::Tz = "Europe/Madrid".parse().unwrap();
+        let record = validate(&base(), &event(), madrid).unwrap();
+        assert_eq!(record.starts_local.to_string(), "2021-09-30 20:00:00");
+        assert_eq!(record.starts_at.to_rfc3339(), "2021-09-30T18:00:00+00:00");
+        // Spring forward in Madrid: 02:30 on 2021-03-28 does not exist.
+        let gap =
+            NaiveDateTime::parse_from_str("2021-03-28T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(
+            local_instant(gap, madrid).to_rfc3339(),
+            "2021-03-28T01:30:00+00:00"
+        );
+        // Fall back: 02:30 on 2021-10-31 happens twice; the first is taken.
+        let twice =
+            NaiveDateTime::parse_from_str("2021-10-31T02:30:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        assert_eq!(
+            local_instant(twice, madrid).to_rfc3339(),
+            "2021-10-31T00:30:00+00:00"
+        );
+        // An explicit offset wins over the provider's zone.
+        let mut e = event();
+        e.start = Some("2021-09-30T20:00:00+02:00".into());
+        let record = validate(&base(), &e, chrono_tz::UTC).unwrap();
+        assert_eq!(record.starts_at.to_rfc3339(), "2021-09-30T18:00:00+00:00");
+    }
+}

@@ -1,0 +1,297 @@
+//! Running one claimed job: collect the provider's feed while keeping the job's lease alive,
+//! then end the job in one short transaction (see [`crate::store`]).
+//!
+//! A job stops early when its `stop` token fires (the worker's grace period is over: the job
+//! fails as `interrupted` and is retried) or when a heartbeat finds the lease lost (the
+//! rescuer already failed it: nothing more is written).
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{
+    ErrorKind, JobState, job, job_outcome, provider,
+    query::{self, job::NewJob, job_outcome::Finished},
+    settings::{CronSchedule, TimeZone},
+    time,
+};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    collector::{self, FetchError, Fetcher},
+    retry,
+    store::{self, Committed},
+};
+
+/// How jobs are run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often a running job renews its lease.
+    pub heartbeat: Duration,
+    /// Whether a failed job may get a retry job.
+    pub retries: bool,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            retries: true,
+        }
+    }
+}
+
+/// Runs claimed jobs. Clone it freely.
+#[derive(Clone)]
+pub struct JobRunner {
+    db: DatabaseConnection,
+    fetcher: Fetcher,
+    settings: RunnerSettings,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct JobReport {
+    /// The job as claimed.
+    pub job: job::Model,
+    /// Whether the end was recorded, or the lease had been lost.
+    pub committed: Committed,
+    /// The retry created for a failed job.
+    pub retry: Option<job::Model>,
+}
+
+enum Run {
+    Collected(Result<collector::Collected, FetchError>),
+    Stopped,
+    LeaseLost,
+}
+
+impl JobRunner {
+    /// A runner writing to `db`.
+    pub fn new(db: DatabaseConnection, fetcher: Fetcher, settings: RunnerSettings) -> Self {
+        Self {
+            db,
+            fetcher,
+            settings,
+        }
+    }
+
+    /// When a claim made now expires.
+    pub fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    /// Runs `job`, which this worker has just claimed, to its end.
+    #[tracing::instrument(skip_all, fields(job.id = %job.id, provider.id = %job.provider_id, job.attempt = job.attempt))]
+    pub async fn run(&self, job: job::Model, stop: &CancellationToken) -> Result<JobReport, DbErr> {
+        let Some(provider) = query::provider::find_by_id(&self.db, job.provider_id).await? else {
+            let error = FetchError {
+                kind: ErrorKind::Config,
+                message: "the provider no longer exists".to_owned(),
+                http_status: None,
+                retry_after: None,
+                bytes: 0,
+            };
+            return self.fail(job, None, error).await;
+        };
+        let run = tokio::select! {
+            collected = collector::collect(&self.fetcher, &provider) => Run::Collected(collected),
+            () = self.keep_lease(&job) => Run::LeaseLost,
+            () = stop.cancelled() => Run::Stopped,
+        };
+        match run {
+            Run::Collected(Ok(collected)) => {
+                let committed =
+                    store::complete(&self.db, &job, &provider, &collected, time::now()).await;
+                match committed {
+                    Ok(committed) => Ok(JobReport {
+                        job,
+                        committed,
+                        retry: None,
+                    }),
+                    Err(err) => {
+                        let error = FetchError {
+                            kind: ErrorKind::Database,
+                            message: format!("storing the feed failed: {err}"),
+                            http_status: Some(collected.http_status),
+                            retry_after: None,
+                            bytes: collected.bytes,
+                        };
+                        self.fail(job, Some(&provider), error).await
+                    }
+                }
+            }
+            Run::Collected(Err(error)) => self.fail(job, Some(&provider), error).await,
+            Run::Stopped => {
+                let error = FetchError {
+                    kind: ErrorKind::Interrupted,
+                    message: "the worker stopped before the job finished".to_owned(),
+                    http_status: None,
+                    retry_after: None,
+                    bytes: 0,
+                };
+                self.fail(job, Some(&provider), error).await
+            }
+            Run::LeaseLost => Ok(JobReport {
+                job,
+                committed: Committed::LeaseLost,
+                retry: None,
+            }),
+        }
+    }
+
+    /// Renews the lease until it is lost (then returns); runs alongside the collection.
+    async fn keep_lease(&self, job: &job::Model) {
+        loop {
+            tokio::time::sleep(self.settings.heartbeat).await;
+            let now = time::now();
+            match query::job::heartbeat(&self.db, job, now, self.lease_until(now)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("lease lost: another process failed this job; abandoning it");
+                    return;
+                }
+                // The database may be back before the lease runs out: keep collecting.
+                Err(err) => tracing::warn!(error = %err, "heartbeat failed; retrying"),
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        job: job::Model,
+        provider: Option<&provider::Model>,
+        error: FetchError,
+    ) -> Result<JobReport, DbErr> {
+        let now = time::now();
+        let retry = provider
+            .filter(|_| self.settings.retries)
+            .and_then(|p| retry_for(&job, p, &error, now));
+        let finished = Finished {
+            finished_at: now,
+            error: Some((error.kind, error.message.clone())),
+            http_status: error.http_status,
+            bytes: Some(error.bytes).filter(|b| *b > 0),
+            retry_after: error.retry_after,
+            ..Finished::default()
+        };
+        let (committed, retry) = store::fail(&self.db, &job, finished, retry).await?;
+        Ok(JobReport {
+            job,
+            committed,
+            retry,
+        })
+    }
+}
+
+/// The retry job for `job`, failed now with `error`, if the policy allows one.
+fn retry_for(
+    job: &job::Model,
+    provider: &provider::Model,
+    error: &FetchError,
+    now: DateTime<Utc>,
+) -> Option<NewJob> {
+    let next_tick = next_tick(provider, now);
+    retry::retry_at(
+        job,
+        provider,
+        error.kind,
+        error.retry_after,
+        next_tick,
+        now,
+        fastrand::f64(),
+    )
+    .map(|at| NewJob::retry(job, at))
+}
+
+/// The provider's next cron tick after `now`, if it is scheduled at all.
+pub fn next_tick(provider: &provider::Model, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if !provider.enabled {
+        return None;
+    }
+    let schedule: CronSchedule = provider.schedule.parse().ok()?;
+    let zone: TimeZone = provider.time_zone.parse().ok()?;
+    schedule.next_after(now, zone)
+}
+
+/// A job's outcome as `ingestor collect` prints it: one JSON object.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeReport {
+    /// The job.
+    pub job_id: i64,
+    /// The provider's name.
+    pub provider: String,
+    /// `completed` or `failed` (or `running` / `pending` if not finished).
+    pub status: JobState,
+    /// What created the job.
+    pub trigger: entity::JobTrigger,
+    /// The attempt number.
+    pub attempt: i32,
+    /// When processing started.
+    pub processed_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How long it took.
+    pub duration_ms: Option<i64>,
+    /// Why it failed.
+    pub error_kind: Option<ErrorKind>,
+    /// What failed.
+    pub error_message: Option<String>,
+    /// The provider's HTTP status.
+    pub http_status: Option<i32>,
+    /// Bytes of feed received.
+    pub bytes: Option<i64>,
+    /// The feed had not changed.
+    pub feed_unchanged: bool,
+    /// Event records in the feed.
+    pub seen: i32,
+    /// New events stored.
+    pub inserted: i32,
+    /// Changed events stored.
+    pub updated: i32,
+    /// Events with the same content.
+    pub unchanged: i32,
+    /// Records rejected.
+    pub rejected: i32,
+    /// The first rejection reasons.
+    pub rejections: serde_json::Value,
+    /// The retry job created, if any.
+    pub retry_job_id: Option<i64>,
+}
+
+impl OutcomeReport {
+    /// The report of `job` from its stored outcome.
+    pub fn new(
+        job: &job::Model,
+        provider: &str,
+        outcome: job_outcome::Model,
+        retry: Option<&job::Model>,
+    ) -> Self {
+        Self {
+            job_id: job.id.0,
+            provider: provider.to_owned(),
+            status: outcome.status,
+            trigger: job.trigger,
+            attempt: job.attempt,
+            processed_at: outcome.processed_at,
+            finished_at: outcome.finished_at,
+            duration_ms: outcome.duration_ms,
+            error_kind: outcome.error_kind,
+            error_message: outcome.error_message,
+            http_status: outcome.http_status,
+            bytes: outcome.bytes,
+            feed_unchanged: outcome.feed_unchanged,
+            seen: outcome.seen,
+            inserted: outcome.inserted,
+            updated: outcome.updated,
+            unchanged: outcome.unchanged,
+            rejected: outcome.rejected,
+            rejections: outcome.rejections.unwrap_or_else(|| serde_json::json!([])),
+            retry_job_id: retry.map(|r| r.id.0),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The one short transaction that ends a job: its state, its outcome and, for a completed
+//! collection, the events, all committed together or not at all.
+//!
+//! It runs after the fetch, never across it. Its first statement moves the job out of
+//! `running` under the worker's lease token: if the lease was lost (the rescuer failed the job
+//! meanwhile), nothing is written. Events are compared with what is stored by content hash;
+//! only new and changed ones are written, in multi-row upserts, and the catalogue version is
+//! bumped only when something changed. A failed job never touches events.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{
+    EventId, JobState, job, provider,
+    query::{
+        self,
+        event::{EventRecord, EventWrite, StoredState},
+        job::NewJob,
+        job_outcome::Finished,
+    },
+};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+
+use crate::collector::{Collected, Feed, fever_xml::Rejection};
+
+/// How stale `last_seen_at` may get for an event a feed carries again unchanged before the
+/// store rewrites it: rewriting every unchanged row on every run would make an unchanged
+/// catalogue cost as much as a new one.
+pub const SEEN_RESOLUTION: TimeDelta = TimeDelta::hours(1);
+
+/// What the commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The job ended and its outcome was written.
+    Done(Box<Finished>),
+    /// The worker no longer held the job: nothing was written.
+    LeaseLost,
+}
+
+/// Ends `job` as completed with what `collected` brought.
+pub async fn complete(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    provider: &provider::Model,
+    collected: &Collected,
+    now: DateTime<Utc>,
+) -> Result<Committed, DbErr> {
+    let txn = query::begin_write(db).await?;
+    if !query::job::finish(&txn, job, JobState::Completed, now).await? {
+        txn.rollback().await?;
+        return Ok(Committed::LeaseLost);
+    }
+    let mut finished = Finished {
+        finished_at: now,
+        http_status: Some(collected.http_status),
+        bytes: Some(collected.bytes),
+        ..Finished::default()
+    };
+    match &collected.feed {
+        Feed::NotModified | Feed::SameBody => finished.feed_unchanged = true,
+        Feed::Read(feed) => {
+            let counts = store_events(&txn, provider, &feed.records, now).await?;
+            finished.seen = count(feed.seen);
+            finished.inserted = counts.inserted;
+            finished.updated = counts.updated;
+            finished.unchanged = counts.unchanged;
+            finished.rejected = count(feed.rejected);
+            finished.rejections = rejections_json(&feed.rejections);
+            if feed.duplicates > 0 {
+                tracing::warn!(
+                    provider = %provider.name,
+                    duplicates = feed.duplicates,
+                    "the feed repeats event triples; the last occurrence of each was kept"
+                );
+            }
+        }
+    }
+    let validators = &collected.validators;
+    let changed = validators.etag != provider.etag
+        || validators.last_modified != provider.last_modified
+        || validators.body_hash != provider.body_hash;
+    if changed {
+        query::provider::record_feed_validators(
+            &txn,
+            provider.id,
+            validators.etag.clone(),
+            validators.last_modified.clone(),
+            validators.body_hash.clone(),
+        )
+        .await?;
+    }
+    query::job_outcome::record_finished(&txn, job, &finished).await?;
+    txn.commit().await?;
+    Ok(Committed::Done(Box::new(finished)))
+}
+
+/// Ends `job` as failed with `finished` (whose `error` is set), and creates `retry` in the same
+/// transaction when there is one, so a failure is never left without its retry.
+pub async fn fail(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    finished: Finished,
+    retry: Option<NewJob>,
+) -> Result<(Committed, Option<job::Model>), DbErr> {
+    let txn = query::begin_write(db).await?;
+    if !query::job::finish(&txn, job, JobState::Failed, finished.finished_at).await? {
+        txn.rollback().await?;
+        return Ok((Committed::LeaseLost, None));
+    }
+    query::job_outcome::record_finished(&txn, job, &finished).await?;
+    let retried = match retry {
+        Some(new) => query::job::enqueue_in(&txn, new).await?,
+        None => None,
+    };
+    txn.commit().await?;
+    Ok((Committed::Done(Box::new(finished)), retried))
+}
+
+/// Counts of what [`store_events`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StoreCounts {
+    inserted: u32,
+    updated: u32,
+    unchanged: u32,
+}
+
+async fn store_events(
+    txn: &DatabaseTransaction,
+    provider: &provider::Model,
+    records: &[EventRecord],
+    now: DateTime<Utc>,
+) -> Result<StoreCounts, DbErr> {
+    let stored: HashMap<EventId, StoredState> =
+        query::event::stored_states(txn, provider.id).await?;
+    let mut counts = StoreCounts::default();
+    let mut writes = Vec::new();
+    let mut changed = Vec::new();
+    let mut seen_again = Vec::new();
+    for record in records {
+        let id = record.id(&provider.name);
+        let content_hash = record.content_hash();
+        match stored.get(&id) {
+            None => {
+                counts.inserted += 1;
+                writes.push(EventWrite {
+                    id,
+                    record,
+                    content_hash,
+                });
+            }
+            Some(state) if state.content_hash != content_hash => {
+                counts.updated += 1;
+                changed.push(id);
+                writes.push(EventWrite {
+                    id,
+                    record,
+                    content_hash,
+                });
+            }
+            Some(state) => {
+                counts.unchanged += 1;
+                if now - state.last_seen_at >= SEEN_RESOLUTION {
+                    seen_again.push(id);
+                }
+            }
+        }
+    }
+    if !writes.is_empty() {
+        let version = query::catalog_version::bump(txn).await?;
+        query::event::upsert_many(txn, provider.id, &writes, now, version).await?;
+        query::zone::delete_for_events(txn, &changed).await?;
+        query::zone::insert_many(
+            txn,
+            writes.iter().map(|w| (w.id, w.record.zones.as_slice())),
+        )
+        .await?;
+    }
+    query::event::touch_seen(txn, &seen_again, now).await?;
+    Ok(counts)
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn rejections_json(rejections: &[Rejection]) -> Option<serde_json::Value> {
+    if rejections.is_empty() {
+        None
+    } else {
+        serde_json::to_value(rejections).ok()
+    }
+}
