@@ -53,6 +53,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The catalogue version of its last change, which the search index follows.
     pub catalog_version: i64,
+    /// Its zones in feed order, as a JSON array (see `query::event::ZoneRecord`).
+    #[sea_orm(column_type = "Text")]
+    pub zones: String,
 }
 
 /// Relations of an event.
@@ -65,20 +68,11 @@ pub enum Relation {
         to = "super::provider::Column::Id"
     )]
     Provider,
-    /// Its zones, in feed order.
-    #[sea_orm(has_many = "super::zone::Entity")]
-    Zone,
 }
 
 impl Related<super::provider::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Provider.def()
-    }
-}
-
-impl Related<super::zone::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Zone.def()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The data layer of the Fever events-integration service.
 //!
 //! - One module per table with its SeaORM entity ([`provider`], [`job`], [`job_outcome`],
-//!   [`event`], [`zone`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates.
+//!   [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
+//!   zones are a JSON array in its row (`zone` is a view over it, for SQL readers).
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
 //! - [`db`]: opening the database (PostgreSQL, or the embedded SQLite file by default).
@@ -21,7 +22,6 @@ pub mod query;
 pub mod sea_orm_active_enums;
 pub mod settings;
 pub mod time;
-pub mod zone;
 
 pub use ids::{EventId, JobId, ProviderId};
 pub use sea_orm_active_enums::{ErrorKind, JobState, JobTrigger, ProviderKind};

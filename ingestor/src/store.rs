@@ -130,33 +130,25 @@ async fn store_events(
     records: &[EventRecord],
     now: DateTime<Utc>,
 ) -> Result<StoreCounts, DbErr> {
+    let started = std::time::Instant::now();
     let stored: HashMap<EventId, StoredState> =
         query::event::stored_states(txn, provider.id).await?;
+    let loaded_ms = started.elapsed().as_millis() as u64;
     let mut counts = StoreCounts::default();
-    let mut writes = Vec::new();
+    let mut new = Vec::new();
     let mut changed = Vec::new();
     let mut seen_again = Vec::new();
     for record in records {
         let id = record.id(&provider.name);
         let content_hash = record.content_hash();
+        let write = EventWrite {
+            id,
+            record,
+            content_hash,
+        };
         match stored.get(&id) {
-            None => {
-                counts.inserted += 1;
-                writes.push(EventWrite {
-                    id,
-                    record,
-                    content_hash,
-                });
-            }
-            Some(state) if state.content_hash != content_hash => {
-                counts.updated += 1;
-                changed.push(id);
-                writes.push(EventWrite {
-                    id,
-                    record,
-                    content_hash,
-                });
-            }
+            None => new.push(write),
+            Some(state) if state.content_hash != content_hash => changed.push(write),
             Some(state) => {
                 counts.unchanged += 1;
                 if now - state.last_seen_at >= SEEN_RESOLUTION {
@@ -165,17 +157,26 @@ async fn store_events(
             }
         }
     }
-    if !writes.is_empty() {
+    counts.inserted = count(new.len());
+    counts.updated = count(changed.len());
+    let compared_ms = started.elapsed().as_millis() as u64;
+    if !new.is_empty() || !changed.is_empty() {
         let version = query::catalog_version::bump(txn).await?;
-        query::event::upsert_many(txn, provider.id, &writes, now, version).await?;
-        query::zone::delete_for_events(txn, &changed).await?;
-        query::zone::insert_many(
-            txn,
-            writes.iter().map(|w| (w.id, w.record.zones.as_slice())),
-        )
-        .await?;
+        query::event::write_many(txn, provider.id, &new, &changed, now, version).await?;
     }
+    let written_ms = started.elapsed().as_millis() as u64;
     query::event::touch_seen(txn, &seen_again, now).await?;
+    tracing::debug!(
+        provider = %provider.name,
+        load_ms = loaded_ms,
+        compare_ms = compared_ms - loaded_ms,
+        write_ms = written_ms - compared_ms,
+        touch_ms = started.elapsed().as_millis() as u64 - written_ms,
+        rows.inserted = new.len(),
+        rows.updated = changed.len(),
+        rows.touched = seen_again.len(),
+        "events stored"
+    );
     Ok(counts)
 }
 

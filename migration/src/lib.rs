@@ -7,20 +7,24 @@
 //! takes no lock of its own.
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationStatus, MigrationTrait};
 
 mod m20261125_000001_create_tables;
+mod m20261125_000002_inline_zones;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_tables::Migration),
+            Box::new(m20261125_000002_inline_zones::Migration),
+        ]
     }
 }
 
@@ -124,6 +128,33 @@ pub async fn apply_pending(db: &DatabaseConnection) -> Result<Vec<String>, Schem
         tracing::info!(migration = %name, "migration applied");
     }
     Ok(pending)
+}
+
+/// Reverts the last `steps` applied migrations (all of them with `None`), under the same lock
+/// and in one transaction, as [`apply_pending`] applies them. For tests and repairs by hand:
+/// deployments only go forward.
+pub async fn revert(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), SchemaError> {
+    let txn = locked_transaction(db).await?;
+    Migrator::down(&txn, steps).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A transaction that alone may change the schema: it holds the migration advisory lock on
+/// PostgreSQL, and SQLite's write lock (`BEGIN IMMEDIATE`).
+async fn locked_transaction(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let txn = db.begin_with_options(options).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await?;
+    }
+    Ok(txn)
 }
 
 /// Lists every migration this binary knows and whether it is applied, without changing

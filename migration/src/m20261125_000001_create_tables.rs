@@ -308,7 +308,7 @@ fn event_table() -> TableCreateStatement {
         .to_owned()
 }
 
-fn zone_table() -> TableCreateStatement {
+pub(crate) fn zone_table() -> TableCreateStatement {
     Table::create()
         .table(Zone::Table)
         .col(ColumnDef::new(Zone::EventId).uuid().not_null())

@@ -4,6 +4,8 @@
 //!   dropped when the test ends, even when it panics) or on a temporary SQLite file; the
 //!   [`db_test!`] macro runs one test body on both.
 //! - [`init_test_logging`]: tracing output for a test run, only when `TEST_LOG=1`.
+//! - [`simulator`]: a provider on loopback that serves feeds in sequence and misbehaves on
+//!   demand; [`feedgen`]: realistic feeds of any size, deterministic from a seed.
 //!
 //! If PostgreSQL cannot be reached, the first test that needs it fails at once with a message
 //! saying how to start it: the suite never skips silently.
@@ -14,10 +16,26 @@
 )]
 
 mod database;
+pub mod feedgen;
 mod http;
+pub mod simulator;
 
 pub use database::{
     Backend, DEFAULT_TEST_DATABASE_URL, START_POSTGRES, TestDb, init_test_logging,
     test_database_url,
 };
 pub use http::http_client;
+pub use simulator::{Fault, ProviderSimulator};
+
+/// The repository's `fixtures/` directory (sample feeds).
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// A sample feed from `fixtures/feeds/`, e.g. `"response_1.xml"`.
+pub fn sample_feed(name: &str) -> axum::body::Bytes {
+    let path = fixtures_dir().join("feeds").join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("sample feed {}: {e}", path.display()))
+        .into()
+}

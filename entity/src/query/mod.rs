@@ -6,7 +6,6 @@ pub mod event;
 pub mod job;
 pub mod job_outcome;
 pub mod provider;
-pub mod zone;
 
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,

@@ -141,24 +141,33 @@ impl Fetcher {
     pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<Fetched, FetchError> {
         let client = self.client(request.limits.connect_timeout_ms)?;
         let total_ms = request.limits.total_timeout_ms.unsigned_abs();
-        match tokio::time::timeout(
-            Duration::from_millis(total_ms.into()),
-            fetch_with(&client, &request),
-        )
-        .await
-        {
+        let mut progress = Progress::default();
+        let fetch = fetch_with(&client, &request, &mut progress);
+        match tokio::time::timeout(Duration::from_millis(total_ms.into()), fetch).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::new(
-                ErrorKind::Timeout,
-                format!("the fetch took longer than the total timeout of {total_ms} ms"),
-            )),
+            Err(_) => Err(FetchError {
+                http_status: progress.status,
+                bytes: progress.wire_bytes,
+                ..FetchError::new(
+                    ErrorKind::Timeout,
+                    format!("the fetch took longer than the total timeout of {total_ms} ms"),
+                )
+            }),
         }
     }
+}
+
+/// How far a fetch got, so a timeout can still say what the provider answered.
+#[derive(Debug, Default)]
+struct Progress {
+    status: Option<u16>,
+    wire_bytes: u64,
 }
 
 async fn fetch_with(
     client: &reqwest::Client,
     request: &FetchRequest<'_>,
+    progress: &mut Progress,
 ) -> Result<Fetched, FetchError> {
     let limits = request.limits;
     let mut builder = client
@@ -173,6 +182,7 @@ async fn fetch_with(
     }
     let mut response = builder.send().await.map_err(transport_error)?;
     let status = response.status();
+    progress.status = Some(status.as_u16());
     if status == StatusCode::NOT_MODIFIED {
         return Ok(Fetched::NotModified {
             status: status.as_u16(),
@@ -251,6 +261,7 @@ async fn fetch_with(
             Ok(Ok(Some(chunk))) => chunk,
         };
         wire_bytes += chunk.len() as u64;
+        progress.wire_bytes = wire_bytes;
         if wire_bytes > max {
             return Err(too_large(
                 format!("the feed is over the cap of {max} bytes"),

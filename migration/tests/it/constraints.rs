@@ -59,6 +59,7 @@ fn event_row(
         last_seen_at: Set(now),
         updated_at: Set(now),
         catalog_version: Set(1),
+        zones: Set("[]".to_owned()),
     }
 }
 

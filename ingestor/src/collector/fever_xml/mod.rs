@@ -31,45 +31,141 @@ pub struct ReadFeed {
     pub duplicates: usize,
 }
 
+/// Feeds at least this large are read on two threads (see [`read_feed`]).
+const PARALLEL_MIN_BYTES: usize = 512 * 1024;
+
 /// Parses `body`, validates each record alone in the time zone `zone`, and merges records
 /// that repeat a triple. Fails only when the feed as a whole cannot be read.
+///
+/// A large feed is cut in two between two base events and the halves are read on two
+/// threads, which nearly halves the time on a 2-core machine. The halves must fit together
+/// (the elements the first leaves open are exactly those the second closes); if they do not,
+/// or either half fails, the feed is read again on one thread, which gives the exact answer
+/// or error.
 pub fn read_feed(body: &[u8], zone: chrono_tz::Tz) -> Result<ReadFeed, ParseError> {
-    let mut records: Vec<EventRecord> = Vec::new();
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let mut rejections = Vec::new();
-    let mut rejected = 0;
-    let mut duplicates = 0;
+    if body.len() < PARALLEL_MIN_BYTES {
+        return read_feed_on_one_thread(body, zone);
+    }
+    let text = parse::utf8(body)?;
+    let Some((dialect, cut)) = parse::split_point(text) else {
+        return read_feed_on_one_thread(body, zone);
+    };
+    let (first, second) = text.split_at(cut);
+    let halves = std::thread::scope(|scope| {
+        let later = scope.spawn(move || {
+            let mut merger = Merger::default();
+            let end = parse::parse_region(second, Some(dialect), |base, event| {
+                merger.add(validate::validate(base, event, zone));
+            });
+            end.map(|end| (merger, end))
+        });
+        let mut merger = Merger::default();
+        let end = parse::parse_region(first, None, |base, event| {
+            merger.add(validate::validate(base, event, zone));
+        });
+        let later = later
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        end.ok()
+            .zip(later.ok())
+            .map(|(end, later)| ((merger, end), later))
+    });
+    match halves {
+        Some(((mut merger, first_end), (later, second_end)))
+            if first_end.dialect == dialect && fits(&first_end, &second_end) =>
+        {
+            merger.absorb(later);
+            Ok(merger.finish(parse::ParseSummary {
+                dialect,
+                events: first_end.events + second_end.events,
+            }))
+        }
+        _ => read_feed_on_one_thread(body, zone),
+    }
+}
+
+/// Whether the second region closes exactly what the first left open, and nothing follows.
+fn fits(first: &parse::RegionEnd, second: &parse::RegionEnd) -> bool {
+    second.open.is_empty()
+        && !second.trailing_text
+        && first.open.iter().rev().eq(second.closed_before.iter())
+}
+
+/// [`read_feed`] on the calling thread only.
+pub fn read_feed_on_one_thread(body: &[u8], zone: chrono_tz::Tz) -> Result<ReadFeed, ParseError> {
+    let mut merger = Merger::default();
     let summary = parse::parse_feed(body, |base, event| {
-        match validate::validate(base, event, zone) {
+        merger.add(validate::validate(base, event, zone));
+    })?;
+    Ok(merger.finish(summary))
+}
+
+/// Collects validated records in feed order, merging repeated triples (last wins).
+#[derive(Default)]
+struct Merger {
+    records: Vec<EventRecord>,
+    // Keyed by a 128-bit hash of the triple's two ids, so no key is allocated per record.
+    index: HashMap<u128, usize>,
+    rejections: Vec<Rejection>,
+    rejected: usize,
+    duplicates: usize,
+}
+
+impl Merger {
+    fn add(&mut self, validated: Result<EventRecord, Rejection>) {
+        match validated {
             Ok(record) => {
-                let key = (record.base_event_id.clone(), record.event_id.clone());
-                match index.get(&key) {
+                let key = triple_key(&record.base_event_id, &record.event_id);
+                match self.index.get(&key) {
                     Some(&at) => {
-                        duplicates += 1;
-                        records[at] = record;
+                        self.duplicates += 1;
+                        self.records[at] = record;
                     }
                     None => {
-                        index.insert(key, records.len());
-                        records.push(record);
+                        self.index.insert(key, self.records.len());
+                        self.records.push(record);
                     }
                 }
             }
             Err(rejection) => {
-                rejected += 1;
-                if rejections.len() < KEPT_REJECTIONS {
-                    rejections.push(rejection);
+                self.rejected += 1;
+                if self.rejections.len() < KEPT_REJECTIONS {
+                    self.rejections.push(rejection);
                 }
             }
         }
-    })?;
-    Ok(ReadFeed {
-        dialect: summary.dialect,
-        records,
-        seen: summary.events,
-        rejected,
-        rejections,
-        duplicates,
-    })
+    }
+
+    /// Adds what `later` collected from the rest of the same feed, as if read in one go.
+    fn absorb(&mut self, later: Self) {
+        self.duplicates += later.duplicates;
+        for record in later.records {
+            self.add(Ok(record));
+        }
+        self.rejected += later.rejected;
+        let room = KEPT_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections
+            .extend(later.rejections.into_iter().take(room));
+    }
+
+    fn finish(self, summary: parse::ParseSummary) -> ReadFeed {
+        ReadFeed {
+            dialect: summary.dialect,
+            records: self.records,
+            seen: summary.events,
+            rejected: self.rejected,
+            rejections: self.rejections,
+            duplicates: self.duplicates,
+        }
+    }
+}
+
+fn triple_key(base_event_id: &str, event_id: &str) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&(base_event_id.len() as u64).to_le_bytes());
+    hasher.update(base_event_id.as_bytes());
+    hasher.update(event_id.as_bytes());
+    hasher.digest128()
 }
 
 #[cfg(test)]
@@ -111,6 +207,41 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(without_extra, events.records);
+    }
+
+    #[test]
+    fn two_threads_read_exactly_what_one_thread_reads() {
+        let spec = test_support::feedgen::FeedSpec {
+            invalid_every: Some(97),
+            ..test_support::feedgen::FeedSpec::sized(3_000, 4)
+        };
+        let body = test_support::feedgen::generate(&spec);
+        assert!(body.len() > PARALLEL_MIN_BYTES);
+        let two = read_feed(body.as_bytes(), chrono_tz::Europe::Madrid).unwrap();
+        let one = read_feed_on_one_thread(body.as_bytes(), chrono_tz::Europe::Madrid).unwrap();
+        assert_eq!(two, one);
+        assert_eq!(two.seen, 3_000);
+        assert!(two.rejected > 0 && two.duplicates == 0);
+        let broken = &body.as_bytes()[..body.len() - 100];
+        assert!(
+            read_feed(broken, chrono_tz::UTC).is_err(),
+            "a truncated feed still fails whole"
+        );
+        // A repeated triple across the two halves merges as in one pass.
+        let repeated = format!(
+            "{}{}",
+            &body[..body.rfind("</output>").unwrap()],
+            "<base_event base_event_id=\"1000\" title=\"again\" sell_mode=\"online\"><event event_id=\"1\" event_start_date=\"2021-01-01T10:00:00\" event_end_date=\"2021-01-01T11:00:00\"/></base_event></output></eventList>"
+        );
+        let two = read_feed(repeated.as_bytes(), chrono_tz::UTC).unwrap();
+        let one = read_feed_on_one_thread(repeated.as_bytes(), chrono_tz::UTC).unwrap();
+        assert_eq!(two, one);
+        assert_eq!(two.duplicates, 1);
+        // Content after the root fails whole, in both ways of reading.
+        let after = format!("{body}<eventList/>");
+        assert!(read_feed(after.as_bytes(), chrono_tz::UTC).is_err());
+        let text_after = format!("{body} trailing");
+        assert!(read_feed(text_after.as_bytes(), chrono_tz::UTC).is_err());
     }
 
     #[test]

@@ -1,0 +1,200 @@
+//! End-to-end ingestion into PostgreSQL: a generated feed served by the provider simulator on
+//! loopback, collected through the real job path (`collect_now`), into a fresh database.
+//!
+//! `cargo bench -p ingestor --bench ingest [-- --events 100000 --zones 5]`
+//!
+//! Prints, for one run each: the first ingest into an empty database; the same feed again
+//! (304 on the ETag); the same body without validators (hash comparison, nothing parsed); the
+//! same events in a different body (parsed and compared, nothing written); and a snapshot where
+//! 1% of the events changed. Rows written are counted from the rows' `xmin`, so "0" is exact
+//! (zones live in their event's row).
+//! Peak memory is the process's high-water mark (`VmHWM`), next to its resident size before
+//! the first ingest (the generated feed and the simulator's copy are in both).
+
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark stops loudly at the first thing that does not work"
+)]
+
+use std::time::{Duration, Instant};
+
+use entity::{
+    JobState,
+    query::{self, provider::ProviderChanges},
+    settings::FetchLimits,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use test_support::{Backend, ProviderSimulator, TestDb, feedgen};
+use tokio_util::sync::CancellationToken;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn memory_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query runs")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
+/// Rows of `event` (zones included: they live in the event's row) written by transactions
+/// at or after `since_xid`.
+async fn rows_written_since(db: &DatabaseConnection, since_xid: i64) -> i64 {
+    let sql = format!("SELECT count(*) FROM event WHERE xmin::text::bigint >= {since_xid}");
+    scalar(db, &sql).await
+}
+
+async fn next_xid(db: &DatabaseConnection) -> i64 {
+    scalar(db, "SELECT (txid_current() & 4294967295)::bigint").await
+}
+
+struct Step {
+    name: &'static str,
+    elapsed: Duration,
+    rows_written: i64,
+    status: JobState,
+    detail: String,
+}
+
+async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
+    let xid = next_xid(db).await;
+    let started = Instant::now();
+    let report = ingestor::collect::collect_now(db, "bench", &CancellationToken::new())
+        .await
+        .expect("the collection runs");
+    let elapsed = started.elapsed();
+    Step {
+        name,
+        elapsed,
+        rows_written: rows_written_since(db, xid).await,
+        status: report.status,
+        detail: format!(
+            "seen {} inserted {} updated {} unchanged {}{}",
+            report.seen,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            if report.feed_unchanged {
+                " (feed unchanged)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+async fn repoint(db: &DatabaseConnection, url: &str) {
+    let changes = ProviderChanges {
+        url: Some(url.parse().expect("a URL")),
+        limits: Some(FetchLimits {
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 60_000,
+            total_timeout_ms: 600_000,
+            max_body_bytes: 2 * 1024 * 1024 * 1024,
+        }),
+        ..Default::default()
+    };
+    query::provider::upsert(db, &"bench".parse().expect("a name"), changes)
+        .await
+        .expect("the provider is saved");
+}
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() {
+    test_support::init_test_logging();
+    let events = arg("--events", 100_000);
+    let zones = arg("--zones", 5);
+    let spec = feedgen::FeedSpec {
+        online_share: 0.9,
+        ..feedgen::FeedSpec::sized(events, zones)
+    };
+    let feed = feedgen::generate(&spec);
+    // The same events in another body: only insignificant whitespace differs.
+    let reformatted = feed.replace("   <output>", "  <output>");
+    // The next snapshot: 1% of the events are sold out now.
+    let mut changed = String::with_capacity(feed.len());
+    let mut remaining = feed.as_str();
+    let mut seen = 0usize;
+    while let Some(at) = remaining.find("sold_out=\"false\"") {
+        changed.push_str(&remaining[..at]);
+        seen += 1;
+        changed.push_str(if seen.is_multiple_of(100) {
+            "sold_out=\"true\""
+        } else {
+            "sold_out=\"false\""
+        });
+        remaining = &remaining[at + "sold_out=\"false\"".len()..];
+    }
+    changed.push_str(remaining);
+
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![feed.clone().into()]).await;
+    repoint(db, &sim.url()).await;
+    let rss_before = memory_kib("VmRSS:");
+
+    let mut steps = vec![run(db, "first ingest into an empty database").await];
+    steps.push(run(db, "same feed again (304 on the ETag)").await);
+    // Forget the ETag and Last-Modified, keep the body hash.
+    let provider = query::provider::find_by_name(db, "bench")
+        .await
+        .expect("query")
+        .expect("provider");
+    query::provider::record_feed_validators(db, provider.id, None, None, provider.body_hash)
+        .await
+        .expect("validators reset");
+    steps.push(run(db, "same body, no validators (body hash)").await);
+    sim.set_feeds(vec![reformatted.into()]);
+    steps.push(run(db, "same events, other body (parsed, compared)").await);
+    sim.set_feeds(vec![changed.into()]);
+    steps.push(run(db, "1% of events changed").await);
+
+    let stored = scalar(db, "SELECT count(*) FROM event").await;
+    let stored_zones = scalar(db, "SELECT count(*) FROM zone").await; // the view
+    println!(
+        "ingest benchmark: {events} events x {zones} zones = {} MiB of feed; PostgreSQL {}",
+        feed.len() / (1024 * 1024),
+        test_db.url
+    );
+    println!(
+        "{:<46} {:>10} {:>13}  outcome",
+        "run", "seconds", "rows written"
+    );
+    for step in &steps {
+        println!(
+            "{:<46} {:>10.3} {:>13}  {:?}: {}",
+            step.name,
+            step.elapsed.as_secs_f64(),
+            step.rows_written,
+            step.status,
+            step.detail
+        );
+    }
+    println!("stored: {stored} events, {stored_zones} zones");
+    println!(
+        "memory: resident before the first ingest {} MiB, peak {} MiB",
+        rss_before / 1024,
+        memory_kib("VmHWM:") / 1024
+    );
+}
