@@ -28,12 +28,7 @@ use test_support::{Backend, ProviderSimulator, TestDb, feedgen};
 use tokio_util::sync::CancellationToken;
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    test_support::cli_arg(name, default)
 }
 
 fn memory_kib(field: &str) -> u64 {

@@ -1,6 +1,6 @@
 //! The ingestor's command line: one typed configuration, validated before anything runs.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use entity::{
@@ -9,7 +9,7 @@ use entity::{
 };
 use service::CommonArgs;
 
-use crate::{IngestorError, providers};
+use crate::{IngestorError, jobs::RunnerSettings, providers, worker::WorkerSettings};
 
 /// Collects providers' event feeds into the database.
 #[derive(Debug, Parser)]
@@ -40,6 +40,8 @@ pub enum Command {
         /// The provider's name.
         name: String,
     },
+    /// Run the scheduler and the job processor until SIGTERM or SIGINT.
+    Run(RunArgs),
     /// Create, update or list providers.
     Provider {
         /// What to do with providers.
@@ -106,6 +108,89 @@ pub struct ProviderAddArgs {
     pub retry_base_delay_ms: Option<i32>,
 }
 
+/// `ingestor run` settings.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Jobs this process runs at once.
+    #[arg(long, env = "JOB_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// How often to look for due jobs when nothing signals one, in milliseconds.
+    #[arg(long, env = "JOB_POLL_INTERVAL_MS", default_value_t = 500)]
+    pub poll_interval_ms: u64,
+    /// How often to look for due cron ticks, in milliseconds.
+    #[arg(long, env = "SCHEDULER_INTERVAL_MS", default_value_t = 250)]
+    pub scheduler_interval_ms: u64,
+    /// Only process jobs; leave scheduling to other processes.
+    #[arg(long, env = "NO_SCHEDULER")]
+    pub no_scheduler: bool,
+    /// How long a claimed job's lease lasts without a heartbeat, in milliseconds.
+    #[arg(long, env = "JOB_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// How often a running job renews its lease, in milliseconds.
+    #[arg(long, env = "JOB_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+    /// How often to look for jobs whose lease expired, in milliseconds.
+    #[arg(long, env = "RESCUE_INTERVAL_MS", default_value_t = 5_000)]
+    pub rescue_interval_ms: u64,
+    /// How long jobs in flight may finish after SIGTERM, in milliseconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
+    pub shutdown_grace_ms: u64,
+    /// Finished jobs older than this are pruned, with their outcomes, in days.
+    #[arg(long, env = "JOB_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+    /// Name of this worker in job records; default `host-pid-random`.
+    #[arg(long, env = "WORKER_ID")]
+    pub worker_id: Option<String>,
+}
+
+impl RunArgs {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<WorkerSettings, String> {
+        let ms = Duration::from_millis;
+        if !(1..=256).contains(&self.concurrency) {
+            return Err("--concurrency must be between 1 and 256".to_owned());
+        }
+        if self.lease_ms < 1_000 || self.heartbeat_ms == 0 || self.heartbeat_ms * 2 > self.lease_ms
+        {
+            return Err(
+                "--lease-ms must be at least 1000, and --heartbeat-ms at most half of it"
+                    .to_owned(),
+            );
+        }
+        for (name, value) in [
+            ("--poll-interval-ms", self.poll_interval_ms),
+            ("--scheduler-interval-ms", self.scheduler_interval_ms),
+            ("--rescue-interval-ms", self.rescue_interval_ms),
+        ] {
+            if !(10..=600_000).contains(&value) {
+                return Err(format!("{name} must be between 10 and 600000"));
+            }
+        }
+        if self.retention_days == 0 {
+            return Err("--retention-days must be at least 1".to_owned());
+        }
+        Ok(WorkerSettings {
+            worker_id: self
+                .worker_id
+                .clone()
+                .unwrap_or_else(crate::worker::default_worker_id),
+            concurrency: self.concurrency,
+            poll_interval: ms(self.poll_interval_ms),
+            scheduler_interval: ms(self.scheduler_interval_ms),
+            schedule: !self.no_scheduler,
+            runner: RunnerSettings {
+                lease: ms(self.lease_ms),
+                heartbeat: ms(self.heartbeat_ms),
+                retries: true,
+            },
+            rescue_interval: ms(self.rescue_interval_ms),
+            shutdown_grace: ms(self.shutdown_grace_ms),
+            retention: chrono::TimeDelta::days(self.retention_days.into()),
+            retention_interval: Duration::from_secs(3600),
+        })
+    }
+}
+
 /// Runs the subcommand and says how the process should exit.
 pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
     let database = cli.common.database.validate()?;
@@ -126,6 +211,12 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
                     println!("applied  {name}");
                 }
             }
+        }
+        Command::Run(args) => {
+            let settings = args.validate().map_err(IngestorError::Invalid)?;
+            let db = database.open().await?;
+            let shutdown = service::shutdown_on_signal();
+            crate::worker::run(db, settings, shutdown).await;
         }
         Command::Collect { name } => {
             let db = database.open().await?;

@@ -85,9 +85,57 @@ impl JobRunner {
         now + TimeDelta::from_std(self.settings.lease).unwrap_or(TimeDelta::seconds(30))
     }
 
-    /// Runs `job`, which this worker has just claimed, to its end.
+    /// Runs `job`, which this worker has just claimed, to its end, and logs each transition
+    /// (one line when it starts, one when it ends).
     #[tracing::instrument(skip_all, fields(job.id = %job.id, provider.id = %job.provider_id, job.attempt = job.attempt))]
     pub async fn run(&self, job: job::Model, stop: &CancellationToken) -> Result<JobReport, DbErr> {
+        let started = std::time::Instant::now();
+        let delay_ms = job
+            .started_at
+            .map_or(0, |s| (s - job.run_at).num_milliseconds().max(0));
+        tracing::info!(job.trigger = ?job.trigger, delay_ms, "job running");
+        let report = self.run_to_end(job, stop).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &report {
+            Ok(JobReport {
+                committed: Committed::Done(finished),
+                retry,
+                ..
+            }) => match &finished.error {
+                None => tracing::info!(
+                    duration_ms,
+                    rows.inserted = finished.inserted,
+                    rows.updated = finished.updated,
+                    rows.unchanged = finished.unchanged,
+                    rows.rejected = finished.rejected,
+                    feed_unchanged = finished.feed_unchanged,
+                    "job completed"
+                ),
+                Some((kind, message)) => tracing::warn!(
+                    duration_ms,
+                    error.kind = kind.as_str(),
+                    error.message = %message,
+                    retry.job_id = retry.as_ref().map(|r| r.id.0),
+                    retry.run_at = retry.as_ref().map(|r| r.run_at.to_rfc3339()),
+                    "job failed"
+                ),
+            },
+            Ok(JobReport {
+                committed: Committed::LeaseLost,
+                ..
+            }) => tracing::warn!(duration_ms, "job abandoned: its lease was lost"),
+            Err(err) => {
+                tracing::error!(duration_ms, error = %err, "job could not be recorded; the rescuer will fail it when its lease expires")
+            }
+        }
+        report
+    }
+
+    async fn run_to_end(
+        &self,
+        job: job::Model,
+        stop: &CancellationToken,
+    ) -> Result<JobReport, DbErr> {
         let Some(provider) = query::provider::find_by_id(&self.db, job.provider_id).await? else {
             let error = FetchError {
                 kind: ErrorKind::Config,
@@ -114,9 +162,14 @@ impl JobRunner {
                         retry: None,
                     }),
                     Err(err) => {
+                        // The outcome is shown to operators through the API: the database's
+                        // own words stay in this process's log.
+                        tracing::error!(error = %err, "storing the feed failed");
                         let error = FetchError {
                             kind: ErrorKind::Database,
-                            message: format!("storing the feed failed: {err}"),
+                            message:
+                                "storing the feed failed (database error; see the ingestor log)"
+                                    .to_owned(),
                             http_status: Some(collected.http_status),
                             retry_after: None,
                             bytes: collected.bytes,

@@ -7,14 +7,19 @@
 //! - [`store`]: the one short transaction that ends a job.
 //! - [`jobs`]: running one claimed job; [`retry`]: when a failed one runs again.
 //! - [`collect`]: `ingestor collect NAME`, one job now in the foreground.
+//! - [`worker`]: `ingestor run`, with the [`scheduler`], the job processor, and the rescuer
+//!   and retention of [`maintenance`].
 
 pub mod cli;
 pub mod collect;
 pub mod collector;
 pub mod jobs;
+pub mod maintenance;
 pub mod providers;
 pub mod retry;
+pub mod scheduler;
 pub mod store;
+pub mod worker;
 
 /// Why an ingestor command failed; shown to the operator as one line.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,9 @@ pub enum IngestorError {
     /// A provider could not be created or updated.
     #[error(transparent)]
     Provider(#[from] providers::AddProviderError),
+    /// A setting is invalid.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
     /// No provider has that name.
     #[error("no provider is called `{0}` (see `ingestor provider list`)")]
     UnknownProvider(String),

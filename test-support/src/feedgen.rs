@@ -270,7 +270,11 @@ mod tests {
         assert_eq!(feed.matches("<base_event ").count(), 3);
         assert_eq!(feed.matches("<event ").count(), 12);
         assert_eq!(feed.matches("<zone ").count(), 24);
-        assert_eq!(feed.matches("event_start_date=\"2021-09-31T20:00:00").count(), 2);
+        assert_eq!(
+            feed.matches("event_start_date=\"2021-09-31T20:00:00")
+                .count(),
+            2
+        );
         let plans = generate(&FeedSpec {
             dialect: FeedDialect::PlanList,
             ..spec

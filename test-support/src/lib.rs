@@ -6,6 +6,7 @@
 //! - [`init_test_logging`]: tracing output for a test run, only when `TEST_LOG=1`.
 //! - [`simulator`]: a provider on loopback that serves feeds in sequence and misbehaves on
 //!   demand; [`feedgen`]: realistic feeds of any size, deterministic from a seed.
+//! - [`proxy`]: a TCP proxy that cuts a connection on demand (a database outage).
 //!
 //! If PostgreSQL cannot be reached, the first test that needs it fails at once with a message
 //! saying how to start it: the suite never skips silently.
@@ -18,6 +19,7 @@
 mod database;
 pub mod feedgen;
 mod http;
+pub mod proxy;
 pub mod simulator;
 
 pub use database::{
@@ -26,6 +28,16 @@ pub use database::{
 };
 pub use http::http_client;
 pub use simulator::{Fault, ProviderSimulator};
+
+/// The value after `--name` on the command line, parsed, or `default` (benchmark options).
+pub fn cli_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// The repository's `fixtures/` directory (sample feeds).
 pub fn fixtures_dir() -> std::path::PathBuf {

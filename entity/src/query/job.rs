@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Statement, TryInsertResult,
+    QueryOrder, QuerySelect, Statement, TryInsertResult,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -357,6 +357,33 @@ pub async fn latest_scheduled(
         .order_by_desc(Column::Tick)
         .one(db)
         .await
+}
+
+/// Deletes up to `limit` jobs (with their outcomes) that finished before `before`; returns
+/// how many. Pending and running jobs are never touched, nor are events.
+pub async fn prune_finished(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<JobId> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::State.is_in([JobState::Completed, JobState::Failed]))
+        .filter(Column::FinishedAt.lt(time::truncate(before)))
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let result = Entity::delete_many()
+        .filter(Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// A provider's jobs, newest first.

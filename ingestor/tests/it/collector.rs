@@ -4,31 +4,22 @@
 use entity::{
     ErrorKind, JobState, ProviderId,
     query::{self, provider::ProviderChanges},
-    settings::FetchLimits,
 };
 use ingestor::jobs::OutcomeReport;
 use sea_orm::DatabaseConnection;
 use test_support::{Fault, ProviderSimulator, db_test, sample_feed};
+
+use crate::support::TestProvider;
 use tokio_util::sync::CancellationToken;
 
 /// Creates (or repoints) the provider `acme` at `url`, with limits small enough for tests.
 async fn provider_at(db: &DatabaseConnection, url: &str, zone: &str) -> ProviderId {
-    let changes = ProviderChanges {
-        url: Some(url.parse().unwrap()),
-        time_zone: Some(zone.parse().unwrap()),
-        limits: Some(FetchLimits {
-            connect_timeout_ms: 1_000,
-            read_timeout_ms: 1_000,
-            total_timeout_ms: 2_000,
-            max_body_bytes: 64 * 1024,
-        }),
-        ..Default::default()
-    };
-    query::provider::upsert(db, &"acme".parse().unwrap(), changes)
-        .await
-        .unwrap()
-        .model()
-        .id
+    TestProvider {
+        time_zone: zone,
+        ..TestProvider::at(url)
+    }
+    .save(db)
+    .await
 }
 
 async fn collect(db: &DatabaseConnection) -> OutcomeReport {

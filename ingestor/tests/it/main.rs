@@ -8,3 +8,6 @@
 
 mod cli;
 mod collector;
+mod processes;
+mod support;
+mod worker;

@@ -1,0 +1,150 @@
+//! The worker's housekeeping: the rescuer, which fails running jobs whose lease expired (their
+//! worker was killed or lost) and schedules their retries, and retention, which prunes old
+//! finished jobs with their outcomes. Events are never pruned.
+//!
+//! Both are safe to run in every ingestor process at once: the rescuer's update only matches
+//! jobs still running with an expired lease, so each is rescued once; retention deletes by id.
+//! Both loops stop when their cancellation token fires.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{
+    ErrorKind,
+    query::{self, job::NewJob, job_outcome::Finished},
+    time,
+};
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio_util::sync::CancellationToken;
+
+use crate::{jobs, retry};
+
+/// Fails every running job whose lease expired before `now`, records why, and creates the
+/// retries the policy allows, all in one transaction. Returns how many jobs it rescued.
+pub async fn rescue_expired(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<usize, DbErr> {
+    rescue(db, now, None).await
+}
+
+/// The same for the running jobs of `worker_id` (a worker that could not record its own
+/// interrupted jobs at shutdown).
+pub async fn rescue_held_by(
+    db: &DatabaseConnection,
+    worker_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    rescue(db, now, Some(worker_id)).await
+}
+
+async fn rescue(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    held_by: Option<&str>,
+) -> Result<usize, DbErr> {
+    let txn = query::begin_write(db).await?;
+    let rescued = match held_by {
+        None => query::job::fail_expired(&txn, now).await?,
+        Some(worker) => query::job::fail_held_by(&txn, worker, now).await?,
+    };
+    if rescued.is_empty() {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    let providers: HashMap<_, _> =
+        query::provider::find_by_ids(&txn, rescued.iter().map(|j| j.provider_id))
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+    let mut retries = Vec::new();
+    for job in &rescued {
+        let worker = job.worker_id.as_deref().unwrap_or("unknown");
+        let message = match held_by {
+            None => format!("the lease expired: worker {worker} stopped renewing it"),
+            Some(_) => format!("worker {worker} shut down before the job finished"),
+        };
+        let finished = Finished {
+            finished_at: now,
+            error: Some((ErrorKind::Interrupted, message)),
+            ..Finished::default()
+        };
+        query::job_outcome::record_finished(&txn, job, &finished).await?;
+        let Some(provider) = providers.get(&job.provider_id) else {
+            continue;
+        };
+        let next_tick = jobs::next_tick(provider, now);
+        let at = retry::retry_at(
+            job,
+            provider,
+            ErrorKind::Interrupted,
+            None,
+            next_tick,
+            now,
+            fastrand::f64(),
+        );
+        if let Some(at) = at
+            && let Some(retry) = query::job::enqueue_in(&txn, NewJob::retry(job, at)).await?
+        {
+            retries.push((job.id, retry.id, provider.name.clone()));
+        }
+    }
+    txn.commit().await?;
+    for job in &rescued {
+        tracing::warn!(
+            job.id = %job.id,
+            provider.id = %job.provider_id,
+            job.attempt = job.attempt,
+            worker = job.worker_id.as_deref().unwrap_or("unknown"),
+            error.kind = "interrupted",
+            "job rescued as interrupted"
+        );
+    }
+    for (failed, retry, provider) in retries {
+        tracing::info!(job.id = %failed, retry.job_id = %retry, provider = %provider, "retry scheduled");
+    }
+    Ok(rescued.len())
+}
+
+/// Rescues expired jobs every `every` until `stop` fires.
+pub async fn run_rescuer(db: DatabaseConnection, every: Duration, stop: CancellationToken) {
+    crate::worker::repeat(every, stop, "rescuer", || async {
+        rescue_expired(&db, time::now()).await.map(|_| None)
+    })
+    .await;
+}
+
+/// How many finished jobs retention deletes per statement.
+const PRUNE_BATCH: u64 = 5_000;
+
+/// Deletes finished jobs (and their outcomes) older than `keep`; returns how many.
+pub async fn prune(
+    db: &DatabaseConnection,
+    keep: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let before = now - keep;
+    let mut total = 0;
+    loop {
+        let deleted = query::job::prune_finished(db, before, PRUNE_BATCH).await?;
+        total += usize::try_from(deleted).unwrap_or(usize::MAX);
+        if deleted < PRUNE_BATCH {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(jobs.pruned = total, before = %before.to_rfc3339(), "old jobs pruned");
+    }
+    Ok(total)
+}
+
+/// Prunes every `every` until `stop` fires.
+pub async fn run_retention(
+    db: DatabaseConnection,
+    keep: TimeDelta,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    crate::worker::repeat(every, stop, "retention", || async {
+        prune(&db, keep, time::now()).await.map(|_| None)
+    })
+    .await;
+}

@@ -1,0 +1,374 @@
+//! The scheduler, the job processor, the rescuer and retries, run in this process against a
+//! real database and the provider simulator.
+
+use std::{collections::HashSet, time::Duration};
+
+use chrono::{TimeDelta, Utc};
+use entity::{
+    ErrorKind, JobId, JobState, JobTrigger, ProviderId, job,
+    query::{
+        self,
+        job::{Claim, Enqueued, NewJob},
+        provider::ProviderChanges,
+    },
+    settings::FetchLimits,
+    time,
+};
+use ingestor::{
+    jobs::RunnerSettings,
+    scheduler::Scheduler,
+    worker::{self, WorkerSettings},
+};
+use sea_orm::DatabaseConnection;
+use test_support::{Fault, ProviderSimulator, TestDb, db_test, sample_feed};
+
+use crate::support::TestProvider;
+use tokio_util::sync::CancellationToken;
+
+/// Settings that make a worker react within a fraction of a second.
+pub(crate) fn fast_settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 4,
+        poll_interval: Duration::from_millis(50),
+        scheduler_interval: Duration::from_millis(100),
+        runner: RunnerSettings {
+            lease: Duration::from_millis(2_000),
+            heartbeat: Duration::from_millis(500),
+            retries: true,
+        },
+        rescue_interval: Duration::from_millis(200),
+        shutdown_grace: Duration::from_millis(1_000),
+        ..WorkerSettings::default()
+    }
+}
+
+/// A provider `name` at `url` with the given schedule, quick limits and a quick retry policy.
+async fn provider(db: &DatabaseConnection, name: &str, url: &str, schedule: &str) -> ProviderId {
+    TestProvider {
+        name,
+        schedule: Some(schedule),
+        total_timeout_ms: 1_500,
+        ..TestProvider::at(url)
+    }
+    .save(db)
+    .await
+}
+
+/// Runs a worker for `how_long`, then stops it and waits for it to finish.
+async fn run_worker_for(db: &DatabaseConnection, settings: WorkerSettings, how_long: Duration) {
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(db.clone(), settings, shutdown.clone()));
+    tokio::time::sleep(how_long).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), worker)
+        .await
+        .expect("the worker stops within its grace period")
+        .unwrap();
+}
+
+async fn jobs_of(db: &DatabaseConnection, provider: ProviderId) -> Vec<job::Model> {
+    let mut jobs = query::job::list_for_provider(db, provider).await.unwrap();
+    jobs.sort_by_key(|j| j.id);
+    jobs
+}
+
+/// Checks the invariants every run must keep, whatever happened.
+pub(crate) async fn assert_job_invariants(db: &DatabaseConnection, provider: ProviderId) {
+    let jobs = jobs_of(db, provider).await;
+    let mut ticks = HashSet::new();
+    for job in &jobs {
+        if let Some(tick) = job.tick {
+            assert!(ticks.insert(tick), "two jobs for tick {tick}");
+        }
+        let outcome = query::job_outcome::find(db, job.id).await.unwrap();
+        let outcome = outcome.unwrap_or_else(|| panic!("job {} has no outcome", job.id));
+        assert_eq!(
+            outcome.status, job.state,
+            "job {} and its outcome disagree",
+            job.id
+        );
+        assert_ne!(job.state, JobState::Running, "job {} left running", job.id);
+    }
+    // Never two jobs of the provider running at once.
+    let mut spans: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| Some((j.started_at?, j.finished_at?)))
+        .collect();
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlapping runs: {pair:?}");
+    }
+}
+
+db_test!(async fn each_tick_becomes_one_job_that_runs(test_db) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml"), sample_feed("response_2.xml")]).await;
+    let acme = provider(db, "acme", &sim.url(), "* * * * * *").await;
+    run_worker_for(db, fast_settings(), Duration::from_millis(3_600)).await;
+
+    let jobs = jobs_of(db, acme).await;
+    assert!((3..=5).contains(&jobs.len()), "{} jobs in 3.6 s of a per-second schedule", jobs.len());
+    for pair in jobs.windows(2) {
+        let gap = pair[1].tick.unwrap() - pair[0].tick.unwrap();
+        assert_eq!(gap, TimeDelta::seconds(1), "consecutive ticks, no gap");
+    }
+    let (last, earlier) = jobs.split_last().unwrap();
+    for job in earlier {
+        assert_eq!(job.state, JobState::Completed);
+        assert_eq!(job.trigger, JobTrigger::Schedule);
+        let delay = job.started_at.unwrap() - job.run_at;
+        assert!(delay < TimeDelta::seconds(1), "started {delay} after its tick");
+    }
+    // The tick just before the stop may not have been claimed: it waits for the next worker.
+    assert!(matches!(last.state, JobState::Completed | JobState::Pending), "{last:?}");
+    assert_job_invariants(db, acme).await;
+    assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3);
+});
+
+db_test!(async fn after_downtime_one_catch_up_job_not_a_backlog(test_db) {
+    let db = &test_db.db;
+    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 * * * * *").await;
+    // The last tick that got a job was an hour ago: 59 ticks were missed.
+    let hour_ago = time::now() - TimeDelta::hours(1);
+    let last = hour_ago - TimeDelta::seconds(i64::from(chrono::Timelike::second(&hour_ago)));
+    let Enqueued::Created(old) = query::job::enqueue(db, NewJob::scheduled(acme, last)).await.unwrap() else {
+        panic!("the old job is created");
+    };
+    query::job::force_state(db, old.id, JobState::Completed).await.unwrap();
+
+    let scheduler = Scheduler::new(db.clone(), Default::default());
+    let now = time::now();
+    let pass = scheduler.pass(now).await.unwrap();
+    assert_eq!(pass.created, 1);
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs.len(), 2);
+    let catch_up = jobs[1].tick.unwrap();
+    assert!(now - catch_up < TimeDelta::minutes(1), "the catch-up job is for the latest tick");
+    // Another scheduler (another replica) in the same minute creates nothing more.
+    let other = Scheduler::new(db.clone(), Default::default());
+    assert_eq!(other.pass(now).await.unwrap().created, 0);
+    assert_eq!(scheduler.pass(now).await.unwrap().created, 0);
+});
+
+db_test!(async fn disabling_or_editing_a_provider_takes_effect_without_restart(test_db) {
+    let db = &test_db.db;
+    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "* * * * * *").await;
+    let scheduler = Scheduler::new(db.clone(), Default::default());
+    let start = time::now() + TimeDelta::seconds(2);
+    assert_eq!(scheduler.pass(start).await.unwrap().created, 1);
+    let first = jobs_of(db, acme).await[0].clone();
+    query::job::force_state(db, first.id, JobState::Completed).await.unwrap();
+
+    query::provider::set_enabled(db, "acme", false).await.unwrap();
+    assert_eq!(scheduler.pass(start + TimeDelta::seconds(5)).await.unwrap().created, 0);
+
+    // Re-enabled with a daily schedule: the next due tick is tomorrow's, nothing now.
+    query::provider::set_enabled(db, "acme", true).await.unwrap();
+    let changes = ProviderChanges {
+        schedule: Some("0 0 3 * * *".parse().unwrap()),
+        ..Default::default()
+    };
+    query::provider::upsert(db, &"acme".parse().unwrap(), changes).await.unwrap();
+    let pass = scheduler.pass(start + TimeDelta::seconds(6)).await.unwrap();
+    assert_eq!(pass.created, 0);
+    assert!(pass.next_tick.unwrap() > start + TimeDelta::hours(1));
+});
+
+/// A fault gives a failed job of `kind`, and as many retries as the policy allows.
+async fn fault_and_retries(test_db: TestDb, fault: Fault, kind: ErrorKind, attempts: usize) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    sim.set_fault(fault.clone());
+    // A daily schedule keeps the next tick out of the way of the retries.
+    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    query::job::enqueue(db, NewJob::manual(acme, time::now()))
+        .await
+        .unwrap();
+    run_worker_for(db, fast_settings(), Duration::from_millis(4_500)).await;
+
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs.len(), attempts, "{fault:?}: {jobs:#?}");
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(job.state, JobState::Failed, "{fault:?}");
+        assert_eq!(job.attempt, i32::try_from(i + 1).unwrap());
+        let outcome = query::job_outcome::find(db, job.id).await.unwrap().unwrap();
+        assert_eq!(outcome.error_kind, Some(kind), "{fault:?}");
+        if i > 0 {
+            assert_eq!(job.trigger, JobTrigger::Retry);
+            assert_eq!(job.retry_of, Some(jobs[i - 1].id));
+            assert!(
+                job.run_at > jobs[i - 1].finished_at.unwrap(),
+                "a retry waits its backoff"
+            );
+        }
+    }
+    assert_job_invariants(db, acme).await;
+    assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 0);
+}
+
+db_test!(async fn a_server_error_is_retried_up_to_the_attempt_limit(test_db) {
+    fault_and_retries(test_db, Fault::Status { status: 503 }, ErrorKind::HttpStatus, 3).await;
+});
+
+db_test!(async fn a_timeout_is_retried_up_to_the_attempt_limit(test_db) {
+    fault_and_retries(test_db, Fault::Hang, ErrorKind::Timeout, 3).await;
+});
+
+db_test!(async fn an_oversized_feed_is_retried_up_to_the_attempt_limit(test_db) {
+    fault_and_retries(test_db, Fault::Oversized { bytes: 100 * 1024 }, ErrorKind::TooLarge, 3).await;
+});
+
+db_test!(async fn a_malformed_feed_is_not_retried(test_db) {
+    fault_and_retries(test_db, Fault::Malformed, ErrorKind::Parse, 1).await;
+});
+
+db_test!(async fn a_truncated_feed_is_not_retried(test_db) {
+    fault_and_retries(test_db, Fault::Truncate, ErrorKind::Parse, 1).await;
+});
+
+db_test!(async fn retry_after_is_honoured(test_db) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    sim.set_fault(Fault::TooManyRequests { retry_after_secs: 1 });
+    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(db.clone(), fast_settings(), shutdown.clone()));
+    // The retry is due a second after the 429, not after the 100 ms backoff.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sim.set_fault(Fault::None);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    shutdown.cancel();
+    worker.await.unwrap();
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs.len(), 2, "{jobs:#?}");
+    let failed_at = jobs[0].finished_at.unwrap();
+    assert!(jobs[1].run_at - failed_at >= TimeDelta::milliseconds(990), "{jobs:#?}");
+    assert_eq!(jobs[1].state, JobState::Completed);
+    assert_job_invariants(db, acme).await;
+});
+
+db_test!(async fn shutdown_interrupts_what_outlasts_the_grace_period(test_db) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    sim.set_fault(Fault::Slow { delay_ms: 60_000 });
+    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    // A generous total timeout: the job is still fetching when the grace period ends.
+    let changes = ProviderChanges {
+        limits: Some(FetchLimits { total_timeout_ms: 60_000, read_timeout_ms: 60_000, ..FetchLimits::default() }),
+        ..Default::default()
+    };
+    query::provider::upsert(db, &"acme".parse().unwrap(), changes).await.unwrap();
+    query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap();
+    let started = std::time::Instant::now();
+    run_worker_for(db, fast_settings(), Duration::from_millis(500)).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped within the grace period");
+
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs[0].state, JobState::Failed);
+    let outcome = query::job_outcome::find(db, jobs[0].id).await.unwrap().unwrap();
+    assert_eq!(outcome.error_kind, Some(ErrorKind::Interrupted));
+    assert_eq!(jobs.len(), 2, "an interrupted job gets its retry");
+    assert_eq!(jobs[1].state, JobState::Pending);
+    assert_job_invariants(db, acme).await;
+});
+
+db_test!(async fn an_expired_lease_is_rescued_as_interrupted_and_retried(test_db) {
+    let db = &test_db.db;
+    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 0 3 * * *").await;
+    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    // A worker claims it, then dies: no heartbeat ever renews the lease.
+    let now = time::now();
+    let claim = Claim { worker_id: "dead-worker", now, lease_until: now + TimeDelta::milliseconds(100) };
+    let claimed = query::job::claim_by_id(db, job.id, &claim).await.unwrap().unwrap();
+    assert_eq!(ingestor::maintenance::rescue_expired(db, now).await.unwrap(), 0, "not expired yet");
+    let later = now + TimeDelta::seconds(1);
+    assert_eq!(ingestor::maintenance::rescue_expired(db, later).await.unwrap(), 1);
+    assert_eq!(ingestor::maintenance::rescue_expired(db, later).await.unwrap(), 0, "rescued once");
+
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs[0].state, JobState::Failed);
+    let outcome = query::job_outcome::find(db, job.id).await.unwrap().unwrap();
+    assert_eq!(outcome.error_kind, Some(ErrorKind::Interrupted));
+    assert!(outcome.error_message.unwrap().contains("dead-worker"));
+    assert_eq!(jobs[1].retry_of, Some(job.id));
+    assert_eq!(jobs[1].attempt, 2);
+    // The dead worker's late commit changes nothing: its lease is gone.
+    assert!(!query::job::finish(db, &claimed, JobState::Completed, later).await.unwrap());
+    assert_eq!(query::job::find(db, job.id).await.unwrap().unwrap().state, JobState::Failed);
+});
+
+/// Two claimers with their own pools race for the same jobs; each job goes to one of them.
+async fn claimers_never_double_claim(test_db: TestDb) {
+    let db = &test_db.db;
+    let mut expected = HashSet::new();
+    for i in 0..120 {
+        let p = provider(db, &format!("p{i}"), "http://127.0.0.1:9/x", "0 0 3 * * *").await;
+        let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(p, time::now()))
+            .await
+            .unwrap()
+        else {
+            panic!("created");
+        };
+        expected.insert(job.id);
+    }
+    let claimer = |db: DatabaseConnection, name: &'static str| async move {
+        let mut mine: Vec<JobId> = Vec::new();
+        loop {
+            let now = time::now();
+            let claim = Claim {
+                worker_id: name,
+                now,
+                lease_until: now + TimeDelta::seconds(30),
+            };
+            let jobs = query::job::claim_next(&db, &claim, 3).await.unwrap();
+            if jobs.is_empty() {
+                return mine;
+            }
+            mine.extend(jobs.iter().map(|j| j.id));
+        }
+    };
+    let (a, b) = tokio::join!(
+        claimer(test_db.connect_again().await, "a"),
+        claimer(test_db.connect_again().await, "b")
+    );
+    let a: HashSet<_> = a.into_iter().collect();
+    let b: HashSet<_> = b.into_iter().collect();
+    assert!(a.is_disjoint(&b), "a job was claimed twice");
+    let all: HashSet<_> = a.union(&b).copied().collect();
+    assert_eq!(all, expected, "every job was claimed");
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both claimers got work ({} / {})",
+        a.len(),
+        b.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimers_never_double_claim_on_sqlite() {
+    claimers_never_double_claim(TestDb::migrated(test_support::Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimers_never_double_claim_on_postgres() {
+    claimers_never_double_claim(TestDb::migrated(test_support::Backend::Postgres).await).await;
+}
+
+db_test!(async fn retention_prunes_old_finished_jobs_and_keeps_events(test_db) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    ingestor::collect::collect_now(db, "acme", &CancellationToken::new()).await.unwrap();
+    let Enqueued::Created(pending) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    let later = Utc::now() + TimeDelta::days(31);
+    let pruned = ingestor::maintenance::prune(db, TimeDelta::days(30), later).await.unwrap();
+    assert_eq!(pruned, 1);
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [pending.id], "pending jobs stay");
+    assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3, "events are never pruned");
+});
