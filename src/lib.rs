@@ -55,8 +55,6 @@ pub async fn run(
         listen: addr,
         ..ServeConfig::default()
     };
-    graphql_api::run(serve, db, listener, shutdown)
-        .await
-        .map_err(|source| ApiRunError::Listen { addr, source })?;
+    graphql_api::run(serve, db, listener, shutdown).await?;
     Ok(())
 }

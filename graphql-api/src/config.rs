@@ -60,10 +60,25 @@ pub struct ServeArgs {
     /// How long in-flight requests may finish after a shutdown signal, in milliseconds.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// Token that mutations need (`Authorization: Bearer <token>`); without it, mutations are
+    /// refused.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Origins allowed to call the API from a browser (comma-separated; `*` for any). None by
+    /// default: same-origin only.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// How often the search index checks for catalogue changes without a notification, in
+    /// milliseconds (the only mechanism on SQLite).
+    #[arg(long, env = "INDEX_REFRESH_INTERVAL_MS", default_value_t = 500)]
+    pub index_refresh_interval_ms: u64,
 }
 
 /// Validated server settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -75,6 +90,12 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
     pub shutdown_grace: Duration,
+    /// The admin token (masked in `Debug`).
+    pub admin_token: Option<String>,
+    /// Origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+    /// How often the index checks for changes without a notification.
+    pub refresh_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -85,7 +106,25 @@ impl Default for ServeConfig {
             max_request_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            admin_token: None,
+            cors_origins: Vec::new(),
+            refresh_interval: Duration::from_millis(500),
         }
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("limits", &self.limits)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("cors_origins", &self.cors_origins)
+            .field("refresh_interval", &self.refresh_interval)
+            .finish()
     }
 }
 
@@ -106,6 +145,15 @@ pub enum ApiRunError {
         /// Why.
         source: std::io::Error,
     },
+    /// Serving failed.
+    #[error("the server stopped: {source}")]
+    Serve {
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The search index could not be built.
+    #[error("cannot load the search index: {0}")]
+    LoadIndex(sea_orm::DbErr),
 }
 
 impl ServeArgs {
@@ -133,10 +181,16 @@ impl ServeArgs {
                 max_depth: self.graphql_max_depth,
                 max_complexity: self.graphql_max_complexity,
                 max_page_size: self.graphql_max_page_size,
+                ..Limits::default()
             },
             max_request_bytes: self.max_request_bytes,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            cors_origins: self.cors_allowed_origins.clone(),
+            refresh_interval: Duration::from_millis(
+                self.index_refresh_interval_ms.clamp(50, 60_000),
+            ),
         })
     }
 }
@@ -160,12 +214,7 @@ pub async fn execute(cli: Cli) -> Result<(), ApiRunError> {
                         source,
                     })?;
             let shutdown = service::shutdown_on_signal();
-            crate::run(config, db, listener, shutdown)
-                .await
-                .map_err(|source| ApiRunError::Listen {
-                    addr: args.listen,
-                    source,
-                })
+            crate::run(config, db, listener, shutdown).await
         }
     }
 }

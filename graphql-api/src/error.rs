@@ -13,6 +13,9 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The operation conflicts with the current state (a job is already queued, say).
+    #[error("{0}")]
+    Conflict(String),
     /// The operation needs a token and none was given.
     #[error("this operation needs an admin token (Authorization: Bearer ...)")]
     Unauthenticated,
@@ -33,6 +36,7 @@ impl ApiError {
         match self {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::Unavailable => "UNAVAILABLE",

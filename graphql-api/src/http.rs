@@ -1,16 +1,19 @@
 //! The HTTP server: routes, middleware, and how it starts and stops.
 //!
-//! `run` serves until its cancellation token fires, then stops accepting connections and
-//! gives in-flight requests the configured grace period before returning.
+//! `run` loads the search index, starts the change feed and the index refresher, and serves
+//! until its cancellation token fires; then it stops accepting connections, gives in-flight
+//! requests the configured grace period, and stops its background tasks.
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::http::GraphiQLSource;
+use async_graphql::{ErrorExtensions as _, ServerError, Value, http::GraphiQLSource};
+use async_graphql_axum::GraphQLSubscription;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::State,
-    http::{HeaderMap, HeaderName, StatusCode, header},
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
+    middleware,
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -19,15 +22,21 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, TraceLayer},
 };
 
 use crate::{
-    config::ServeConfig,
-    schema::{self, ApiSchema},
+    catalog::{self, CatalogStatus, ChangeFeed},
+    config::{ApiRunError, ServeConfig},
+    graphql::{AdminToken, Credentials},
+    metrics::{self, Metrics},
+    rest,
+    schema::{self, ApiSchema, SchemaData},
+    search::SearchIndex,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,67 +44,134 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The GraphQL schema, with the database in its data.
+    /// The GraphQL schema, with its data.
     pub schema: ApiSchema,
     /// The database pool.
     pub db: DatabaseConnection,
+    /// The search index.
+    pub index: Arc<SearchIndex>,
+    /// How fresh the index is.
+    pub catalog: Arc<CatalogStatus>,
+    /// Request counters.
+    pub metrics: Arc<Metrics>,
     /// The server's settings.
     pub config: Arc<ServeConfig>,
-}
-
-impl AppState {
-    /// The state for `db` and `config`.
-    pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
-        Self {
-            schema: schema::build(db.clone(), config.limits),
-            db,
-            config: Arc::new(config),
-        }
-    }
 }
 
 /// The API's routes and middleware.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
-    Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+    let subscriptions = GraphQLSubscription::new(state.schema.clone());
+    let mut router = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route_service("/graphql/ws", subscriptions)
+        .route("/playground", get(playground))
+        .route("/search", get(rest::search))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::render))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(config.max_request_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
-        ))
+        ));
+    if let Some(cors) = cors_layer(&config.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then drains in-flight
-/// requests for at most the configured grace period.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+    )
+}
+
+/// Loads the index, then serves the API on `listener` until `shutdown` is cancelled.
 pub async fn run(
     config: ServeConfig,
     db: DatabaseConnection,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
+) -> Result<(), ApiRunError> {
     let grace = config.shutdown_grace;
-    let app = router(AppState::new(db, config));
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "graphql-api listening");
-    }
+    let started = std::time::Instant::now();
+    let snapshot = catalog::load(&db).await.map_err(ApiRunError::LoadIndex)?;
+    tracing::info!(
+        events = snapshot.len(),
+        catalog.version = snapshot.version,
+        load_ms = started.elapsed().as_millis() as u64,
+        "search index loaded"
+    );
+    let index = Arc::new(SearchIndex::new(snapshot));
+    let status = Arc::new(CatalogStatus::default());
+    let background = shutdown.child_token();
+    let changes = ChangeFeed::start(&db, config.refresh_interval, &background);
+    let refresher = tokio::spawn(catalog::run_refresher(
+        db.clone(),
+        Arc::clone(&index),
+        Arc::clone(&status),
+        changes.subscribe(),
+        config.refresh_interval,
+        background.clone(),
+    ));
+    let schema = schema::build(
+        SchemaData {
+            db: db.clone(),
+            index: Arc::clone(&index),
+            changes,
+            admin_token: AdminToken(config.admin_token.clone()),
+        },
+        config.limits,
+    );
+    let state = AppState {
+        schema,
+        db,
+        index,
+        catalog: status,
+        metrics: Arc::new(Metrics::default()),
+        config: Arc::new(config),
+    };
+    let app = router(state);
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "graphql-api listening");
     let stopping = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned());
-    drain_within(server.into_future(), &shutdown, grace).await
+    let served = drain_within(server.into_future(), &shutdown, grace).await;
+    background.cancel();
+    let _ = refresher.await;
+    served.map_err(|source| ApiRunError::Serve { source })
 }
 
 /// Runs `server` to completion, but once `shutdown` fires gives it only `grace` to finish.
@@ -121,16 +197,35 @@ async fn drain_within(
     }
 }
 
-/// `POST /graphql`: one GraphQL request as JSON.
+fn credentials(headers: &HeaderMap, via_get: bool) -> Credentials {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    Credentials { bearer, via_get }
+}
+
+/// `POST /graphql`: one GraphQL request as JSON (batches are refused).
 ///
 /// Only `application/json` bodies are read: a form or `text/plain` post, which a browser sends
 /// cross-site without a preflight, is refused, so the API has no CSRF path.
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_json(&headers) {
         return graphql_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",
             "send the GraphQL request as JSON with Content-Type: application/json",
+        );
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "batched requests are not supported",
         );
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -143,8 +238,80 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             );
         }
     };
-    let response = state.schema.execute(request).await;
+    execute(&state, request.data(credentials(&headers, false))).await
+}
+
+/// `GET /graphql`: GraphiQL in a browser; with `query` (or a persisted query's `extensions`)
+/// in the query string, a read-only GraphQL request (mutations are refused over GET).
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(query) = query.filter(|q| q.contains("query=") || q.contains("extensions=")) else {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .title("Fever API")
+                .finish(),
+        )
+        .into_response();
+    };
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(err) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("bad GraphQL GET request: {err}"),
+            );
+        }
+    };
+    execute(&state, request.data(credentials(&headers, true))).await
+}
+
+async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
+    let mut response = state.schema.execute(request).await;
+    for error in &mut response.errors {
+        let code = normalize(error);
+        state.metrics.record_graphql_error(&code);
+    }
     Json(response).into_response()
+}
+
+/// Gives every error a stable `extensions.code`: resolver errors carry theirs; parse and
+/// validation errors, including the query limits, get one here.
+fn normalize(error: &mut ServerError) -> String {
+    if let Some(Value::String(code)) = error.extensions.as_ref().and_then(|e| e.get("code")) {
+        return code.clone();
+    }
+    let code = if error.message.contains("too complex") {
+        "QUERY_TOO_COMPLEX"
+    } else if error.message.contains("nested too deep") {
+        "QUERY_TOO_DEEP"
+    } else if error.message.starts_with("PersistedQueryNotFound") {
+        "PERSISTED_QUERY_NOT_FOUND"
+    } else if error.message.starts_with("Failed to parse")
+        || error.message.starts_with("Invalid value for argument")
+        || (error.path.is_empty()
+            && (error.message.contains("argument") || error.message.contains("variable")))
+    {
+        // An argument or variable of the wrong type or format.
+        "BAD_USER_INPUT"
+    } else if error.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        // A resolver error without a code comes from the library, not our resolvers: show
+        // nothing of it.
+        tracing::error!(message = %error.message, "GraphQL error without a code");
+        error.message = "internal error".to_owned();
+        "INTERNAL"
+    };
+    let extended =
+        async_graphql::Error::new(error.message.clone()).extend_with(|_, e| e.set("code", code));
+    error.extensions = extended.extensions;
+    code.to_owned()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -166,14 +333,12 @@ fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /graphql`: GraphiQL, to explore the API in a browser.
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Fever API")
-            .finish(),
-    )
+/// `GET /playground`: GraphQL Playground.
+async fn playground() -> Html<String> {
+    Html(async_graphql::http::playground_source(
+        async_graphql::http::GraphQLPlaygroundConfig::new("/graphql")
+            .subscription_endpoint("/graphql/ws"),
+    ))
 }
 
 /// `GET /livez`: the process is up.
@@ -182,28 +347,26 @@ async fn livez() -> impl IntoResponse {
 }
 
 /// How long readiness waits for the database.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// `GET /readyz`: the API can serve, which needs the database.
+/// `GET /readyz`: the API can serve. Search is served from the index, which survives a
+/// database outage, so the API stays ready then and says the database is down.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let ready = tokio::time::timeout(READY_TIMEOUT, entity::db::ping(&state.db))
+    let database_up = tokio::time::timeout(READY_TIMEOUT, entity::db::ping(&state.db))
         .await
         .unwrap_or(false);
-    if ready {
-        Json(json!({ "status": "ready" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
-        )
-            .into_response()
-    }
+    Json(json!({
+        "status": "ready",
+        "database": if database_up { "up" } else { "down" },
+        "search_index": {
+            "events": state.index.snapshot().len(),
+            "version": state.index.snapshot().version,
+            "age_seconds": state.catalog.age().as_secs_f64(),
+        },
+    }))
+    .into_response()
 }
 
 async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({ "data": null, "error": { "code": "NOT_FOUND", "message": "no such route" } })),
-    )
-        .into_response()
+    rest::error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
 }

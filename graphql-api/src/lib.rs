@@ -6,12 +6,19 @@
 //!   and checked without a database.
 //! - [`graphql`]: resolvers and their output types (never the database entities).
 //! - [`error`]: the one error enum every resolver returns, mapped to `extensions.code`.
-//! - [`http`]: the axum router: `/graphql`, health, and how the server runs and stops.
+//! - [`http`]: the axum router: `/graphql`, `/search`, health, metrics, and how the server
+//!   runs and stops.
+//! - [`search`]: the in-memory search index; [`catalog`]: loading and refreshing it, and the
+//!   change feed; [`rest`]: `GET /search`; [`metrics`]: `/metrics`.
 
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
+pub mod rest;
 pub mod schema;
+pub mod search;
 
 pub use http::{AppState, run};

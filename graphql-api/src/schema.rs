@@ -1,23 +1,36 @@
 //! The GraphQL schema, kept apart from the server wiring: [`sdl`] needs no database, and the
 //! server adds its data when it builds the schema with [`build`].
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use std::sync::Arc;
+
+use async_graphql::{
+    Schema, SchemaBuilder,
+    dataloader::DataLoader,
+    extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
+};
 use sea_orm::DatabaseConnection;
 
-use crate::graphql::QueryRoot;
+use crate::{
+    catalog::ChangeFeed,
+    graphql::{AdminToken, DbLoader, MutationRoot, QueryRoot, SubscriptionRoot},
+    search::SearchIndex,
+};
 
 /// The API's schema type.
-pub type ApiSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What a GraphQL request may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deepest selection accepted.
     pub max_depth: usize,
-    /// Highest complexity accepted.
+    /// Highest complexity accepted (a field costs 1; a connection, its page size times its
+    /// children).
     pub max_complexity: usize,
     /// Largest page a connection returns.
     pub max_page_size: usize,
+    /// Queries kept for automatic persisted queries.
+    pub persisted_queries: usize,
 }
 
 impl Default for Limits {
@@ -26,20 +39,45 @@ impl Default for Limits {
             max_depth: 12,
             max_complexity: 5_000,
             max_page_size: 100,
+            persisted_queries: 1_000,
         }
     }
 }
 
-fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
+            limits.persisted_queries.max(1),
+        )))
         .data(limits)
 }
 
-/// The schema the server runs, over `db`.
-pub fn build(db: DatabaseConnection, limits: Limits) -> ApiSchema {
-    builder(limits).data(db).finish()
+/// What the schema's resolvers read.
+pub struct SchemaData {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The search index.
+    pub index: Arc<SearchIndex>,
+    /// Job and catalogue changes, for subscriptions.
+    pub changes: ChangeFeed,
+    /// The admin token mutations need.
+    pub admin_token: AdminToken,
+}
+
+/// The schema the server runs.
+pub fn build(data: SchemaData, limits: Limits) -> ApiSchema {
+    let loader = DataLoader::new(DbLoader::new(data.db.clone()), tokio::spawn);
+    builder(limits)
+        .data(data.db)
+        .data(data.index)
+        .data(data.changes)
+        .data(data.admin_token)
+        .data(loader)
+        .finish()
 }
 
 /// The schema's SDL, as `graphql-api export-schema` prints it and `schema.graphql` holds it.

@@ -49,6 +49,8 @@ async fn rescue(
         txn.rollback().await?;
         return Ok(0);
     }
+    let ids: Vec<_> = rescued.iter().map(|j| j.id).collect();
+    query::job::notify_jobs(&txn, ids).await?;
     let providers: HashMap<_, _> =
         query::provider::find_by_ids(&txn, rescued.iter().map(|j| j.provider_id))
             .await?

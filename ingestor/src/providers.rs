@@ -43,12 +43,7 @@ fn changes(
     args: &ProviderAddArgs,
     current: Option<&provider::Model>,
 ) -> Result<ProviderChanges, entity::settings::InvalidSetting> {
-    let base_limits = current.map_or_else(FetchLimits::default, |p| FetchLimits {
-        connect_timeout_ms: p.connect_timeout_ms,
-        read_timeout_ms: p.read_timeout_ms,
-        total_timeout_ms: p.total_timeout_ms,
-        max_body_bytes: p.max_body_bytes,
-    });
+    let base_limits = current.map_or_else(FetchLimits::default, FetchLimits::of);
     let limits_given = args.connect_timeout_ms.is_some()
         || args.read_timeout_ms.is_some()
         || args.total_timeout_ms.is_some()
@@ -70,10 +65,7 @@ fn changes(
     } else {
         None
     };
-    let base_retry = current.map_or_else(RetryPolicy::default, |p| RetryPolicy {
-        max_attempts: p.max_attempts,
-        base_delay_ms: p.retry_base_delay_ms,
-    });
+    let base_retry = current.map_or_else(RetryPolicy::default, RetryPolicy::of);
     let retry = if args.max_attempts.is_some() || args.retry_base_delay_ms.is_some() {
         Some(
             RetryPolicy {

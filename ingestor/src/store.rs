@@ -163,6 +163,7 @@ async fn store_events(
     if !new.is_empty() || !changed.is_empty() {
         let version = query::catalog_version::bump(txn).await?;
         query::event::write_many(txn, provider.id, &new, &changed, now, version).await?;
+        query::notify(txn, query::CATALOG_CHANNEL, &version.to_string()).await?;
     }
     let written_ms = started.elapsed().as_millis() as u64;
     query::event::touch_seen(txn, &seen_again, now).await?;

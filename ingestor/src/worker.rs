@@ -176,8 +176,7 @@ async fn drain(
         grace_ms = settings.shutdown_grace.as_millis() as u64,
         "shutting down: letting jobs in flight finish"
     );
-    let all_done = async |set: &mut JoinSet<_>| while set.join_next().await.is_some() {};
-    if tokio::time::timeout(settings.shutdown_grace, all_done(&mut in_flight))
+    if tokio::time::timeout(settings.shutdown_grace, join_all(&mut in_flight))
         .await
         .is_ok()
     {
@@ -188,7 +187,7 @@ async fn drain(
         "grace period over: interrupting the jobs still running"
     );
     interrupt.cancel();
-    if tokio::time::timeout(INTERRUPT_WAIT, all_done(&mut in_flight))
+    if tokio::time::timeout(INTERRUPT_WAIT, join_all(&mut in_flight))
         .await
         .is_ok()
     {
@@ -203,6 +202,10 @@ async fn drain(
             tracing::error!(error = %err, "cannot record interrupted jobs; their leases will expire")
         }
     }
+}
+
+async fn join_all<T: 'static>(set: &mut JoinSet<T>) {
+    while set.join_next().await.is_some() {}
 }
 
 /// Calls `task` every `every` (or sooner, when the task says its next run is due before)

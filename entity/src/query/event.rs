@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QuerySelect, Statement, Value,
+    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -541,4 +541,153 @@ mod tests {
             assert_ne!(base.content_hash(), changed.content_hash());
         }
     }
+}
+
+/// What the search index keeps of an event (no zones: they are read per page).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Searchable {
+    /// Id.
+    pub id: EventId,
+    /// Provider.
+    pub provider_id: ProviderId,
+    /// Title.
+    pub title: String,
+    /// Sell mode.
+    pub sell_mode: String,
+    /// Whether it was ever online (the index keeps only those).
+    pub ever_online: bool,
+    /// Local start.
+    pub starts_local: NaiveDateTime,
+    /// Local end.
+    pub ends_local: NaiveDateTime,
+    /// Start instant.
+    pub starts_at: DateTime<Utc>,
+    /// End instant.
+    pub ends_at: DateTime<Utc>,
+    /// Sales open.
+    pub sell_from: Option<DateTime<Utc>>,
+    /// Sales close.
+    pub sell_to: Option<DateTime<Utc>>,
+    /// Sold out.
+    pub sold_out: bool,
+    /// Lowest price in cents.
+    pub min_price_cents: Option<i64>,
+    /// Highest price in cents.
+    pub max_price_cents: Option<i64>,
+    /// First seen.
+    pub first_seen_at: DateTime<Utc>,
+    /// Last seen.
+    pub last_seen_at: DateTime<Utc>,
+    /// Last content change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Model> for Searchable {
+    fn from(e: &Model) -> Self {
+        Self {
+            id: e.id,
+            provider_id: e.provider_id,
+            title: e.title.clone(),
+            sell_mode: e.sell_mode.clone(),
+            ever_online: e.ever_online,
+            starts_local: e.starts_local,
+            ends_local: e.ends_local,
+            starts_at: e.starts_at,
+            ends_at: e.ends_at,
+            sell_from: e.sell_from,
+            sell_to: e.sell_to,
+            sold_out: e.sold_out,
+            min_price_cents: e.min_price_cents,
+            max_price_cents: e.max_price_cents,
+            first_seen_at: e.first_seen_at,
+            last_seen_at: e.last_seen_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+fn searchable_select() -> sea_orm::Select<Entity> {
+    Entity::find().select_only().columns([
+        Column::Id,
+        Column::ProviderId,
+        Column::Title,
+        Column::SellMode,
+        Column::EverOnline,
+        Column::StartsLocal,
+        Column::EndsLocal,
+        Column::StartsAt,
+        Column::EndsAt,
+        Column::SellFrom,
+        Column::SellTo,
+        Column::SoldOut,
+        Column::MinPriceCents,
+        Column::MaxPriceCents,
+        Column::FirstSeenAt,
+        Column::LastSeenAt,
+        Column::UpdatedAt,
+    ])
+}
+
+/// A page of searchable (ever online) events with ids after `after`, by id: loading the
+/// whole catalogue page by page keeps each query short and its memory bounded.
+pub async fn searchable_page(
+    db: &impl ConnectionTrait,
+    after: Option<EventId>,
+    limit: u64,
+) -> Result<Vec<Searchable>, DbErr> {
+    let mut select = searchable_select().filter(Column::EverOnline.eq(true));
+    if let Some(after) = after {
+        select = select.filter(Column::Id.gt(after));
+    }
+    select
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .into_model::<Searchable>()
+        .all(db)
+        .await
+}
+
+/// Events whose last change has a catalogue version in `(after, upto]`, searchable or not
+/// (the index decides what to keep).
+pub async fn changed_between(
+    db: &impl ConnectionTrait,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<Searchable>, DbErr> {
+    searchable_select()
+        .filter(Column::CatalogVersion.gt(after))
+        .filter(Column::CatalogVersion.lte(upto))
+        .into_model::<Searchable>()
+        .all(db)
+        .await
+}
+
+/// The events with these ids, in no particular order (for batched loading).
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = EventId>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find().filter(Column::Id.is_in(ids)).all(db).await
+}
+
+/// Searchable events in `[from, to]` by containment, ordered by start then id: the
+/// database's answer to a search, which the in-memory index must match.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<Searchable>, DbErr> {
+    let mut select = searchable_select().filter(Column::EverOnline.eq(true));
+    if let Some(from) = from {
+        select = select.filter(Column::StartsAt.gte(crate::time::truncate(from)));
+    }
+    if let Some(to) = to {
+        select = select.filter(Column::EndsAt.lte(crate::time::truncate(to)));
+    }
+    select
+        .order_by_asc(Column::StartsAt)
+        .order_by_asc(Column::Id)
+        .into_model::<Searchable>()
+        .all(db)
+        .await
 }

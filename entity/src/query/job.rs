@@ -145,6 +145,7 @@ pub async fn enqueue_in(db: &impl ConnectionTrait, new: NewJob) -> Result<Option
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("the job just inserted".to_owned()))?;
     super::job_outcome::insert_pending(db, &job).await?;
+    notify_jobs(db, [job.id]).await?;
     Ok(Some(job))
 }
 
@@ -205,7 +206,11 @@ pub async fn claim_next(
     let txn = super::begin_write(db).await?;
     let jobs = Entity::find().from_raw_sql(statement).all(&txn).await?;
     if !jobs.is_empty() {
-        super::job_outcome::mark_running(&txn, jobs.iter().map(|j| j.id), claim.now).await?;
+        // Ids collected first: an iterator borrowing `jobs` across an await would make this
+        // future not `Send` for every lifetime, which spawned callers need.
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        super::job_outcome::mark_running(&txn, ids.clone(), claim.now).await?;
+        notify_jobs(&txn, ids).await?;
     }
     txn.commit().await?;
     Ok(jobs)
@@ -236,6 +241,7 @@ pub async fn claim_by_id(
         .pop();
     if let Some(job) = &claimed {
         super::job_outcome::mark_running(&txn, [job.id], claim.now).await?;
+        notify_jobs(&txn, [job.id]).await?;
     }
     txn.commit().await?;
     Ok(claimed)
@@ -279,7 +285,21 @@ pub async fn finish(
         .filter(held(job))
         .exec(db)
         .await?;
+    if result.rows_affected == 1 {
+        notify_jobs(db, [job.id]).await?;
+    }
     Ok(result.rows_affected == 1)
+}
+
+/// Announces that these jobs changed (see [`super::notify`]).
+pub async fn notify_jobs(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = JobId>,
+) -> Result<(), DbErr> {
+    for id in ids {
+        super::notify(db, super::JOB_CHANNEL, &id.0.to_string()).await?;
+    }
+    Ok(())
 }
 
 /// The condition that `job` is still running under the claim its worker holds.
@@ -413,4 +433,97 @@ pub async fn force_state(
     }
     .update(db)
     .await
+}
+
+/// Which jobs a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this provider's.
+    pub provider_id: Option<ProviderId>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs with this trigger.
+    pub trigger: Option<JobTrigger>,
+    /// Only jobs created at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Only jobs created at or before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl JobFilter {
+    /// The filter as a condition on `job`.
+    pub fn condition(&self) -> sea_orm::Condition {
+        let mut condition = sea_orm::Condition::all();
+        if let Some(provider) = self.provider_id {
+            condition = condition.add(Column::ProviderId.eq(provider));
+        }
+        if let Some(state) = self.state {
+            condition = condition.add(Column::State.eq(state));
+        }
+        if let Some(trigger) = self.trigger {
+            condition = condition.add(Column::Trigger.eq(trigger));
+        }
+        if let Some(from) = self.from {
+            condition = condition.add(Column::CreatedAt.gte(time::truncate(from)));
+        }
+        if let Some(to) = self.to {
+            condition = condition.add(Column::CreatedAt.lte(time::truncate(to)));
+        }
+        condition
+    }
+}
+
+/// Jobs matching `filter`, newest first, with ids below `before` (keyset pagination).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &JobFilter,
+    before: Option<JobId>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut select = Entity::find().filter(filter.condition());
+    if let Some(before) = before {
+        select = select.filter(Column::Id.lt(before));
+    }
+    select.order_by_desc(Column::Id).limit(limit).all(db).await
+}
+
+/// How many jobs match `filter`.
+pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64, DbErr> {
+    sea_orm::PaginatorTrait::count(Entity::find().filter(filter.condition()), db).await
+}
+
+/// The jobs with these ids, in no particular order (for batched loading).
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = JobId>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find().filter(Column::Id.is_in(ids)).all(db).await
+}
+
+/// The newest job of each of these providers.
+pub async fn latest_of(
+    db: &impl ConnectionTrait,
+    providers: impl IntoIterator<Item = ProviderId>,
+) -> Result<Vec<Model>, DbErr> {
+    let ids: Vec<Option<JobId>> = Entity::find()
+        .select_only()
+        .column_as(Column::Id.max(), "id")
+        .filter(Column::ProviderId.is_in(providers))
+        .group_by(Column::ProviderId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    find_many(db, ids.into_iter().flatten()).await
+}
+
+/// How many jobs are in each state.
+pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(JobState, i64)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::State)
+        .column_as(Column::Id.count(), "count")
+        .group_by(Column::State)
+        .into_tuple()
+        .all(db)
+        .await
 }

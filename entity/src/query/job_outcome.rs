@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
 };
 
 use crate::{
-    ErrorKind, JobId, JobState, job,
+    ErrorKind, JobId, JobState, ProviderId, job,
     job_outcome::{ActiveModel, Column, Entity, Model},
+    query::job::JobFilter,
     time,
 };
 
@@ -128,4 +129,144 @@ pub async fn record_finished(
 /// The outcome of job `job_id`.
 pub async fn find(db: &impl ConnectionTrait, job_id: JobId) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(job_id).one(db).await
+}
+
+/// The outcomes of these jobs, in no particular order (for batched loading).
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    job_ids: impl IntoIterator<Item = JobId>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::JobId.is_in(job_ids))
+        .all(db)
+        .await
+}
+
+fn filtered(filter: &JobFilter) -> sea_orm::Select<Entity> {
+    // An outcome mirrors its job's state and belongs to its provider; the trigger and the
+    // creation time are the job's.
+    Entity::find()
+        .inner_join(job::Entity)
+        .filter(filter.condition())
+}
+
+/// Outcomes whose job matches `filter`, newest first, with job ids below `before`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &JobFilter,
+    before: Option<JobId>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut select = filtered(filter);
+    if let Some(before) = before {
+        select = select.filter(Column::JobId.lt(before));
+    }
+    select
+        .order_by_desc(Column::JobId)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// How many outcomes match `filter`.
+pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64, DbErr> {
+    sea_orm::PaginatorTrait::count(filtered(filter), db).await
+}
+
+/// The last `per_provider` finished outcomes of each of these providers, newest first, in
+/// one statement (a window function both databases run).
+pub async fn recent_finished(
+    db: &impl ConnectionTrait,
+    providers: &[ProviderId],
+    per_provider: u32,
+) -> Result<Vec<Model>, DbErr> {
+    if providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let placeholder = |i: usize| match backend {
+        DbBackend::Postgres => format!("${i}"),
+        _ => "?".to_owned(),
+    };
+    let list: Vec<String> = (1..=providers.len()).map(placeholder).collect();
+    let sql = format!(
+        "SELECT * FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.provider_id ORDER BY o.job_id DESC) AS rn \
+         FROM job_outcome o WHERE o.finished_at IS NOT NULL AND o.provider_id IN ({})) ranked \
+         WHERE ranked.rn <= {per_provider} ORDER BY ranked.provider_id, ranked.job_id DESC",
+        list.join(", ")
+    );
+    let values = providers.iter().map(|p| sea_orm::Value::from(p.0));
+    Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await
+}
+
+/// When each of these providers last completed a job.
+pub async fn last_success(
+    db: &impl ConnectionTrait,
+    providers: impl IntoIterator<Item = ProviderId>,
+) -> Result<Vec<(ProviderId, Option<DateTime<Utc>>)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::ProviderId)
+        .column_as(Column::FinishedAt.max(), "finished_at")
+        .filter(Column::ProviderId.is_in(providers))
+        .filter(Column::Status.eq(JobState::Completed))
+        .group_by(Column::ProviderId)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Totals of a provider's finished jobs over a time range.
+#[derive(Debug, Clone, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct ProviderTotals {
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// Finished jobs.
+    pub jobs: i64,
+    /// Completed jobs.
+    pub completed: i64,
+    /// Sum of their durations, in milliseconds.
+    pub duration_ms: i64,
+    /// Events inserted.
+    pub inserted: i64,
+    /// Events updated.
+    pub updated: i64,
+    /// Records rejected.
+    pub rejected: i64,
+}
+
+/// Per-provider totals of the jobs that finished in `[from, to]`.
+pub async fn totals_by_provider(
+    db: &impl ConnectionTrait,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<ProviderTotals>, DbErr> {
+    let sum = |column: &str| Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"));
+    let mut select = Entity::find()
+        .select_only()
+        .column(Column::ProviderId)
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "jobs")
+        .column_as(
+            Expr::cust("CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT)"),
+            "completed",
+        )
+        .column_as(sum("duration_ms"), "duration_ms")
+        .column_as(sum("inserted"), "inserted")
+        .column_as(sum("updated"), "updated")
+        .column_as(sum("rejected"), "rejected")
+        .filter(Column::FinishedAt.is_not_null());
+    if let Some(from) = from {
+        select = select.filter(Column::FinishedAt.gte(time::truncate(from)));
+    }
+    if let Some(to) = to {
+        select = select.filter(Column::FinishedAt.lte(time::truncate(to)));
+    }
+    select
+        .group_by(Column::ProviderId)
+        .into_model::<ProviderTotals>()
+        .all(db)
+        .await
 }

@@ -14,6 +14,28 @@ use crate::{
     time,
 };
 
+impl FetchLimits {
+    /// The limits `provider` is configured with.
+    pub fn of(provider: &Model) -> Self {
+        Self {
+            connect_timeout_ms: provider.connect_timeout_ms,
+            read_timeout_ms: provider.read_timeout_ms,
+            total_timeout_ms: provider.total_timeout_ms,
+            max_body_bytes: provider.max_body_bytes,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The retry policy `provider` is configured with.
+    pub fn of(provider: &Model) -> Self {
+        Self {
+            max_attempts: provider.max_attempts,
+            base_delay_ms: provider.retry_base_delay_ms,
+        }
+    }
+}
+
 /// Settings to set on a provider; `None` keeps the current value (or the default, when the
 /// provider is created).
 #[derive(Debug, Clone, Default)]

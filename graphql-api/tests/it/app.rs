@@ -1,11 +1,14 @@
 //! `spawn_app`: the API on a fresh database, served on a free port for one test.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use graphql_api::config::ServeConfig;
 use serde_json::{Value, json};
-use test_support::{Backend, TestDb};
+use test_support::{Backend, ProviderSimulator, TestDb, sample_feed};
 use tokio_util::sync::CancellationToken;
+
+/// The admin token the test app is configured with.
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A running API and what a test needs to talk to it.
 pub(crate) struct TestApp {
@@ -23,26 +26,73 @@ impl Drop for TestApp {
 
 /// Starts the API over a fresh migrated database.
 pub(crate) async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_on(TestDb::migrated(backend).await).await
+}
+
+/// Starts the API over a fresh database holding the three sample snapshots, ingested in
+/// order by the real collector (provider `acme`, in Europe/Madrid).
+pub(crate) async fn spawn_app_with_samples(backend: Backend) -> TestApp {
     let test_db = TestDb::migrated(backend).await;
+    ingest_samples(&test_db.db).await;
+    spawn_app_on(test_db).await
+}
+
+/// Ingests the three samples in order through `collect_now`.
+pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
+    let sim = ProviderSimulator::start(vec![
+        sample_feed("response_1.xml"),
+        sample_feed("response_2.xml"),
+        sample_feed("response_3.xml"),
+    ])
+    .await;
+    let changes = entity::query::provider::ProviderChanges {
+        url: Some(sim.url().parse().unwrap()),
+        time_zone: Some("Europe/Madrid".parse().unwrap()),
+        ..Default::default()
+    };
+    entity::query::provider::upsert(db, &"acme".parse().unwrap(), changes)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let report = ingestor::collect::collect_now(db, "acme", &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(report.status, entity::JobState::Completed);
+    }
+}
+
+/// Starts the API over `test_db`.
+pub(crate) async fn spawn_app_on(test_db: TestDb) -> TestApp {
+    let db = test_db.db.clone();
+    spawn_app_with(test_db, db).await
+}
+
+/// Starts the API over `test_db`, through the pool `db` (one with a metric callback, say).
+pub(crate) async fn spawn_app_with(test_db: TestDb, db: sea_orm::DatabaseConnection) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let config = ServeConfig {
         listen: addr,
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        refresh_interval: Duration::from_millis(100),
         ..ServeConfig::default()
     };
-    tokio::spawn(graphql_api::run(
-        config,
-        test_db.db.clone(),
-        listener,
-        shutdown.clone(),
-    ));
-    TestApp {
+    tokio::spawn(graphql_api::run(config, db, listener, shutdown.clone()));
+    let app = TestApp {
         addr,
         client: test_support::http_client(),
         test_db,
         shutdown,
+    };
+    // Serving starts once the index is loaded.
+    for _ in 0..100 {
+        if app.client.get(app.url("/livez")).send().await.is_ok() {
+            return app;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("the API did not start");
 }
 
 impl TestApp {
@@ -52,14 +102,42 @@ impl TestApp {
 
     /// Posts a GraphQL query and returns the whole JSON answer.
     pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.client
+        self.graphql_as(None, query, variables).await
+    }
+
+    /// Posts a GraphQL query with `Authorization: Bearer <token>`.
+    pub(crate) async fn graphql_as(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .client
             .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `GET /search` with this query string; the status and the JSON body.
+    pub(crate) async fn search(&self, query: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(&format!("/search{query}")))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
     }
+}
+
+/// The `extensions.code` of the first error.
+pub(crate) fn first_error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }

@@ -1,50 +1,143 @@
 //! The GraphQL endpoint.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use entity::query::provider::ProviderChanges;
 use reqwest::StatusCode;
-use serde_json::json;
-use test_support::Backend;
+use serde_json::{Value, json};
+use test_support::{Backend, TestDb};
 
-use crate::app::spawn_app;
+use crate::app::{
+    ADMIN_TOKEN, first_error_code, spawn_app, spawn_app_with, spawn_app_with_samples,
+};
 
-async fn lists_providers_by_name(backend: Backend) {
-    let app = spawn_app(backend).await;
-    for (name, zone) in [("zeta", "UTC"), ("acme", "Europe/Madrid")] {
-        let changes = ProviderChanges {
-            url: Some("https://feeds.example/events.xml".parse().unwrap()),
-            time_zone: Some(zone.parse().unwrap()),
-            ..Default::default()
-        };
-        entity::query::provider::upsert(&app.test_db.db, &name.parse().unwrap(), changes)
-            .await
-            .unwrap();
+const EVENTS: &str = "query($from: DateTime, $to: DateTime, $first: Int, $after: String) {
+    events(startsAt: $from, endsAt: $to, first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage hasPreviousPage endCursor }
+        edges { cursor node { id title provider startDate startTime endTime startsAt minPrice maxPrice soldOut sellMode } }
     }
+}";
+
+#[tokio::test]
+async fn events_page_through_the_same_results_as_search() {
+    let app = spawn_app_with_samples(Backend::Postgres).await;
+    let mut titles = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let body = app
+            .graphql(EVENTS, json!({ "first": 1, "after": after }))
+            .await;
+        assert_eq!(body["errors"], Value::Null, "{body}");
+        let events = &body["data"]["events"];
+        assert_eq!(events["totalCount"], 3);
+        for edge in events["edges"].as_array().unwrap() {
+            titles.push(edge["node"]["title"].as_str().unwrap().to_owned());
+        }
+        if !events["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = events["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        titles,
+        ["Pantomima Full", "Camela en concierto", "Los Morancos"]
+    );
+
     let body = app
         .graphql(
-            "{ providers { name kind timeZone enabled schedule } provider(name: \"acme\") { name } missing: provider(name: \"nope\") { name } }",
-            json!({}),
+            EVENTS,
+            json!({ "from": "2021-06-30T19:00:00Z", "to": "2021-06-30T19:30:00Z" }),
         )
         .await;
-    assert_eq!(body["errors"], serde_json::Value::Null, "{body}");
+    let node = &body["data"]["events"]["edges"][0]["node"];
+    assert_eq!(node["title"], "Camela en concierto");
+    assert_eq!(node["provider"], "acme");
     assert_eq!(
-        body["data"]["providers"],
-        json!([
-            { "name": "acme", "kind": "FEVER_XML", "timeZone": "Europe/Madrid", "enabled": true, "schedule": "0 */5 * * * *" },
-            { "name": "zeta", "kind": "FEVER_XML", "timeZone": "UTC", "enabled": true, "schedule": "0 */5 * * * *" },
-        ])
+        (node["startDate"].as_str(), node["startTime"].as_str()),
+        (Some("2021-06-30"), Some("21:00:00"))
     );
-    assert_eq!(body["data"]["provider"]["name"], "acme");
-    assert_eq!(body["data"]["missing"], serde_json::Value::Null);
+    assert_eq!(node["startsAt"], "2021-06-30T19:00:00Z");
+    assert_eq!(
+        (node["minPrice"].as_str(), node["maxPrice"].as_str()),
+        (Some("15.00"), Some("30.00"))
+    );
+
+    // An event by id, with its zones; and as a node.
+    let id = node["id"].as_str().unwrap();
+    let by_id = app
+        .graphql(
+            "query($id: ID!) { event(id: $id) { title zones { zoneId name capacity price numbered } } node(id: $id) { id ... on Event { title } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(by_id["data"]["event"]["title"], "Camela en concierto");
+    assert_eq!(
+        by_id["data"]["event"]["zones"][0],
+        json!({ "zoneId": "40", "name": "Platea", "capacity": 200, "price": "20.00", "numbered": true })
+    );
+    assert_eq!(by_id["data"]["node"]["id"], id);
 }
 
 #[tokio::test]
-async fn lists_providers_by_name_on_postgres() {
-    lists_providers_by_name(Backend::Postgres).await;
-}
+async fn limits_and_bad_arguments_are_refused_with_a_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let over_the_cap = app.graphql(EVENTS, json!({ "first": 101 })).await;
+    assert_eq!(first_error_code(&over_the_cap), "BAD_USER_INPUT");
+    let huge = app.graphql(EVENTS, json!({ "first": 100_000 })).await;
+    assert_eq!(
+        first_error_code(&huge),
+        "QUERY_TOO_COMPLEX",
+        "refused before it runs"
+    );
+    let inverted = app
+        .graphql(
+            EVENTS,
+            json!({ "from": "2021-02-01T00:00:00Z", "to": "2021-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(first_error_code(&inverted), "BAD_USER_INPUT");
+    let not_a_date = app.graphql(EVENTS, json!({ "from": "tomorrow" })).await;
+    assert_eq!(first_error_code(&not_a_date), "BAD_USER_INPUT");
+    let bad_cursor = app.graphql(EVENTS, json!({ "after": "nope" })).await;
+    assert_eq!(first_error_code(&bad_cursor), "BAD_USER_INPUT");
 
-#[tokio::test]
-async fn lists_providers_by_name_on_sqlite() {
-    lists_providers_by_name(Backend::Sqlite).await;
+    let deep = "{ jobs { edges { node { outcome { job { outcome { job { outcome { job { outcome { job { outcome { job { id } } } } } } } } } } } } } }";
+    assert_eq!(
+        first_error_code(&app.graphql(deep, json!({})).await),
+        "QUERY_TOO_DEEP"
+    );
+    // Each page is cheap; eight of them at the largest size are over the complexity budget.
+    let complex = format!(
+        "{{ {} }}",
+        (0..8)
+            .map(|i| format!("e{i}: events(first: 100) {{ edges {{ node {{ zones {{ name price capacity zoneId numbered }} title }} }} }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let complex = complex.as_str();
+    assert_eq!(
+        first_error_code(&app.graphql(complex, json!({})).await),
+        "QUERY_TOO_COMPLEX"
+    );
+    let unknown = app.graphql("{ nope }", json!({})).await;
+    assert_eq!(first_error_code(&unknown), "GRAPHQL_VALIDATION_FAILED");
+    let unparsable = app.graphql("{ events {", json!({})).await;
+    assert_eq!(first_error_code(&unparsable), "GRAPHQL_VALIDATION_FAILED");
+
+    let batch = app
+        .client
+        .post(app.url("/graphql"))
+        .json(
+            &json!([{ "query": "{ providers { name } }" }, { "query": "{ providers { name } }" }]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -59,14 +152,290 @@ async fn a_text_plain_post_is_refused_so_there_is_no_csrf_path() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
 }
 
 #[tokio::test]
-async fn graphiql_is_served_on_get() {
+async fn graphiql_and_playground_are_served() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response = app.client.get(app.url("/graphql")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.text().await.unwrap().contains("graphiql"));
+    let graphiql = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(graphiql.status(), StatusCode::OK);
+    assert!(graphiql.text().await.unwrap().contains("graphiql"));
+    let playground = app.client.get(app.url("/playground")).send().await.unwrap();
+    assert!(
+        playground
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("playground")
+    );
+}
+
+#[tokio::test]
+async fn queries_work_over_get_but_mutations_do_not() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let get = |query: &str| {
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", query)
+            .finish();
+        app.client
+            .get(app.url(&format!("/graphql?{encoded}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let read: Value = get("{ providers { name } }")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["data"]["providers"], json!([]));
+    let write: Value = get("mutation { setProviderEnabled(name: \"x\", enabled: false) { name } }")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first_error_code(&write), "BAD_USER_INPUT", "{write}");
+}
+
+async fn add_provider(db: &sea_orm::DatabaseConnection, name: &str) {
+    let changes = ProviderChanges {
+        url: Some("https://feeds.example/events.xml".parse().unwrap()),
+        ..Default::default()
+    };
+    entity::query::provider::upsert(db, &name.parse().unwrap(), changes)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn mutations_need_the_admin_token_and_change_nothing_without_it() {
+    let app = spawn_app(Backend::Postgres).await;
+    add_provider(&app.test_db.db, "acme").await;
+    let trigger =
+        "mutation { triggerCollection(provider: \"acme\") { id state trigger provider { name } } }";
+    let disable = "mutation { setProviderEnabled(name: \"acme\", enabled: false) { enabled } }";
+    for query in [trigger, disable] {
+        let anonymous = app.graphql_as(None, query, json!({})).await;
+        assert_eq!(first_error_code(&anonymous), "UNAUTHENTICATED");
+        let wrong = app
+            .graphql_as(Some("not-the-token"), query, json!({}))
+            .await;
+        assert_eq!(first_error_code(&wrong), "FORBIDDEN");
+    }
+    let state = app
+        .graphql(
+            "{ jobs { totalCount } provider(name: \"acme\") { enabled } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(state["data"]["jobs"]["totalCount"], 0, "nothing was queued");
+    assert_eq!(
+        state["data"]["provider"]["enabled"], true,
+        "nothing was changed"
+    );
+
+    let queued = app.graphql_as(Some(ADMIN_TOKEN), trigger, json!({})).await;
+    assert_eq!(queued["errors"], Value::Null, "{queued}");
+    assert_eq!(queued["data"]["triggerCollection"]["state"], "PENDING");
+    assert_eq!(queued["data"]["triggerCollection"]["trigger"], "MANUAL");
+    let again = app.graphql_as(Some(ADMIN_TOKEN), trigger, json!({})).await;
+    assert_eq!(first_error_code(&again), "CONFLICT");
+    let missing = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            "mutation { triggerCollection(provider: \"nope\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_error_code(&missing), "NOT_FOUND");
+    let disabled = app.graphql_as(Some(ADMIN_TOKEN), disable, json!({})).await;
+    assert_eq!(disabled["data"]["setProviderEnabled"]["enabled"], false);
+
+    let upsert = "mutation($input: ProviderInput!) { upsertProvider(input: $input) { name schedule timeZone url } }";
+    let created = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            upsert,
+            json!({ "input": { "name": "beta", "url": "https://beta.example/feed.xml", "schedule": "*/5 * * * *", "timeZone": "Europe/Madrid" } }),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["upsertProvider"],
+        json!({ "name": "beta", "schedule": "0 */5 * * * *", "timeZone": "Europe/Madrid", "url": "https://beta.example/feed.xml" })
+    );
+    let bad = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            upsert,
+            json!({ "input": { "name": "beta", "schedule": "every minute" } }),
+        )
+        .await;
+    assert_eq!(first_error_code(&bad), "BAD_USER_INPUT");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid cron schedule")
+    );
+}
+
+#[tokio::test]
+async fn a_page_of_jobs_with_outcomes_and_providers_costs_a_fixed_number_of_queries() {
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    for i in 0..12 {
+        let name = format!("p{i:02}");
+        add_provider(&test_db.db, &name).await;
+        let provider = entity::query::provider::find_by_name(&test_db.db, &name)
+            .await
+            .unwrap()
+            .unwrap();
+        entity::query::job::enqueue(
+            &test_db.db,
+            entity::query::job::NewJob::manual(provider.id, entity::time::now()),
+        )
+        .await
+        .unwrap();
+    }
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut db = test_db.connect_again().await;
+    let counter = Arc::clone(&statements);
+    db.set_metric_callback(move |info| {
+        // The index refresher polls the catalogue version meanwhile: not the request's.
+        if !info.statement.sql.contains("catalog_version") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let app = spawn_app_with(test_db, db).await;
+    let query = "{ jobs(first: 10) { edges { node { id state outcome { status seen } provider { name health { lastJobState windowJobs } } } } } }";
+    let before = statements.load(Ordering::SeqCst);
+    let body = app.graphql(query, json!({})).await;
+    let used = statements.load(Ordering::SeqCst) - before;
+    assert_eq!(body["errors"], Value::Null, "{body}");
+    assert_eq!(body["data"]["jobs"]["edges"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        body["data"]["jobs"]["edges"][0]["node"]["provider"]["health"]["lastJobState"],
+        "PENDING"
+    );
+    // jobs, outcomes, providers, and health (latest ids, latest jobs, recent outcomes, last
+    // successes): 7 statements, whether the page holds 1 job or 100.
+    assert_eq!(used, 7, "statements for a page of 10");
+}
+
+#[tokio::test]
+async fn jobs_filter_and_page_newest_first() {
+    let app = spawn_app_with_samples(Backend::Sqlite).await;
+    let page = |after: Value| {
+        app.graphql(
+            "query($after: String) { jobs(first: 2, after: $after, filter: { provider: \"acme\", state: COMPLETED }) { totalCount pageInfo { hasNextPage endCursor } edges { node { id trigger outcome { inserted updated rejected rejections { baseEventId reason } } } } } }",
+            json!({ "after": after }),
+        )
+    };
+    let first = page(Value::Null).await;
+    assert_eq!(first["errors"], Value::Null, "{first}");
+    let jobs = &first["data"]["jobs"];
+    assert_eq!(jobs["totalCount"], 3);
+    assert_eq!(jobs["pageInfo"]["hasNextPage"], true);
+    let newest = &jobs["edges"][0]["node"];
+    assert_eq!(newest["outcome"]["rejected"], 1);
+    assert_eq!(newest["outcome"]["rejections"][0]["baseEventId"], "444");
+    let second = page(jobs["pageInfo"]["endCursor"].clone()).await;
+    let rest = &second["data"]["jobs"];
+    assert_eq!(rest["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        rest["edges"][0]["node"]["outcome"]["inserted"], 3,
+        "the oldest job inserted the first feed"
+    );
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+
+    let none = app.graphql("{ jobs(filter: { state: FAILED }) { totalCount } jobOutcomes(filter: { provider: \"nope\" }) { totalCount } }", json!({})).await;
+    assert_eq!(none["data"]["jobs"]["totalCount"], 0);
+    assert_eq!(none["data"]["jobOutcomes"]["totalCount"], 0);
+    let outcomes = app
+        .graphql(
+            "{ jobOutcomes(first: 5) { totalCount edges { node { status job { trigger } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(outcomes["data"]["jobOutcomes"]["totalCount"], 3);
+}
+
+#[tokio::test]
+async fn providers_show_health_and_stats() {
+    let app = spawn_app_with_samples(Backend::Postgres).await;
+    let body = app
+        .graphql(
+            "{ providers { name enabled health { lastJobState lastSuccessAt consecutiveFailures successRate p95DurationMs windowJobs nextTickAt } } providerStats { provider jobs completed failed successRate eventsInserted eventsUpdated recordsRejected } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["errors"], Value::Null, "{body}");
+    let health = &body["data"]["providers"][0]["health"];
+    assert_eq!(health["lastJobState"], "COMPLETED");
+    assert_eq!(health["consecutiveFailures"], 0);
+    assert_eq!(health["successRate"], 1.0);
+    assert_eq!(health["windowJobs"], 3);
+    assert!(health["nextTickAt"].is_string());
+    assert!(health["lastSuccessAt"].is_string());
+    assert_eq!(
+        body["data"]["providerStats"][0],
+        json!({ "provider": "acme", "jobs": 3, "completed": 3, "failed": 0, "successRate": 1.0, "eventsInserted": 3, "eventsUpdated": 4, "recordsRejected": 2 })
+    );
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_run_by_hash() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let query = "{ providers { name } }";
+    let extensions = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let app = &app;
+    let post = |body: Value| async move {
+        app.client
+            .post(app.url("/graphql"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let digest = sha256_hex(query);
+    let unknown = post(json!({ "extensions": extensions(&digest) })).await;
+    assert_eq!(
+        first_error_code(&unknown),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{unknown}"
+    );
+    let registered = post(json!({ "query": query, "extensions": extensions(&digest) })).await;
+    assert_eq!(registered["data"]["providers"], json!([]), "{registered}");
+    let by_hash = post(json!({ "extensions": extensions(&digest) })).await;
+    assert_eq!(by_hash["data"]["providers"], json!([]), "{by_hash}");
+}
+
+/// SHA-256 of `text` in hex, computed with the system's `sha256sum` (no hashing crate needed
+/// for one test).
+fn sha256_hex(text: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }

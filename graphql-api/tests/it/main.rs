@@ -10,4 +10,6 @@
 mod app;
 mod graphql;
 mod health;
+mod rest;
 mod schema_file;
+mod subscription;

@@ -56,12 +56,7 @@ pub async fn collect(
         retry_after: None,
         bytes: 0,
     })?;
-    let limits = FetchLimits {
-        connect_timeout_ms: provider.connect_timeout_ms,
-        read_timeout_ms: provider.read_timeout_ms,
-        total_timeout_ms: provider.total_timeout_ms,
-        max_body_bytes: provider.max_body_bytes,
-    };
+    let limits = FetchLimits::of(provider);
     let request = fetch::FetchRequest {
         url: &provider.url,
         limits,

@@ -1,0 +1,232 @@
+//! Mutations, behind the admin token.
+//!
+//! The token is configured (`ADMIN_TOKEN`) and presented as `Authorization: Bearer <token>`;
+//! it is compared in constant time. Without a token the answer is `UNAUTHENTICATED`, with a
+//! wrong one (or when no token is configured) `FORBIDDEN`, and nothing changes. Mutations are
+//! refused over `GET`, whatever the token.
+
+use async_graphql::{Context, Guard, ID, InputObject, Object};
+use entity::{
+    query::{
+        self,
+        job::{Enqueued, NewJob},
+        provider::ProviderChanges,
+    },
+    settings::{FetchLimits, RetryPolicy},
+    time,
+};
+use subtle::ConstantTimeEq;
+
+use super::{Job, Provider, ProviderKind, db, job::job_id};
+use crate::error::ApiError;
+
+/// The configured admin token; `None` disables mutations.
+#[derive(Clone)]
+pub struct AdminToken(pub Option<String>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AdminToken(***)"
+        } else {
+            "AdminToken(none)"
+        })
+    }
+}
+
+/// What a request presented, put in its data by the HTTP handler.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The bearer token, if any.
+    pub bearer: Option<String>,
+    /// Whether the request came as a `GET`.
+    pub via_get: bool,
+}
+
+struct AdminGuard;
+
+impl Guard for AdminGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let credentials = ctx.data_opt::<Credentials>().cloned().unwrap_or_default();
+        if credentials.via_get {
+            return Err(ApiError::BadUserInput(
+                "mutations are not accepted over GET; use POST".to_owned(),
+            )
+            .into());
+        }
+        let Some(presented) = credentials.bearer else {
+            return Err(ApiError::Unauthenticated.into());
+        };
+        let configured = ctx.data_opt::<AdminToken>().and_then(|t| t.0.as_deref());
+        match configured {
+            Some(expected) if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
+            _ => Err(ApiError::Forbidden.into()),
+        }
+    }
+}
+
+/// A provider's settings; those left out keep their value (or the default, for a new one).
+#[derive(Debug, Clone, InputObject)]
+pub struct ProviderInput {
+    /// Unique name: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// The feed's address (http or https); required for a new provider.
+    pub url: Option<String>,
+    /// The collector.
+    pub kind: Option<ProviderKind>,
+    /// Cron schedule, with seconds or in the classic 5-field form.
+    pub schedule: Option<String>,
+    /// IANA time zone.
+    pub time_zone: Option<String>,
+    /// Whether the scheduler creates jobs for it.
+    pub enabled: Option<bool>,
+    /// Limit for connecting, in milliseconds.
+    pub connect_timeout_ms: Option<i32>,
+    /// Limit between two reads, in milliseconds.
+    pub read_timeout_ms: Option<i32>,
+    /// Limit for the whole fetch, in milliseconds.
+    pub total_timeout_ms: Option<i32>,
+    /// Largest feed accepted, in bytes.
+    pub max_body_bytes: Option<i64>,
+    /// Attempts per tick.
+    pub max_attempts: Option<i32>,
+    /// Backoff before the first retry, in milliseconds.
+    pub retry_base_delay_ms: Option<i32>,
+}
+
+fn invalid(err: impl std::fmt::Display) -> ApiError {
+    ApiError::BadUserInput(err.to_string())
+}
+
+/// Entry points for changing things (admin token required).
+pub struct MutationRoot;
+
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Queues a collection of the provider now (a manual job).
+    #[graphql(guard = "AdminGuard")]
+    async fn trigger_collection(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+    ) -> Result<Job, ApiError> {
+        let found = query::provider::find_by_name(db(ctx), &provider)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{provider}`")))?;
+        match query::job::enqueue(db(ctx), NewJob::manual(found.id, time::now())).await? {
+            Enqueued::Created(job) => Ok(Job(job)),
+            Enqueued::Conflict => Err(ApiError::Conflict(format!(
+                "provider `{provider}` already has a pending or running job"
+            ))),
+        }
+    }
+
+    /// Queues a new attempt of a failed job now.
+    #[graphql(guard = "AdminGuard")]
+    async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
+        let failed = query::job::find(db(ctx), job_id(&id)?)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no job has id {}", id.as_str())))?;
+        if failed.state != entity::JobState::Failed {
+            return Err(ApiError::BadUserInput(
+                "only a failed job can be retried".to_owned(),
+            ));
+        }
+        match query::job::enqueue(db(ctx), NewJob::retry(&failed, time::now())).await? {
+            Enqueued::Created(job) => Ok(Job(job)),
+            Enqueued::Conflict => Err(ApiError::Conflict(
+                "the provider already has a pending or running job".to_owned(),
+            )),
+        }
+    }
+
+    /// Turns scheduling of a provider on or off.
+    #[graphql(guard = "AdminGuard")]
+    async fn set_provider_enabled(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        enabled: bool,
+    ) -> Result<Provider, ApiError> {
+        query::provider::set_enabled(db(ctx), &name, enabled)
+            .await?
+            .map(Provider)
+            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))
+    }
+
+    /// Creates a provider, or updates the settings given of an existing one.
+    #[graphql(guard = "AdminGuard")]
+    async fn upsert_provider(
+        &self,
+        ctx: &Context<'_>,
+        input: ProviderInput,
+    ) -> Result<Provider, ApiError> {
+        let name = input.name.parse().map_err(invalid)?;
+        let current = query::provider::find_by_name(db(ctx), &input.name).await?;
+        let base_limits = current
+            .as_ref()
+            .map_or_else(FetchLimits::default, |p| FetchLimits {
+                connect_timeout_ms: p.connect_timeout_ms,
+                read_timeout_ms: p.read_timeout_ms,
+                total_timeout_ms: p.total_timeout_ms,
+                max_body_bytes: p.max_body_bytes,
+            });
+        let limits = FetchLimits {
+            connect_timeout_ms: input
+                .connect_timeout_ms
+                .unwrap_or(base_limits.connect_timeout_ms),
+            read_timeout_ms: input.read_timeout_ms.unwrap_or(base_limits.read_timeout_ms),
+            total_timeout_ms: input
+                .total_timeout_ms
+                .unwrap_or(base_limits.total_timeout_ms),
+            max_body_bytes: input.max_body_bytes.unwrap_or(base_limits.max_body_bytes),
+        }
+        .validate()
+        .map_err(invalid)?;
+        let base_retry = current
+            .as_ref()
+            .map_or_else(RetryPolicy::default, |p| RetryPolicy {
+                max_attempts: p.max_attempts,
+                base_delay_ms: p.retry_base_delay_ms,
+            });
+        let retry = RetryPolicy {
+            max_attempts: input.max_attempts.unwrap_or(base_retry.max_attempts),
+            base_delay_ms: input
+                .retry_base_delay_ms
+                .unwrap_or(base_retry.base_delay_ms),
+        }
+        .validate()
+        .map_err(invalid)?;
+        let changes = ProviderChanges {
+            kind: input.kind.map(Into::into),
+            url: input
+                .url
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(invalid)?,
+            schedule: input
+                .schedule
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(invalid)?,
+            time_zone: input
+                .time_zone
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(invalid)?,
+            enabled: input.enabled,
+            limits: Some(limits),
+            retry: Some(retry),
+        };
+        match query::provider::upsert(db(ctx), &name, changes).await {
+            Ok(upserted) => Ok(Provider(upserted.model().clone())),
+            Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
+                format!("provider `{name}` does not exist yet: a url is required to create it"),
+            )),
+            Err(query::provider::UpsertError::Database(err)) => Err(err.into()),
+        }
+    }
+}

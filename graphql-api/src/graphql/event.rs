@@ -1,0 +1,214 @@
+//! The `Event` and `Zone` types, the `Node` interface, and event cursors.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Interface, Object, SimpleObject, dataloader::DataLoader};
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    loaders::{DbLoader, ZonesOf},
+    scalars::{Instant, money},
+};
+use crate::{error::ApiError, search::IndexedEvent};
+
+/// Anything with a global id. Event ids are UUIDs, unique across providers and databases.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "The global id."))]
+pub enum Node {
+    /// An event.
+    Event(Event),
+}
+
+/// An event: one session of a show, as its provider last described it.
+#[derive(Clone)]
+pub struct Event {
+    event: Arc<IndexedEvent>,
+    provider: Arc<str>,
+}
+
+impl Event {
+    /// The event `event` of the provider called `provider`.
+    pub fn new(event: Arc<IndexedEvent>, provider: Arc<str>) -> Self {
+        Self { event, provider }
+    }
+}
+
+fn date(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn time(t: NaiveDateTime) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+#[Object]
+impl Event {
+    /// Stable id: a UUID v5 of (provider, base event id, event id).
+    async fn id(&self) -> ID {
+        ID(self.event.id.to_string())
+    }
+
+    /// The provider's name.
+    async fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Title of the show.
+    async fn title(&self) -> &str {
+        &self.event.title
+    }
+
+    /// `online`, `offline`, ... as the provider says now.
+    async fn sell_mode(&self) -> &str {
+        &self.event.sell_mode
+    }
+
+    /// Start, as an instant.
+    async fn starts_at(&self) -> Instant {
+        self.event.starts_at.into()
+    }
+
+    /// End, as an instant.
+    async fn ends_at(&self) -> Instant {
+        self.event.ends_at.into()
+    }
+
+    /// Start date in the provider's local time (`YYYY-MM-DD`).
+    async fn start_date(&self) -> String {
+        date(self.event.starts_local)
+    }
+
+    /// Start time in the provider's local time (`HH:MM:SS`).
+    async fn start_time(&self) -> String {
+        time(self.event.starts_local)
+    }
+
+    /// End date in the provider's local time.
+    async fn end_date(&self) -> String {
+        date(self.event.ends_local)
+    }
+
+    /// End time in the provider's local time.
+    async fn end_time(&self) -> String {
+        time(self.event.ends_local)
+    }
+
+    /// When sales open.
+    async fn sell_from(&self) -> Option<Instant> {
+        self.event.sell_from.map(Instant)
+    }
+
+    /// When sales close.
+    async fn sell_to(&self) -> Option<Instant> {
+        self.event.sell_to.map(Instant)
+    }
+
+    /// Whether the provider says it is sold out.
+    async fn sold_out(&self) -> bool {
+        self.event.sold_out
+    }
+
+    /// Lowest zone price, exact (`"15.00"`); null without zones.
+    async fn min_price(&self) -> Option<String> {
+        self.event.min_price_cents.map(money)
+    }
+
+    /// Highest zone price, exact; null without zones.
+    async fn max_price(&self) -> Option<String> {
+        self.event.max_price_cents.map(money)
+    }
+
+    /// Its zones, in the provider's order (read from the database).
+    async fn zones(&self, ctx: &Context<'_>) -> Result<Vec<Zone>, ApiError> {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        let zones = loader.load_one(ZonesOf(self.event.id)).await?;
+        Ok(zones
+            .unwrap_or_default()
+            .into_iter()
+            .map(|z| Zone {
+                zone_id: z.zone_id,
+                name: z.name,
+                capacity: z.capacity,
+                price: money(z.price_cents),
+                numbered: z.numbered,
+            })
+            .collect())
+    }
+
+    /// When a feed first carried it.
+    async fn first_seen_at(&self) -> Instant {
+        self.event.first_seen_at.into()
+    }
+
+    /// When a feed last carried it (refreshed at most hourly while unchanged).
+    async fn last_seen_at(&self) -> Instant {
+        self.event.last_seen_at.into()
+    }
+
+    /// When its content last changed.
+    async fn updated_at(&self) -> Instant {
+        self.event.updated_at.into()
+    }
+}
+
+/// A priced zone of an event.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Zone {
+    /// The provider's zone id (not unique within an event).
+    pub zone_id: String,
+    /// Its name.
+    pub name: String,
+    /// Seats left.
+    pub capacity: i32,
+    /// Price, exact (`"20.00"`).
+    pub price: String,
+    /// Whether seats are numbered.
+    pub numbered: bool,
+}
+
+/// The connection's totals.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Totals {
+    /// How many items match, over all pages.
+    pub total_count: usize,
+}
+
+/// An opaque cursor for an event: its start and id.
+pub(super) fn event_cursor(event: &IndexedEvent) -> String {
+    let raw = format!("{}:{}", event.starts_at.timestamp_micros(), event.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The position an event cursor names.
+pub(super) fn parse_event_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let invalid =
+        || ApiError::BadUserInput(format!("`{cursor}` is not a cursor from this connection"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    let (micros, id) = raw.split_once(':').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    let id = id.parse().map_err(|_| invalid())?;
+    Ok((at, id))
+}
+
+/// An opaque cursor for a job (or its outcome): its id.
+pub(super) fn job_cursor(id: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("job:{id}"))
+}
+
+/// The job id a job cursor names.
+pub(super) fn parse_job_cursor(cursor: &str) -> Result<i64, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|raw| raw.strip_prefix("job:").and_then(|id| id.parse().ok()))
+        .ok_or_else(|| {
+            ApiError::BadUserInput(format!("`{cursor}` is not a cursor from this connection"))
+        })
+}

@@ -1,0 +1,354 @@
+//! The `Job` and `JobOutcome` types and their filters.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, dataloader::DataLoader};
+use entity::{JobId, job, job_outcome};
+
+use super::{
+    loaders::{DbLoader, OutcomeOf},
+    provider::Provider,
+    scalars::Instant,
+};
+use crate::error::ApiError;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum JobState {
+    /// Waiting for a worker.
+    Pending,
+    /// Claimed by a worker.
+    Running,
+    /// Finished and stored its feed.
+    Completed,
+    /// Finished without storing anything.
+    Failed,
+}
+
+impl JobState {
+    /// The label used in metrics.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl From<entity::JobState> for JobState {
+    fn from(state: entity::JobState) -> Self {
+        match state {
+            entity::JobState::Pending => Self::Pending,
+            entity::JobState::Running => Self::Running,
+            entity::JobState::Completed => Self::Completed,
+            entity::JobState::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<JobState> for entity::JobState {
+    fn from(state: JobState) -> Self {
+        match state {
+            JobState::Pending => Self::Pending,
+            JobState::Running => Self::Running,
+            JobState::Completed => Self::Completed,
+            JobState::Failed => Self::Failed,
+        }
+    }
+}
+
+/// What created a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum JobTrigger {
+    /// A tick of the provider's schedule.
+    Schedule,
+    /// An operator.
+    Manual,
+    /// The retry of a failed job.
+    Retry,
+}
+
+impl From<entity::JobTrigger> for JobTrigger {
+    fn from(trigger: entity::JobTrigger) -> Self {
+        match trigger {
+            entity::JobTrigger::Schedule => Self::Schedule,
+            entity::JobTrigger::Manual => Self::Manual,
+            entity::JobTrigger::Retry => Self::Retry,
+        }
+    }
+}
+
+impl From<JobTrigger> for entity::JobTrigger {
+    fn from(trigger: JobTrigger) -> Self {
+        match trigger {
+            JobTrigger::Schedule => Self::Schedule,
+            JobTrigger::Manual => Self::Manual,
+            JobTrigger::Retry => Self::Retry,
+        }
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ErrorKind {
+    /// The provider did not answer in time.
+    Timeout,
+    /// The provider could not be reached.
+    Connect,
+    /// The provider answered with an error status.
+    HttpStatus,
+    /// The feed was over the size cap.
+    TooLarge,
+    /// The feed is not well-formed, truncated, or of no known dialect.
+    Parse,
+    /// Storing the feed failed.
+    Database,
+    /// Its worker stopped before it finished.
+    Interrupted,
+    /// An operator cancelled it.
+    Cancelled,
+    /// The provider's configuration cannot be used.
+    Config,
+}
+
+impl From<entity::ErrorKind> for ErrorKind {
+    fn from(kind: entity::ErrorKind) -> Self {
+        match kind {
+            entity::ErrorKind::Timeout => Self::Timeout,
+            entity::ErrorKind::Connect => Self::Connect,
+            entity::ErrorKind::HttpStatus => Self::HttpStatus,
+            entity::ErrorKind::TooLarge => Self::TooLarge,
+            entity::ErrorKind::Parse => Self::Parse,
+            entity::ErrorKind::Database => Self::Database,
+            entity::ErrorKind::Interrupted => Self::Interrupted,
+            entity::ErrorKind::Cancelled => Self::Cancelled,
+            entity::ErrorKind::Config => Self::Config,
+        }
+    }
+}
+
+/// Which jobs (or outcomes) to list.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct JobFilter {
+    /// Only this provider's (by name).
+    pub provider: Option<String>,
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs with this trigger.
+    pub trigger: Option<JobTrigger>,
+    /// Only jobs created at or after this instant.
+    pub from: Option<Instant>,
+    /// Only jobs created at or before this instant.
+    pub to: Option<Instant>,
+}
+
+/// One attempt to collect one provider's feed.
+#[derive(Debug, Clone)]
+pub struct Job(pub job::Model);
+
+#[Object]
+impl Job {
+    /// Its id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The provider it collects.
+    async fn provider(&self, ctx: &Context<'_>) -> Result<Provider, ApiError> {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        loader
+            .load_one(self.0.provider_id)
+            .await?
+            .map(Provider)
+            .ok_or_else(|| ApiError::NotFound("the job's provider no longer exists".to_owned()))
+    }
+
+    /// `PENDING -> RUNNING -> COMPLETED | FAILED`.
+    async fn state(&self) -> JobState {
+        self.0.state.into()
+    }
+
+    /// What created it.
+    async fn trigger(&self) -> JobTrigger {
+        self.0.trigger.into()
+    }
+
+    /// The cron tick it was created for (schedule jobs).
+    async fn tick(&self) -> Option<Instant> {
+        self.0.tick.map(Instant)
+    }
+
+    /// When it was meant to happen.
+    async fn scheduled_for(&self) -> Instant {
+        self.0.scheduled_for.into()
+    }
+
+    /// 1 for a first attempt, one more per retry.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+
+    /// The failed job it retries.
+    async fn retry_of(&self) -> Option<ID> {
+        self.0.retry_of.map(|id| ID(id.to_string()))
+    }
+
+    /// Not started before this instant.
+    async fn run_at(&self) -> Instant {
+        self.0.run_at.into()
+    }
+
+    /// When a worker claimed it.
+    async fn started_at(&self) -> Option<Instant> {
+        self.0.started_at.map(Instant)
+    }
+
+    /// When it ended.
+    async fn finished_at(&self) -> Option<Instant> {
+        self.0.finished_at.map(Instant)
+    }
+
+    /// The worker that claimed it.
+    async fn worker_id(&self) -> Option<&str> {
+        self.0.worker_id.as_deref()
+    }
+
+    /// When it was created.
+    async fn created_at(&self) -> Instant {
+        self.0.created_at.into()
+    }
+
+    /// What it did (every job has exactly one outcome).
+    async fn outcome(&self, ctx: &Context<'_>) -> Result<JobOutcome, ApiError> {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        loader
+            .load_one(OutcomeOf(self.0.id))
+            .await?
+            .map(JobOutcome)
+            .ok_or_else(|| ApiError::NotFound("the job's outcome was pruned".to_owned()))
+    }
+}
+
+/// A rejected feed record.
+#[derive(Debug, Clone, SimpleObject, serde::Deserialize)]
+pub struct Rejection {
+    /// Its base event id, when usable.
+    pub base_event_id: Option<String>,
+    /// Its event id, when usable.
+    pub event_id: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// What a job did.
+#[derive(Debug, Clone)]
+pub struct JobOutcome(pub job_outcome::Model);
+
+#[Object]
+impl JobOutcome {
+    /// Its job's id.
+    async fn job_id(&self) -> ID {
+        ID(self.0.job_id.to_string())
+    }
+
+    /// Its job.
+    async fn job(&self, ctx: &Context<'_>) -> Result<Job, ApiError> {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        loader
+            .load_one(self.0.job_id)
+            .await?
+            .map(Job)
+            .ok_or_else(|| ApiError::NotFound("the outcome's job no longer exists".to_owned()))
+    }
+
+    /// The job's state.
+    async fn status(&self) -> JobState {
+        self.0.status.into()
+    }
+
+    /// When processing started.
+    async fn processed_at(&self) -> Option<Instant> {
+        self.0.processed_at.map(Instant)
+    }
+
+    /// When processing ended.
+    async fn finished_at(&self) -> Option<Instant> {
+        self.0.finished_at.map(Instant)
+    }
+
+    /// How long it took, in milliseconds.
+    async fn duration_ms(&self) -> Option<i64> {
+        self.0.duration_ms
+    }
+
+    /// Why it failed.
+    async fn error_kind(&self) -> Option<ErrorKind> {
+        self.0.error_kind.map(Into::into)
+    }
+
+    /// What failed, for an operator.
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+
+    /// The provider's HTTP status.
+    async fn http_status(&self) -> Option<i32> {
+        self.0.http_status
+    }
+
+    /// Bytes of feed received.
+    async fn bytes(&self) -> Option<i64> {
+        self.0.bytes
+    }
+
+    /// When the provider asked to be called back (`Retry-After`).
+    async fn retry_after(&self) -> Option<Instant> {
+        self.0.retry_after.map(Instant)
+    }
+
+    /// The feed had not changed (304, or an identical body).
+    async fn feed_unchanged(&self) -> bool {
+        self.0.feed_unchanged
+    }
+
+    /// Event records in the feed.
+    async fn seen(&self) -> i32 {
+        self.0.seen
+    }
+
+    /// New events stored.
+    async fn inserted(&self) -> i32 {
+        self.0.inserted
+    }
+
+    /// Known events whose content changed.
+    async fn updated(&self) -> i32 {
+        self.0.updated
+    }
+
+    /// Known events with the same content.
+    async fn unchanged(&self) -> i32 {
+        self.0.unchanged
+    }
+
+    /// Records rejected by validation.
+    async fn rejected(&self) -> i32 {
+        self.0.rejected
+    }
+
+    /// The first rejection reasons.
+    async fn rejections(&self) -> Vec<Rejection> {
+        self.0
+            .rejections
+            .clone()
+            .and_then(|json| serde_json::from_value(json).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a job id argument.
+pub(super) fn job_id(id: &ID) -> Result<JobId, ApiError> {
+    id.parse::<i64>()
+        .map(JobId)
+        .map_err(|_| ApiError::BadUserInput(format!("`{}` is not a job id", id.as_str())))
+}

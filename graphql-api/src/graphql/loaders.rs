@@ -1,0 +1,156 @@
+//! Batched loading for fields fetched per row (a page of jobs with their outcomes and
+//! providers costs one query per kind, not one per row). One loader type serves every key
+//! type; it caches nothing, so an answer is never stale.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::dataloader::Loader;
+use entity::{
+    EventId, JobId, ProviderId, job, job_outcome, provider,
+    query::{self, event::ZoneRecord},
+};
+use sea_orm::{DatabaseConnection, DbErr};
+
+/// Loads rows by id from the database.
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
+
+impl DbLoader {
+    /// A loader over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// A failed batch, shared by every field that waited on it.
+#[derive(Debug, Clone)]
+pub struct LoadError(pub Arc<DbErr>);
+
+impl From<DbErr> for LoadError {
+    fn from(err: DbErr) -> Self {
+        Self(Arc::new(err))
+    }
+}
+
+impl From<LoadError> for crate::error::ApiError {
+    fn from(err: LoadError) -> Self {
+        match Arc::try_unwrap(err.0) {
+            Ok(err) => err.into(),
+            Err(shared) => Self::internal(&*shared),
+        }
+    }
+}
+
+/// The outcome of a job (keyed apart from the job itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutcomeOf(pub JobId);
+
+/// The zones of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ZonesOf(pub EventId);
+
+/// What a provider's health is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HealthOf(pub ProviderId);
+
+/// The rows a provider's health is computed from.
+#[derive(Debug, Clone, Default)]
+pub struct HealthData {
+    /// Its newest job.
+    pub latest: Option<job::Model>,
+    /// Its last finished outcomes, newest first.
+    pub recent: Vec<job_outcome::Model>,
+    /// When it last completed a job.
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Loader<ProviderId> for DbLoader {
+    type Value = provider::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ProviderId],
+    ) -> Result<HashMap<ProviderId, Self::Value>, Self::Error> {
+        let rows = query::provider::find_by_ids(&self.db, keys.iter().copied()).await?;
+        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+impl Loader<JobId> for DbLoader {
+    type Value = job::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[JobId]) -> Result<HashMap<JobId, Self::Value>, Self::Error> {
+        let rows = query::job::find_many(&self.db, keys.iter().copied()).await?;
+        Ok(rows.into_iter().map(|j| (j.id, j)).collect())
+    }
+}
+
+impl Loader<OutcomeOf> for DbLoader {
+    type Value = job_outcome::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OutcomeOf],
+    ) -> Result<HashMap<OutcomeOf, Self::Value>, Self::Error> {
+        let rows = query::job_outcome::find_many(&self.db, keys.iter().map(|k| k.0)).await?;
+        Ok(rows.into_iter().map(|o| (OutcomeOf(o.job_id), o)).collect())
+    }
+}
+
+impl Loader<ZonesOf> for DbLoader {
+    type Value = Vec<ZoneRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ZonesOf]) -> Result<HashMap<ZonesOf, Self::Value>, Self::Error> {
+        let rows = query::event::find_many(&self.db, keys.iter().map(|k| k.0)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|e| {
+                let zones = e.zone_records().unwrap_or_else(|err| {
+                    tracing::error!(event.id = %e.id, error = %err, "stored zones are not valid JSON");
+                    Vec::new()
+                });
+                (ZonesOf(e.id), zones)
+            })
+            .collect())
+    }
+}
+
+/// Outcomes considered for a provider's health.
+pub(super) const HEALTH_WINDOW: u32 = 100;
+
+impl Loader<HealthOf> for DbLoader {
+    type Value = HealthData;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[HealthOf]) -> Result<HashMap<HealthOf, Self::Value>, Self::Error> {
+        let ids: Vec<ProviderId> = keys.iter().map(|k| k.0).collect();
+        let latest = query::job::latest_of(&self.db, ids.iter().copied()).await?;
+        let recent = query::job_outcome::recent_finished(&self.db, &ids, HEALTH_WINDOW).await?;
+        let successes = query::job_outcome::last_success(&self.db, ids.iter().copied()).await?;
+        let mut data: HashMap<HealthOf, HealthData> = ids
+            .iter()
+            .map(|id| (HealthOf(*id), HealthData::default()))
+            .collect();
+        for job in latest {
+            if let Some(d) = data.get_mut(&HealthOf(job.provider_id)) {
+                d.latest = Some(job);
+            }
+        }
+        for outcome in recent {
+            if let Some(d) = data.get_mut(&HealthOf(outcome.provider_id)) {
+                d.recent.push(outcome);
+            }
+        }
+        for (provider, at) in successes {
+            if let Some(d) = data.get_mut(&HealthOf(provider)) {
+                d.last_success = at;
+            }
+        }
+        Ok(data)
+    }
+}

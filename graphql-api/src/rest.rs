@@ -1,0 +1,263 @@
+//! `GET /search`, the REST contract existing clients call (`docs/openapi.yaml`).
+//!
+//! It answers from the in-memory index only: no provider, and no database, is involved. The
+//! body is written straight into one buffer from the indexed events (no intermediate
+//! structures per event), in the contract's shape:
+//! `{"data":{"events":[...]},"error":null}`, or `{"error":{"code","message"},"data":null}`
+//! with 400 for bad input.
+
+use axum::{
+    extract::{RawQuery, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use serde_json::json;
+
+use crate::{
+    http::AppState,
+    search::{DateRange, IndexedEvent, parse_instant},
+};
+
+/// A search request that cannot be answered, with the contract's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchError {
+    /// A parameter is not a date-time.
+    #[error("{name} must be an RFC 3339 date-time such as 2021-07-21T17:32:28Z, got `{value}`")]
+    InvalidDateTime {
+        /// The parameter.
+        name: &'static str,
+        /// What was sent.
+        value: String,
+    },
+    /// A parameter was given twice.
+    #[error("{0} was given more than once")]
+    Repeated(&'static str),
+    /// `starts_at` is after `ends_at`.
+    #[error("starts_at must not be after ends_at")]
+    InvertedRange,
+}
+
+impl SearchError {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidDateTime { .. } => "INVALID_DATE_TIME",
+            Self::Repeated(_) => "INVALID_PARAMETER",
+            Self::InvertedRange => "INVALID_RANGE",
+        }
+    }
+}
+
+impl IntoResponse for SearchError {
+    fn into_response(self) -> Response {
+        error_response(StatusCode::BAD_REQUEST, self.code(), &self.to_string())
+    }
+}
+
+/// The contract's error body.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "error": { "code": code, "message": message }, "data": null });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Reads `starts_at` and `ends_at` from a query string; other parameters are ignored.
+pub fn parse_query(query: Option<&str>) -> Result<DateRange, SearchError> {
+    let mut starts_at = None;
+    let mut ends_at = None;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let (name, slot) = match key.as_ref() {
+            "starts_at" => ("starts_at", &mut starts_at),
+            "ends_at" => ("ends_at", &mut ends_at),
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(SearchError::Repeated(name));
+        }
+        let instant = parse_instant(&value).ok_or_else(|| SearchError::InvalidDateTime {
+            name,
+            value: value.chars().take(64).collect(),
+        })?;
+        *slot = Some(instant);
+    }
+    DateRange::new(starts_at, ends_at).map_err(|_| SearchError::InvertedRange)
+}
+
+/// `GET /search`.
+pub async fn search(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let range = match parse_query(query.as_deref()) {
+        Ok(range) => range,
+        Err(err) => return err.into_response(),
+    };
+    let snapshot = state.index.snapshot();
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(br#"{"data":{"events":["#);
+    for (i, event) in snapshot.search(&range, None).enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_event(&mut body, event);
+    }
+    body.extend_from_slice(br#"]},"error":null}"#);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// One event in the contract's `EventSummary` shape.
+fn write_event(out: &mut Vec<u8>, e: &IndexedEvent) {
+    let mut id = uuid::Uuid::encode_buffer();
+    out.extend_from_slice(br#"{"id":""#);
+    out.extend_from_slice(e.id.0.hyphenated().encode_lower(&mut id).as_bytes());
+    out.extend_from_slice(br#"","title":"#);
+    // Escaping into the buffer cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &*e.title);
+    out.extend_from_slice(br#","start_date":""#);
+    write_date(out, e.starts_local);
+    out.extend_from_slice(br#"","start_time":""#);
+    write_time(out, e.starts_local);
+    out.extend_from_slice(br#"","end_date":""#);
+    write_date(out, e.ends_local);
+    out.extend_from_slice(br#"","end_time":""#);
+    write_time(out, e.ends_local);
+    out.extend_from_slice(br#"","min_price":"#);
+    write_price(out, e.min_price_cents);
+    out.extend_from_slice(br#","max_price":"#);
+    write_price(out, e.max_price_cents);
+    out.push(b'}');
+}
+
+fn write_number(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(len)));
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_date(out: &mut Vec<u8>, t: NaiveDateTime) {
+    let year = t.year();
+    if year < 0 {
+        out.push(b'-');
+    }
+    write_number(out, u64::from(year.unsigned_abs()), 4);
+    out.push(b'-');
+    write_number(out, u64::from(t.month()), 2);
+    out.push(b'-');
+    write_number(out, u64::from(t.day()), 2);
+}
+
+fn write_time(out: &mut Vec<u8>, t: NaiveDateTime) {
+    write_number(out, u64::from(t.hour()), 2);
+    out.push(b':');
+    write_number(out, u64::from(t.minute()), 2);
+    out.push(b':');
+    write_number(out, u64::from(t.second()), 2);
+}
+
+/// An exact decimal from cents (`2000` → `20.00`), a JSON number; `null` without zones.
+fn write_price(out: &mut Vec<u8>, cents: Option<i64>) {
+    match cents {
+        None => out.extend_from_slice(b"null"),
+        Some(cents) => {
+            if cents < 0 {
+                out.push(b'-');
+            }
+            let cents = cents.unsigned_abs();
+            write_number(out, cents / 100, 1);
+            out.push(b'.');
+            write_number(out, cents % 100, 2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_read_strictly() {
+        assert_eq!(parse_query(None), Ok(DateRange::default()));
+        let range = parse_query(Some(
+            "starts_at=2021-01-01T00:00:00Z&ends_at=2021-12-31T23:59:59%2B01:00&x=1",
+        ))
+        .unwrap();
+        assert_eq!(
+            range.to().unwrap().to_rfc3339(),
+            "2021-12-31T22:59:59+00:00"
+        );
+        assert_eq!(
+            parse_query(Some(
+                "starts_at=2021-02-01T00:00:00Z&ends_at=2021-01-01T00:00:00Z"
+            )),
+            Err(SearchError::InvertedRange)
+        );
+        assert!(matches!(
+            parse_query(Some("starts_at=tomorrow")),
+            Err(SearchError::InvalidDateTime {
+                name: "starts_at",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_query(Some(
+                "ends_at=2021-01-01T00:00:00Z&ends_at=2021-01-02T00:00:00Z"
+            )),
+            Err(SearchError::Repeated("ends_at"))
+        );
+        assert_eq!(SearchError::InvertedRange.code(), "INVALID_RANGE");
+    }
+
+    #[test]
+    fn events_are_written_in_the_contract_shape() {
+        let local =
+            NaiveDateTime::parse_from_str("2021-06-30T21:00:00", "%Y-%m-%dT%H:%M:%S").unwrap();
+        let event = IndexedEvent {
+            id: entity::EventId(uuid::Uuid::nil()),
+            provider_id: entity::ProviderId(1),
+            title: "Camela \"en\" concierto".into(),
+            sell_mode: "online".into(),
+            ever_online: true,
+            starts_local: local,
+            ends_local: local + chrono::TimeDelta::minutes(90),
+            starts_at: local.and_utc(),
+            ends_at: local.and_utc(),
+            sell_from: None,
+            sell_to: None,
+            sold_out: false,
+            min_price_cents: Some(1505),
+            max_price_cents: None,
+            first_seen_at: local.and_utc(),
+            last_seen_at: local.and_utc(),
+            updated_at: local.and_utc(),
+        };
+        let mut out = Vec::new();
+        write_event(&mut out, &event);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "id": "00000000-0000-0000-0000-000000000000",
+                "title": "Camela \"en\" concierto",
+                "start_date": "2021-06-30",
+                "start_time": "21:00:00",
+                "end_date": "2021-06-30",
+                "end_time": "22:30:00",
+                "min_price": 15.05,
+                "max_price": null
+            })
+        );
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(r#""min_price":15.05,"#),
+            "exact decimals"
+        );
+    }
+}

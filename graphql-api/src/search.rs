@@ -1,0 +1,338 @@
+//! The in-memory search index: every event that was ever online, with its latest values,
+//! sorted by start then id, so a date-range search is a binary search and a short scan.
+//!
+//! A [`Snapshot`] is immutable; the index holds the current one behind an atomic pointer, so
+//! readers never block and never see half a refresh. A refresh builds the next snapshot from
+//! the current one and the events that changed (see `catalog`), sharing every unchanged event.
+
+use std::{collections::HashMap, sync::Arc};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use entity::ProviderId;
+use uuid::Uuid;
+
+/// A date range for search: `from <= start` and `end <= to`, both bounds inclusive and each
+/// optional. An inverted range cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DateRange {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// `starts_at` is after `ends_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("starts_at ({from}) is after ends_at ({to})")]
+pub struct InvertedRange {
+    /// The lower bound given.
+    pub from: DateTime<Utc>,
+    /// The upper bound given.
+    pub to: DateTime<Utc>,
+}
+
+impl DateRange {
+    /// The range, unless `from` is after `to`.
+    pub fn new(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Self, InvertedRange> {
+        match (from, to) {
+            (Some(from), Some(to)) if from > to => Err(InvertedRange { from, to }),
+            _ => Ok(Self { from, to }),
+        }
+    }
+
+    /// The lower bound on the start.
+    pub fn from(&self) -> Option<DateTime<Utc>> {
+        self.from
+    }
+
+    /// The upper bound on the end.
+    pub fn to(&self) -> Option<DateTime<Utc>> {
+        self.to
+    }
+}
+
+/// Reads a date-time parameter: RFC 3339 (`Z` or an offset), or a naive date-time read as UTC.
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    .map(|t| t.and_utc())
+}
+
+/// One event as the index keeps it: the searchable projection of the `event` row.
+pub use entity::query::event::Searchable as IndexedEvent;
+
+/// The index's sort key: start, then id.
+pub fn key(event: &IndexedEvent) -> (DateTime<Utc>, Uuid) {
+    (event.starts_at, event.id.0)
+}
+
+/// An immutable view of the catalogue at one catalogue version.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The catalogue version it includes every change up to.
+    pub version: i64,
+    events: Vec<Arc<IndexedEvent>>,
+    providers: HashMap<ProviderId, Arc<str>>,
+}
+
+impl Snapshot {
+    /// A snapshot of `events` (searchable ones only) at `version`.
+    pub fn new(
+        version: i64,
+        events: impl IntoIterator<Item = IndexedEvent>,
+        providers: HashMap<ProviderId, Arc<str>>,
+    ) -> Self {
+        let mut events: Vec<Arc<IndexedEvent>> = events.into_iter().map(Arc::new).collect();
+        events.sort_unstable_by_key(|e| key(e));
+        Self {
+            version,
+            events,
+            providers,
+        }
+    }
+
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether it holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The provider's name.
+    pub fn provider_name(&self, id: ProviderId) -> Arc<str> {
+        self.providers
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// The events in `range`, by start then id, starting after the event with key `after`.
+    pub fn search<'a>(
+        &'a self,
+        range: &DateRange,
+        after: Option<(DateTime<Utc>, Uuid)>,
+    ) -> impl Iterator<Item = &'a Arc<IndexedEvent>> + 'a {
+        let start = match (range.from, after) {
+            (_, Some(after)) => {
+                let cursor = self.events.partition_point(|e| key(e) <= after);
+                let lower = range.from.map_or(0, |from| {
+                    self.events.partition_point(|e| e.starts_at < from)
+                });
+                cursor.max(lower)
+            }
+            (Some(from), None) => self.events.partition_point(|e| e.starts_at < from),
+            (None, None) => 0,
+        };
+        let to = range.to;
+        self.events[start..]
+            .iter()
+            // Ends are never before starts, so nothing past `to` can still end before it.
+            .take_while(move |e| to.is_none_or(|to| e.starts_at <= to))
+            .filter(move |e| to.is_none_or(|to| e.ends_at <= to))
+    }
+
+    /// The next snapshot: `changed` events replace their previous versions (an event no
+    /// longer searchable, which cannot happen today, would leave), at `version`.
+    pub fn apply(
+        &self,
+        version: i64,
+        changed: Vec<IndexedEvent>,
+        providers: HashMap<ProviderId, Arc<str>>,
+        searchable: impl Fn(&IndexedEvent) -> bool,
+    ) -> Self {
+        let replaced: std::collections::HashSet<Uuid> = changed.iter().map(|e| e.id.0).collect();
+        let mut added: Vec<Arc<IndexedEvent>> = changed
+            .into_iter()
+            .filter(|e| searchable(e))
+            .map(Arc::new)
+            .collect();
+        added.sort_unstable_by_key(|e| key(e));
+        let mut events = Vec::with_capacity(self.events.len() + added.len());
+        let mut added = added.into_iter().peekable();
+        for kept in self.events.iter().filter(|e| !replaced.contains(&e.id.0)) {
+            while let Some(next) = added.next_if(|a| key(a) < key(kept)) {
+                events.push(next);
+            }
+            events.push(Arc::clone(kept));
+        }
+        events.extend(added);
+        Self {
+            version,
+            events,
+            providers,
+        }
+    }
+}
+
+/// The current snapshot, swapped atomically on refresh.
+pub struct SearchIndex {
+    current: ArcSwap<Snapshot>,
+}
+
+impl SearchIndex {
+    /// An index serving `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The snapshot to answer one request with.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Serves `snapshot` from now on.
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_instant(text).unwrap()
+    }
+
+    fn event(n: u128, start: &str, end: &str) -> IndexedEvent {
+        IndexedEvent {
+            id: entity::EventId(Uuid::from_u128(n)),
+            provider_id: ProviderId(1),
+            title: format!("event {n}"),
+            sell_mode: "online".into(),
+            ever_online: true,
+            starts_local: at(start).naive_utc(),
+            ends_local: at(end).naive_utc(),
+            starts_at: at(start),
+            ends_at: at(end),
+            sell_from: None,
+            sell_to: None,
+            sold_out: false,
+            min_price_cents: None,
+            max_price_cents: None,
+            first_seen_at: at(start),
+            last_seen_at: at(start),
+            updated_at: at(start),
+        }
+    }
+
+    fn ids<'a>(found: impl Iterator<Item = &'a Arc<IndexedEvent>>) -> Vec<u128> {
+        found.map(|e| e.id.0.as_u128()).collect()
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot::new(
+            1,
+            [
+                event(3, "2021-07-31T20:00:00Z", "2021-07-31T21:00:00Z"),
+                event(1, "2021-02-10T20:00:00Z", "2021-02-10T21:30:00Z"),
+                event(2, "2021-06-30T21:00:00Z", "2021-06-30T22:00:00Z"),
+                event(4, "2021-06-30T21:00:00Z", "2021-12-31T22:00:00Z"),
+            ],
+            HashMap::new(),
+        )
+    }
+
+    #[test]
+    fn search_is_containment_with_inclusive_optional_bounds() {
+        let s = snapshot();
+        let all = DateRange::default();
+        assert_eq!(ids(s.search(&all, None)), [1, 2, 4, 3], "by start, then id");
+        let june = DateRange::new(
+            Some(at("2021-06-30T21:00:00Z")),
+            Some(at("2021-07-31T21:00:00Z")),
+        )
+        .unwrap();
+        assert_eq!(
+            ids(s.search(&june, None)),
+            [2, 3],
+            "both bounds inclusive; 4 ends too late"
+        );
+        let from = DateRange::new(Some(at("2021-06-30T21:00:01Z")), None).unwrap();
+        assert_eq!(ids(s.search(&from, None)), [3]);
+        let to = DateRange::new(None, Some(at("2021-02-10T21:30:00Z"))).unwrap();
+        assert_eq!(ids(s.search(&to, None)), [1]);
+    }
+
+    #[test]
+    fn an_inverted_range_cannot_be_built() {
+        let err = DateRange::new(
+            Some(at("2021-02-01T00:00:00Z")),
+            Some(at("2021-01-01T00:00:00Z")),
+        );
+        assert!(err.is_err());
+        assert!(
+            DateRange::new(
+                Some(at("2021-01-01T00:00:00Z")),
+                Some(at("2021-01-01T00:00:00Z"))
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn pages_continue_after_their_cursor() {
+        let s = snapshot();
+        let all = DateRange::default();
+        let first: Vec<_> = s.search(&all, None).take(2).collect();
+        let after = key(first.last().unwrap());
+        assert_eq!(ids(s.search(&all, Some(after))), [4, 3]);
+    }
+
+    #[test]
+    fn a_refresh_replaces_changed_events_and_shares_the_rest() {
+        let s = snapshot();
+        let moved = event(1, "2021-09-01T10:00:00Z", "2021-09-01T11:00:00Z");
+        let new = event(5, "2021-01-01T10:00:00Z", "2021-01-01T11:00:00Z");
+        let next = s.apply(2, vec![moved, new], HashMap::new(), |_| true);
+        assert_eq!(next.version, 2);
+        assert_eq!(
+            ids(next.search(&DateRange::default(), None)),
+            [5, 2, 4, 3, 1]
+        );
+        assert_eq!(
+            ids(s.search(&DateRange::default(), None)),
+            [1, 2, 4, 3],
+            "the old snapshot is unchanged"
+        );
+        let shared = next
+            .search(&DateRange::default(), None)
+            .find(|e| e.id.0.as_u128() == 2)
+            .unwrap();
+        let original = s
+            .search(&DateRange::default(), None)
+            .find(|e| e.id.0.as_u128() == 2)
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(shared, original),
+            "unchanged events are shared, not copied"
+        );
+    }
+
+    #[test]
+    fn parameters_accept_offsets_and_naive_utc() {
+        assert_eq!(at("2021-06-30T21:00:00+02:00"), at("2021-06-30T19:00:00Z"));
+        assert_eq!(
+            parse_instant("2021-06-30T19:00:00"),
+            Some(at("2021-06-30T19:00:00Z"))
+        );
+        assert_eq!(parse_instant("yesterday"), None);
+        assert_eq!(parse_instant("2021-09-31T00:00:00Z"), None);
+    }
+}
