@@ -1,15 +1,24 @@
 //! The whole Fever system in one process, for a first look and for development: the
-//! embedded SQLite database (migrated at start-up) and the API serving it.
+//! embedded SQLite database (migrated at start-up), a demo provider serving the sample feeds
+//! on loopback, the ingestor's scheduler and job processor, and the API.
 //!
-//! It stops when its cancellation token fires (Ctrl-C in `main`), after in-flight requests
-//! finish.
+//! It stops when its cancellation token fires (Ctrl-C in `main`): the API drains its
+//! requests, the worker lets its jobs finish (or interrupts them after its grace period), and
+//! the demo provider stops.
 
-use std::net::SocketAddr;
+pub mod demo;
+
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
+use entity::query::provider::ProviderChanges;
 use graphql_api::config::{ApiRunError, ServeConfig};
+use ingestor::worker::{self, WorkerSettings};
 use service::CommonArgs;
 use tokio_util::sync::CancellationToken;
+
+/// The admin token when none is configured: fine on loopback, to be replaced anywhere else.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
 
 /// Runs the whole Fever system in one process on the embedded SQLite default.
 #[derive(Debug, Parser)]
@@ -22,6 +31,18 @@ pub struct SystemConfig {
     /// Address the API listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Token for the admin mutations and the monitoring page's actions.
+    #[arg(long, env = "ADMIN_TOKEN", default_value = DEMO_ADMIN_TOKEN, hide_env_values = true)]
+    pub admin_token: String,
+
+    /// Run without the demo provider (only the providers already in the database).
+    #[arg(long)]
+    pub no_demo: bool,
+
+    /// How long the demo provider serves each sample snapshot before the next, in seconds.
+    #[arg(long, default_value_t = 20)]
+    pub demo_snapshot_secs: u64,
 }
 
 /// Why the system could not run.
@@ -33,28 +54,89 @@ pub enum SystemError {
     /// The database could not be opened.
     #[error(transparent)]
     Database(#[from] service::database::OpenError),
+    /// The demo provider could not start or be registered.
+    #[error("cannot set up the demo provider: {0}")]
+    Demo(String),
 }
 
-/// Opens the database, then serves until `shutdown` fires. `on_ready` gets the address the
-/// API listens on (which may be a port chosen by the system when asked for port 0).
+/// Where the running system answers.
+#[derive(Debug, Clone)]
+pub struct Addresses {
+    /// The API's address.
+    pub api: SocketAddr,
+    /// The demo provider's base URL, when it runs.
+    pub demo: Option<String>,
+}
+
+/// Opens the database, starts everything, then runs until `shutdown` fires. `on_ready` gets
+/// the addresses (ports the system chose when asked for port 0) once the API is about to
+/// serve.
 pub async fn run(
     config: SystemConfig,
     shutdown: CancellationToken,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl FnOnce(&Addresses),
 ) -> Result<(), SystemError> {
     let db = config.common.database.validate()?.open().await?;
+    let demo = if config.no_demo {
+        None
+    } else {
+        let every = Duration::from_secs(config.demo_snapshot_secs.max(1));
+        let base = demo::start(every, shutdown.child_token())
+            .await
+            .map_err(|e| SystemError::Demo(e.to_string()))?;
+        register_demo_providers(&db, &base).await?;
+        Some(base)
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ApiRunError::Listen {
             addr: config.listen,
             source,
         })?;
-    let addr = listener.local_addr().unwrap_or(config.listen);
-    on_ready(addr);
+    let api = listener.local_addr().unwrap_or(config.listen);
+    on_ready(&Addresses { api, demo });
+
+    let settings = WorkerSettings {
+        concurrency: 2,
+        ..WorkerSettings::default()
+    };
+    let worker = tokio::spawn(worker::run(db.clone(), settings, shutdown.clone()));
     let serve = ServeConfig {
-        listen: addr,
+        listen: api,
+        admin_token: Some(config.admin_token),
         ..ServeConfig::default()
     };
-    graphql_api::run(serve, db, listener, shutdown).await?;
+    let served = graphql_api::run(serve, db, listener, shutdown.clone()).await;
+    // The API stopped (shutdown, or a failure): stop the worker too and wait for it.
+    shutdown.cancel();
+    let _ = worker.await;
+    served?;
+    Ok(())
+}
+
+/// Points the two demo providers at the demo server (its port changes on every start),
+/// collecting every ten seconds, and queues a first collection of each.
+async fn register_demo_providers(
+    db: &sea_orm::DatabaseConnection,
+    base: &str,
+) -> Result<(), SystemError> {
+    let invalid = |e: entity::settings::InvalidSetting| SystemError::Demo(e.to_string());
+    for (name, path) in [("demo-events", "events.xml"), ("demo-plans", "plans.xml")] {
+        let changes = ProviderChanges {
+            url: Some(format!("{base}/{path}").parse().map_err(invalid)?),
+            schedule: Some("*/10 * * * * *".parse().map_err(invalid)?),
+            time_zone: Some("Europe/Madrid".parse().map_err(invalid)?),
+            ..Default::default()
+        };
+        let provider =
+            entity::query::provider::upsert(db, &name.parse().map_err(invalid)?, changes)
+                .await
+                .map_err(|e| SystemError::Demo(e.to_string()))?;
+        // A first collection at once, so there is data before the first tick.
+        let first = entity::query::job::NewJob::manual(provider.model().id, entity::time::now());
+        entity::query::job::enqueue(db, first)
+            .await
+            .map_err(|e| SystemError::Demo(e.to_string()))?;
+    }
     Ok(())
 }

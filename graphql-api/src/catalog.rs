@@ -46,12 +46,12 @@ pub async fn load(db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
         let page = query::event::searchable_page(db, after, LOAD_PAGE).await?;
         let full = page.len() as u64 == LOAD_PAGE;
         after = page.last().map(|e| e.id);
-        events.extend(page);
+        events.extend(page.into_iter().map(Arc::new));
         if !full {
             break;
         }
     }
-    Ok(Snapshot::new(version, events, providers))
+    Ok(Snapshot::from_shared(version, events, providers))
 }
 
 async fn provider_names(db: &DatabaseConnection) -> Result<HashMap<ProviderId, Arc<str>>, DbErr> {

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
     let subscriptions = GraphQLSubscription::new(state.schema.clone());
     let mut router = Router::new()
+        .route("/", get(crate::ui::monitor))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route_service("/graphql/ws", subscriptions)
         .route("/playground", get(playground))

@@ -10,6 +10,7 @@
 //!   runs and stops.
 //! - [`search`]: the in-memory search index; [`catalog`]: loading and refreshing it, and the
 //!   change feed; [`rest`]: `GET /search`; [`metrics`]: `/metrics`.
+//! - [`ui`]: the job-monitoring page on `/`, a single HTML file that uses only the GraphQL API.
 
 pub mod catalog;
 pub mod config;
@@ -20,5 +21,6 @@ pub mod metrics;
 pub mod rest;
 pub mod schema;
 pub mod search;
+pub mod ui;
 
 pub use http::{AppState, run};

@@ -93,7 +93,20 @@ impl Snapshot {
         events: impl IntoIterator<Item = IndexedEvent>,
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
-        let mut events: Vec<Arc<IndexedEvent>> = events.into_iter().map(Arc::new).collect();
+        Self::from_shared(
+            version,
+            events.into_iter().map(Arc::new).collect(),
+            providers,
+        )
+    }
+
+    /// The same, from events already shared (building a large index without holding two
+    /// copies of it).
+    pub fn from_shared(
+        version: i64,
+        mut events: Vec<Arc<IndexedEvent>>,
+        providers: HashMap<ProviderId, Arc<str>>,
+    ) -> Self {
         events.sort_unstable_by_key(|e| key(e));
         Self {
             version,

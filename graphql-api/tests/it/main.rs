@@ -10,6 +10,7 @@
 mod app;
 mod graphql;
 mod health;
+mod index;
 mod rest;
 mod schema_file;
 mod subscription;

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Browser test of the job-monitoring page (`/`): seeds a throwaway SQLite database with the
+# real binaries, serves it with graphql-api, and drives the page in headless Chromium
+# (Debian's, through playwright-core; no browser download).
+#
+#   scripts/browser-test.sh [SCREENSHOT]   (default: target/browser/monitor.png)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+started=$SECONDS
+
+screenshot=${1:-target/browser/monitor.png}
+case $screenshot in /*) ;; *) screenshot="$root/$screenshot" ;; esac
+token=browser-test-token
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    step "installing chromium (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
+step "npm ci (tests/browser)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+
+step "cargo build -p graphql-api -p ingestor"
+cargo build --quiet -p graphql-api -p ingestor
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+case $target_dir in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+ingestor=$target_dir/debug/ingestor
+api=$target_dir/debug/graphql-api
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+export DATABASE_URL="sqlite://$tmp/fever.db"
+export RUST_LOG=warn
+export LOG_FORMAT=text
+
+step "seeding $DATABASE_URL"
+# Nothing listens on port 9 (discard): each collection fails with a connect error, which
+# gives failed jobs with outcomes.
+"$ingestor" provider add alpha --url http://127.0.0.1:9/feed.xml
+"$ingestor" provider add beta --url http://127.0.0.1:9/beta.xml --time-zone Europe/Madrid
+for provider in alpha beta; do
+    status=0
+    "$ingestor" collect "$provider" >"$tmp/collect-$provider.json" || status=$?
+    if [[ $status -ne 1 ]]; then
+        echo "ingestor collect $provider: expected exit 1 (a failed job), got $status" >&2
+        cat "$tmp/collect-$provider.json" >&2
+        exit 1
+    fi
+    echo "collect $provider: $(head -c 300 "$tmp/collect-$provider.json")"
+done
+
+port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+base=http://127.0.0.1:$port
+
+step "serving on $base"
+ADMIN_TOKEN=$token "$api" serve --listen "127.0.0.1:$port" >"$tmp/api.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+    curl -fsS "$base/livez" >/dev/null 2>&1 && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "graphql-api exited early:" >&2
+        cat "$tmp/api.log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+curl -fsS "$base/livez" >/dev/null
+
+step "driving the page in headless Chromium"
+mkdir -p "$(dirname "$screenshot")"
+status=0
+timeout 120 node tests/browser/monitor.spec.mjs "$base" "$token" "$screenshot" || status=$?
+if [[ $status -ne 0 ]]; then
+    echo "--- graphql-api log ---" >&2
+    tail -n 50 "$tmp/api.log" >&2
+    exit "$status"
+fi
+echo "browser test passed in $((SECONDS - started)) s"

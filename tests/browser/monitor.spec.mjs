@@ -1,0 +1,359 @@
+// Drives the job-monitoring page (`/`) in headless Chromium against a running graphql-api
+// whose database holds two providers, `alpha` and `beta`, each with one failed (CONNECT) job.
+//
+//   node monitor.spec.mjs BASE_URL ADMIN_TOKEN [SCREENSHOT]
+//
+// scripts/browser-test.sh seeds the database, starts the server and runs this. Plain node, no
+// test runner: prints one line per check and exits non-zero on the first failure.
+
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = (process.argv[2] ?? process.env.BASE_URL ?? "").replace(/\/$/, "");
+const TOKEN = process.argv[3] ?? process.env.ADMIN_TOKEN ?? "";
+const SCREENSHOT = resolve(process.argv[4] ?? process.env.SCREENSHOT ?? "target/browser/monitor.png");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const DEADLINE_MS = 100_000;
+const WAIT_MS = 10_000;
+
+if (!BASE || !TOKEN) {
+  console.error("usage: node monitor.spec.mjs BASE_URL ADMIN_TOKEN [SCREENSHOT]");
+  process.exit(2);
+}
+
+const started = Date.now();
+let passed = 0;
+let context;
+const userDataDir = mkdtempSync(join(tmpdir(), "fever-chromium-"));
+
+// Whatever happens, stop well within the runner's budget.
+const watchdog = setTimeout(() => {
+  console.error(`not ok - the test did not finish within ${DEADLINE_MS / 1000} s`);
+  rmSync(userDataDir, { recursive: true, force: true });
+  process.exit(1);
+}, DEADLINE_MS);
+watchdog.unref();
+
+// ---- Helpers -------------------------------------------------------------------------------
+
+async function check(name, body) {
+  await body();
+  passed += 1;
+  console.log(`ok ${passed} - ${name}`);
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Polls `probe` until it returns a truthy value; fails with the last value seen. */
+async function until(what, probe, timeout = WAIT_MS) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${describe(last)})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function describe(value) {
+  if (value instanceof Error) return value.message;
+  try { return JSON.stringify(value); } catch { return String(value); }
+}
+
+/** A GraphQL request straight to the API, beside the page. */
+async function gql(query, variables = {}, token) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(`${BASE}/graphql`, {
+    method: "POST", headers, body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors?.length) {
+    const e = body.errors[0];
+    throw new Error(`GraphQL ${e.extensions?.code}: ${e.message}`);
+  }
+  return body.data;
+}
+
+async function jobsOf(provider) {
+  const data = await gql(
+    `query($p: String) { jobs(filter: { provider: $p }, first: 100) {
+       totalCount edges { node { id state trigger attempt provider { name } } } } }`,
+    { p: provider },
+  );
+  return { total: data.jobs.totalCount, jobs: data.jobs.edges.map((e) => e.node) };
+}
+
+/** What the jobs table shows: one entry per row. */
+function jobRows(page) {
+  return page.$$eval("#jobs tbody tr[data-job-id]", (rows) => rows.map((r) => ({
+    id: r.dataset.jobId,
+    provider: r.dataset.provider,
+    state: r.dataset.state,
+    errorKind: r.querySelector("[data-testid=error-kind]")?.textContent ?? null,
+    errorMessage: r.querySelector("[data-testid=error-message]")?.textContent ?? null,
+  })));
+}
+
+function status(page) {
+  return page.$eval("#status", (s) => ({
+    kind: s.dataset.kind ?? "", code: s.dataset.code ?? "", text: s.textContent,
+  }));
+}
+
+/** Clicks `selector` and waits for the status line to say something; `accept` judges it. */
+async function clickForStatus(page, selector, accept, what) {
+  await page.$eval("#status", (s) => { s.textContent = ""; delete s.dataset.kind; delete s.dataset.code; });
+  await page.click(selector);
+  const said = await until(`the status line after ${what}`, async () => {
+    const now = await status(page);
+    return now.text ? now : false;
+  });
+  assert(accept(said), `unexpected status after ${what}: ${describe(said)}`);
+  return said;
+}
+
+async function selectFilter(page, selector, value, expectedProvider, expectedState) {
+  await page.selectOption(selector, value);
+  return until(`the jobs table filtered by ${selector}=${value || "(all)"}`, async () => {
+    const rows = await jobRows(page);
+    if (rows.length === 0) return false;
+    const ok = rows.every((r) => (!expectedProvider || r.provider === expectedProvider)
+      && (!expectedState || r.state === expectedState));
+    return ok ? rows : false;
+  });
+}
+
+// ---- The test ------------------------------------------------------------------------------
+
+async function main() {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+    viewport: { width: 1400, height: 900 },
+    timeout: 30_000,
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = context.pages()[0] ?? (await context.newPage());
+
+  const problems = [];
+  page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  const outside = [];
+  page.on("request", (req) => {
+    const url = new URL(req.url());
+    if (!["data:"].includes(url.protocol) && url.origin !== new URL(BASE).origin
+        && url.origin.replace(/^ws/, "http") !== new URL(BASE).origin) {
+      outside.push(req.url());
+    }
+  });
+
+  let response;
+  await check("the page loads, with its Content-Security-Policy", async () => {
+    response = await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded" });
+    assert(response.status() === 200, `GET / answered ${response.status()}`);
+    const csp = response.headers()["content-security-policy"] ?? "";
+    assert(csp.includes("default-src 'none'") && csp.includes("connect-src 'self'"), `CSP: ${csp}`);
+    assert((await page.title()).includes("Job monitor"), `title: ${await page.title()}`);
+    await page.waitForSelector("body[data-loaded=true]");
+  });
+
+  await check("both providers are listed, with their health", async () => {
+    const providers = await until("alpha and beta rows", () => page.$$eval(
+      "#providers tbody tr[data-provider]",
+      (rows) => rows.map((r) => ({
+        name: r.dataset.provider, enabled: r.dataset.enabled, last: r.dataset.lastState,
+        streak: r.cells[5].textContent.trim(), rate: r.cells[6].textContent,
+      })),
+    ).then((rows) => (rows.length === 2 ? rows : false)));
+    assert(providers.map((p) => p.name).join() === "alpha,beta", describe(providers));
+    for (const p of providers) {
+      assert(p.enabled === "true", `${p.name} enabled: ${p.enabled}`);
+      assert(p.last === "FAILED", `${p.name} last job state: ${p.last}`);
+      assert(p.streak === "1", `${p.name} failure streak: ${p.streak}`);
+      assert(p.rate.startsWith("0%"), `${p.name} success rate: ${p.rate}`);
+    }
+    const options = await page.$$eval("#provider-filter option", (o) => o.map((x) => x.value));
+    assert(options.join() === ",alpha,beta", `provider filter options: ${options}`);
+  });
+
+  await check("jobs are listed with their outcome (CONNECT and its message)", async () => {
+    const rows = await until("two job rows", async () => {
+      const r = await jobRows(page);
+      return r.length === 2 ? r : false;
+    });
+    for (const r of rows) {
+      assert(r.state === "FAILED", `job ${r.id} state ${r.state}`);
+      assert(r.errorKind === "CONNECT", `job ${r.id} error kind ${r.errorKind}`);
+      assert(/cannot reach the provider/.test(r.errorMessage ?? ""), `job ${r.id} message ${r.errorMessage}`);
+    }
+    const failed = await page.textContent("#state-counts [data-count=FAILED]");
+    assert(failed === "2", `failed count ${failed}`);
+  });
+
+  await check("live updates come over the graphql-transport-ws subscription", async () => {
+    await page.waitForSelector("#live:checked");
+    await page.waitForSelector("body[data-live-mode=subscription]");
+  });
+
+  await check("without a token every admin button is disabled", async () => {
+    assert((await page.inputValue("#token")) === "", "the token field starts empty");
+    const buttons = await page.$$eval("button[data-admin]", (bs) => bs.map((b) => ({
+      action: b.dataset.action, disabled: b.disabled,
+    })));
+    const actions = new Set(buttons.map((b) => b.action));
+    for (const a of ["trigger", "retry", "toggle-enabled"]) assert(actions.has(a), `no ${a} button`);
+    assert(buttons.every((b) => b.disabled), `enabled without a token: ${describe(buttons.filter((b) => !b.disabled))}`);
+  });
+
+  await check("filtering by provider shows only that provider's jobs", async () => {
+    const rows = await selectFilter(page, "#provider-filter", "alpha", "alpha");
+    const api = await jobsOf("alpha");
+    assert(rows.length === api.total, `page shows ${rows.length} alpha jobs, the API has ${api.total}`);
+    assert(new URL(page.url()).searchParams.get("provider") === "alpha", `url ${page.url()}`);
+    const beta = await selectFilter(page, "#provider-filter", "beta", "beta");
+    assert(beta.length === 1, `beta rows ${describe(beta)}`);
+  });
+
+  await check("filtering by state shows only jobs in that state", async () => {
+    await selectFilter(page, "#provider-filter", "", null);
+    const failed = await selectFilter(page, "#state-filter", "FAILED", null, "FAILED");
+    assert(failed.length === 2, `failed rows ${describe(failed)}`);
+    await page.selectOption("#state-filter", "PENDING");
+    await until("no pending jobs shown", async () =>
+      (await jobRows(page)).length === 0 && (await page.isVisible("#jobs-empty")));
+    await selectFilter(page, "#state-filter", "", null);
+  });
+
+  await check("typing the token enables the admin buttons and keeps it in sessionStorage", async () => {
+    await page.fill("#token", TOKEN);
+    await until("enabled admin buttons", () => page.$$eval("button[data-admin]:not([hidden])",
+      (bs) => bs.length > 0 && bs.every((b) => !b.disabled)));
+    const stored = await page.evaluate(() => sessionStorage.getItem("fever.monitor.adminToken"));
+    assert(stored === TOKEN, "the token is in sessionStorage");
+  });
+
+  await check("a job created elsewhere shows up live, without a click", async () => {
+    const { jobs } = await jobsOf("beta");
+    const failed = jobs.find((j) => j.state === "FAILED");
+    const { retryJob } = await gql("mutation($id: ID!) { retryJob(id: $id) { id } }", { id: failed.id }, TOKEN);
+    await page.waitForSelector(`#jobs tr[data-job-id="${retryJob.id}"][data-state=PENDING]`, { timeout: 6_000 });
+  });
+
+  await check('"Trigger" on alpha creates a job, shown on the page', async () => {
+    await selectFilter(page, "#provider-filter", "alpha", "alpha");
+    const before = await jobsOf("alpha");
+    const result = await clickForStatus(page, 'tr[data-provider="alpha"] button[data-action=trigger]',
+      (s) => s.kind === "ok", "the trigger's confirmation");
+    const id = /Queued job #(\d+) for alpha/.exec(result.text)?.[1];
+    assert(id, `status: ${result.text}`);
+    const after = await jobsOf("alpha");
+    assert(after.total === before.total + 1, `alpha jobs ${before.total} -> ${after.total}`);
+    const job = after.jobs.find((j) => j.id === id);
+    assert(job && job.trigger === "MANUAL" && job.state === "PENDING", `new job ${describe(job)}`);
+    await page.waitForSelector(`#jobs tr[data-job-id="${id}"][data-state=PENDING][data-provider=alpha]`);
+    const rows = await jobRows(page);
+    assert(rows.length === after.total, `page shows ${rows.length} alpha jobs, the API has ${after.total}`);
+  });
+
+  await check("errors show their extensions.code: CONFLICT for a second trigger", async () => {
+    const result = await clickForStatus(page, 'tr[data-provider="alpha"] button[data-action=trigger]',
+      (s) => s.kind === "error", "the conflict");
+    assert(result.code === "CONFLICT" && result.text.startsWith("CONFLICT"), describe(result));
+  });
+
+  await check("retry is offered on failed jobs only, and reports CONFLICT while one is queued", async () => {
+    const rows = await jobRows(page);
+    const visible = await page.$$eval("#jobs tr[data-job-id]", (trs) => trs.map((tr) => ({
+      state: tr.dataset.state, retry: !tr.querySelector("[data-action=retry]").hidden,
+    })));
+    assert(visible.every((r) => r.retry === (r.state === "FAILED")), describe(visible));
+    const failed = rows.find((r) => r.state === "FAILED");
+    const result = await clickForStatus(page, `tr[data-job-id="${failed.id}"] button[data-action=retry]`,
+      (s) => s.kind === "error", "the retry's answer");
+    assert(result.code === "CONFLICT", describe(result));
+  });
+
+  await check("a wrong token gets FORBIDDEN", async () => {
+    await page.fill("#token", "not-the-token");
+    const result = await clickForStatus(page, 'tr[data-provider="beta"] button[data-action=toggle-enabled]',
+      (s) => s.kind === "error", "the refusal");
+    assert(result.code === "FORBIDDEN", describe(result));
+    assert((await page.getAttribute("#token", "aria-invalid")) === "true", "the token field is marked invalid");
+    await page.fill("#token", TOKEN);
+  });
+
+  await check("disable and enable a provider", async () => {
+    const toggle = 'tr[data-provider="beta"] button[data-action=toggle-enabled]';
+    let result = await clickForStatus(page, toggle, (s) => s.kind === "ok", "disabling beta");
+    assert(result.text.includes("beta is now disabled"), describe(result));
+    await page.waitForSelector('tr[data-provider="beta"][data-enabled=false]');
+    let beta = (await gql('{ provider(name: "beta") { enabled health { nextTickAt } } }')).provider;
+    assert(beta.enabled === false && beta.health.nextTickAt === null, describe(beta));
+    assert((await page.textContent(toggle)) === "Enable", "the button now offers Enable");
+    result = await clickForStatus(page, toggle, (s) => s.kind === "ok", "enabling beta");
+    assert(result.text.includes("beta is now enabled"), describe(result));
+    await page.waitForSelector('tr[data-provider="beta"][data-enabled=true]');
+    beta = (await gql('{ provider(name: "beta") { enabled } }')).provider;
+    assert(beta.enabled === true, describe(beta));
+  });
+
+  await check("forgetting the token disables the buttons again", async () => {
+    await page.click("#token-clear");
+    const enabled = await page.$$eval("button[data-admin]", (bs) => bs.filter((b) => !b.disabled).length);
+    assert(enabled === 0, `${enabled} admin buttons still enabled`);
+    assert((await page.evaluate(() => sessionStorage.getItem("fever.monitor.adminToken"))) === null,
+      "the token left sessionStorage");
+    await page.fill("#token", TOKEN);
+  });
+
+  await check("nothing was fetched from elsewhere, and no console errors", async () => {
+    assert(outside.length === 0, `requests outside the API: ${outside}`);
+    assert(problems.length === 0, problems.join("\n"));
+  });
+
+  // The screenshot: every job, both providers, the last action's status line.
+  await selectFilter(page, "#provider-filter", "", null);
+  await page.evaluate(() => document.activeElement?.blur());
+  await page.waitForTimeout(300);
+  mkdirSync(dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  console.log(`screenshot: ${SCREENSHOT}`);
+}
+
+try {
+  await main();
+  console.log(`${passed} passed, 0 failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+} catch (err) {
+  console.log(`not ok ${passed + 1} - ${err.message}`);
+  try {
+    const page = context?.pages()[0];
+    if (page) {
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      console.log(`screenshot (at the failure): ${SCREENSHOT}`);
+    }
+  } catch { /* the browser may be gone */ }
+  console.log(`${passed} passed, 1 failed`);
+  process.exitCode = 1;
+} finally {
+  await context?.close().catch(() => {});
+  rmSync(userDataDir, { recursive: true, force: true });
+  clearTimeout(watchdog);
+}
