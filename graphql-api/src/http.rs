@@ -291,6 +291,9 @@ fn normalize(error: &mut ServerError) -> String {
         "QUERY_TOO_COMPLEX"
     } else if error.message.contains("nested too deep") {
         "QUERY_TOO_DEEP"
+    } else if error.message.contains("not supported on this transport") {
+        // A subscription posted over HTTP: it belongs on /graphql/ws.
+        "BAD_REQUEST"
     } else if error.message.starts_with("PersistedQueryNotFound") {
         "PERSISTED_QUERY_NOT_FOUND"
     } else if error.message.starts_with("Failed to parse")
