@@ -121,17 +121,25 @@ async fn refresh_inner(db: &DatabaseConnection, index: &SearchIndex) -> Result<b
     if version <= current.version {
         return Ok(false);
     }
+    let started = std::time::Instant::now();
     let changed = query::event::changed_between(db, current.version, version).await?;
     let providers = provider_names(db).await?;
+    let loaded_ms = started.elapsed().as_millis() as u64;
     let count = changed.len();
     let changed: Vec<IndexedEvent> = changed.into_iter().filter(|e| e.ever_online).collect();
-    // Events are never un-published: a changed event that is not searchable was never in
-    // the index either.
-    let next = current.apply(version, changed, providers, |_| true);
+    // Building the next snapshot is CPU work proportional to the index: keep it off the
+    // threads that serve requests. Events are never un-published: a changed event that is not
+    // searchable was never in the index either.
+    let next =
+        tokio::task::spawn_blocking(move || current.apply(version, changed, providers, |_| true))
+            .await
+            .map_err(|e| DbErr::Custom(format!("building the next snapshot failed: {e}")))?;
     tracing::info!(
         catalog.version = version,
         events.changed = count,
         events.indexed = next.len(),
+        load_ms = loaded_ms,
+        build_ms = started.elapsed().as_millis() as u64 - loaded_ms,
         "search index refreshed"
     );
     index.replace(next);

@@ -95,7 +95,8 @@ pub fn router(state: AppState) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                    // Debug level: at the default filter, a request costs no span.
+                    tracing::debug_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )

@@ -32,9 +32,15 @@ struct Histogram {
 }
 
 #[derive(Default)]
+struct Route {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
+}
+
+#[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    // By route template; looked up by `&str`, so counting a request allocates nothing.
+    routes: BTreeMap<String, Route>,
     graphql_errors: BTreeMap<String, u64>,
 }
 
@@ -53,8 +59,14 @@ impl Metrics {
     pub fn record_request(&self, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         self.with(|m| {
-            *m.requests.entry((route.to_owned(), status)).or_default() += 1;
-            let h = m.latency.entry(route.to_owned()).or_default();
+            if !m.routes.contains_key(route) {
+                m.routes.insert(route.to_owned(), Route::default());
+            }
+            let Some(r) = m.routes.get_mut(route) else {
+                return;
+            };
+            *r.statuses.entry(status).or_default() += 1;
+            let h = &mut r.latency;
             h.count += 1;
             h.sum += seconds;
             for (bucket, bound) in h.counts.iter_mut().zip(BUCKETS) {
@@ -74,12 +86,14 @@ impl Metrics {
         self.with(|m| {
             out.push_str("# HELP http_requests_total HTTP requests by route template and status.\n");
             out.push_str("# TYPE http_requests_total counter\n");
-            for ((route, status), n) in &m.requests {
-                let _ = writeln!(out, "http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            for (route, r) in &m.routes {
+                for (status, n) in &r.statuses {
+                    let _ = writeln!(out, "http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+                }
             }
             out.push_str("# HELP http_request_duration_seconds HTTP request latency by route template.\n");
             out.push_str("# TYPE http_request_duration_seconds histogram\n");
-            for (route, h) in &m.latency {
+            for (route, h) in m.routes.iter().map(|(route, r)| (route, &r.latency)) {
                 for (bound, n) in BUCKETS.iter().zip(h.counts) {
                     let _ = writeln!(out, "http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
                 }
@@ -98,16 +112,14 @@ impl Metrics {
 
 /// Middleware: times every request and counts it under its route template.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .record_request(&route, response.status().as_u16(), started.elapsed());
+    state.metrics.record_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 
