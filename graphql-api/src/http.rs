@@ -32,6 +32,7 @@ use tower_http::{
 use crate::{
     catalog::{self, CatalogStatus, ChangeFeed},
     config::{ApiRunError, ServeConfig},
+    documents::Documents,
     graphql::{AdminToken, Credentials},
     metrics::{self, Metrics},
     rest,
@@ -54,6 +55,8 @@ pub struct AppState {
     pub catalog: Arc<CatalogStatus>,
     /// Request counters.
     pub metrics: Arc<Metrics>,
+    /// Persisted queries and parsed documents.
+    pub documents: Arc<Documents>,
     /// The server's settings.
     pub config: Arc<ServeConfig>,
 }
@@ -163,6 +166,7 @@ pub async fn run(
         index,
         catalog: status,
         metrics: Arc::new(Metrics::default()),
+        documents: Arc::new(Documents::new(config.limits.persisted_queries)),
         config: Arc::new(config),
     };
     let app = router(state);
@@ -274,7 +278,10 @@ async fn graphql_get(
 }
 
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
-    let mut response = state.schema.execute(request).await;
+    let mut response = match state.documents.prepare(request) {
+        Ok(request) => state.schema.execute(request).await,
+        Err(error) => async_graphql::Response::from_errors(vec![error]),
+    };
     for error in &mut response.errors {
         let code = normalize(error);
         state.metrics.record_graphql_error(&code);

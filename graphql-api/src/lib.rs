@@ -14,7 +14,9 @@
 
 pub mod catalog;
 pub mod config;
+pub mod documents;
 pub mod error;
+mod format;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

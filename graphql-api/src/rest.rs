@@ -11,10 +11,10 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde_json::json;
 
 use crate::{
+    format::{write_cents, write_date, write_time},
     http::AppState,
     search::{DateRange, IndexedEvent, parse_instant},
 };
@@ -125,60 +125,18 @@ fn write_event(out: &mut Vec<u8>, e: &IndexedEvent) {
     out.push(b'}');
 }
 
-fn write_number(out: &mut Vec<u8>, mut n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = digits.len() - i;
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(len)));
-    out.extend_from_slice(&digits[i..]);
-}
-
-fn write_date(out: &mut Vec<u8>, t: NaiveDateTime) {
-    let year = t.year();
-    if year < 0 {
-        out.push(b'-');
-    }
-    write_number(out, u64::from(year.unsigned_abs()), 4);
-    out.push(b'-');
-    write_number(out, u64::from(t.month()), 2);
-    out.push(b'-');
-    write_number(out, u64::from(t.day()), 2);
-}
-
-fn write_time(out: &mut Vec<u8>, t: NaiveDateTime) {
-    write_number(out, u64::from(t.hour()), 2);
-    out.push(b':');
-    write_number(out, u64::from(t.minute()), 2);
-    out.push(b':');
-    write_number(out, u64::from(t.second()), 2);
-}
-
-/// An exact decimal from cents (`2000` → `20.00`), a JSON number; `null` without zones.
+/// An exact decimal from cents, a JSON number (`15.05`); `null` without zones.
 fn write_price(out: &mut Vec<u8>, cents: Option<i64>) {
     match cents {
         None => out.extend_from_slice(b"null"),
-        Some(cents) => {
-            if cents < 0 {
-                out.push(b'-');
-            }
-            let cents = cents.unsigned_abs();
-            write_number(out, cents / 100, 1);
-            out.push(b'.');
-            write_number(out, cents % 100, 2);
-        }
+        Some(cents) => write_cents(out, cents),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDateTime;
+
     use super::*;
 
     #[test]

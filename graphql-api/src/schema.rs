@@ -3,11 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Schema, SchemaBuilder,
-    dataloader::DataLoader,
-    extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
-};
+use async_graphql::{Schema, SchemaBuilder, dataloader::DataLoader};
 use sea_orm::DatabaseConnection;
 
 use crate::{
@@ -29,7 +25,7 @@ pub struct Limits {
     pub max_complexity: usize,
     /// Largest page a connection returns.
     pub max_page_size: usize,
-    /// Queries kept for automatic persisted queries.
+    /// Queries kept for automatic persisted queries (see `documents`).
     pub persisted_queries: usize,
 }
 
@@ -50,9 +46,8 @@ fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscriptio
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16)
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
-            limits.persisted_queries.max(1),
-        )))
+        // No extensions: with one, the executor sends every field through the extension
+        // chain. Persisted queries are resolved before execution (`documents`).
         .data(limits)
 }
 

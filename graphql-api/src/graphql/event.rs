@@ -11,7 +11,7 @@ use super::{
     loaders::{DbLoader, ZonesOf},
     scalars::{Instant, money},
 };
-use crate::{error::ApiError, search::IndexedEvent};
+use crate::{error::ApiError, format, search::IndexedEvent};
 
 /// Anything with a global id. Event ids are UUIDs, unique across providers and databases.
 #[derive(Interface)]
@@ -36,14 +36,17 @@ impl Event {
 }
 
 fn date(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d").to_string()
+    format::to_string(t, format::write_date)
 }
 
 fn time(t: NaiveDateTime) -> String {
-    t.format("%H:%M:%S").to_string()
+    format::to_string(t, format::write_time)
 }
 
-#[Object]
+// Serial: every field but `zones` is ready at once, and resolving a page's fields one after
+// the other skips a task set per event (measured on the `events` query; see
+// docs/benchmarks.md). Events of a page still resolve concurrently, so zone loads batch.
+#[Object(serial)]
 impl Event {
     /// Stable id: a UUID v5 of (provider, base event id, event id).
     async fn id(&self) -> ID {

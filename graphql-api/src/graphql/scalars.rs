@@ -36,9 +36,7 @@ impl From<DateTime<Utc>> for Instant {
 
 /// An exact amount from cents: `2000` → `"20.00"`.
 pub(super) fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", cents / 100, cents % 100)
+    crate::format::to_string(cents, crate::format::write_cents)
 }
 
 #[cfg(test)]
