@@ -25,14 +25,15 @@ use entity::{
     query::{self, CATALOG_CHANNEL, JOB_CHANNEL},
     time,
 };
+use futures::StreamExt as _;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::search::{IndexedEvent, SearchIndex, Snapshot};
 
-/// Events loaded per query at start-up.
-const LOAD_PAGE: u64 = 50_000;
+/// Rows a refresh decodes between two yields to the runtime.
+const REFRESH_YIELD_ROWS: usize = 256;
 
 /// Builds a snapshot of every searchable event.
 pub async fn load(db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
@@ -41,15 +42,9 @@ pub async fn load(db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
     let version = query::catalog_version::current(db).await?;
     let providers = provider_names(db).await?;
     let mut events = Vec::new();
-    let mut after = None;
-    loop {
-        let page = query::event::searchable_page(db, after, LOAD_PAGE).await?;
-        let full = page.len() as u64 == LOAD_PAGE;
-        after = page.last().map(|e| e.id);
-        events.extend(page.into_iter().map(Arc::new));
-        if !full {
-            break;
-        }
+    let mut rows = std::pin::pin!(query::event::searchable_stream(db).await?);
+    while let Some(event) = rows.next().await {
+        events.push(Arc::new(event?));
     }
     Ok(Snapshot::from_shared(version, events, providers))
 }
@@ -122,11 +117,25 @@ async fn refresh_inner(db: &DatabaseConnection, index: &SearchIndex) -> Result<b
         return Ok(false);
     }
     let started = std::time::Instant::now();
-    let changed = query::event::changed_between(db, current.version, version).await?;
+    // Streamed, and the task yields to requests every few hundred rows: a socket read can
+    // hold thousands of rows, and a large commit (100k events) must not keep a worker thread
+    // from serving for its whole decoding.
+    let mut count = 0_usize;
+    let mut changed: Vec<IndexedEvent> = Vec::new();
+    let mut rows =
+        std::pin::pin!(query::event::changed_between(db, current.version, version).await?);
+    while let Some(event) = rows.next().await {
+        let event = event?;
+        count += 1;
+        if count.is_multiple_of(REFRESH_YIELD_ROWS) {
+            tokio::task::yield_now().await;
+        }
+        if event.ever_online {
+            changed.push(event);
+        }
+    }
     let providers = provider_names(db).await?;
     let loaded_ms = started.elapsed().as_millis() as u64;
-    let count = changed.len();
-    let changed: Vec<IndexedEvent> = changed.into_iter().filter(|e| e.ever_online).collect();
     // Building the next snapshot is CPU work proportional to the index: keep it off the
     // threads that serve requests. Events are never un-published: a changed event that is not
     // searchable was never in the index either.

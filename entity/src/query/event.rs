@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::Stream;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    QueryFilter, QueryOrder, QuerySelect, Statement, StreamTrait, Value,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -628,37 +629,38 @@ fn searchable_select() -> sea_orm::Select<Entity> {
     ])
 }
 
-/// A page of searchable (ever online) events with ids after `after`, by id: loading the
-/// whole catalogue page by page keeps each query short and its memory bounded.
-pub async fn searchable_page(
-    db: &impl ConnectionTrait,
-    after: Option<EventId>,
-    limit: u64,
-) -> Result<Vec<Searchable>, DbErr> {
-    let mut select = searchable_select().filter(Column::EverOnline.eq(true));
-    if let Some(after) = after {
-        select = select.filter(Column::Id.gt(after));
-    }
-    select
-        .order_by_asc(Column::Id)
-        .limit(limit)
+/// Every searchable (ever online) event, in no order, as one scan whose rows are decoded as
+/// they arrive: the database produces rows while the caller builds, and the caller holds what
+/// it keeps, not a page. (Pages by id were four times slower on a million events: each page
+/// was an index scan in random heap order, and the two sides took turns.)
+pub async fn searchable_stream<'a, C>(
+    db: &'a C,
+) -> Result<impl Stream<Item = Result<Searchable, DbErr>> + Send + 'a, DbErr>
+where
+    C: ConnectionTrait + StreamTrait + Send,
+{
+    searchable_select()
+        .filter(Column::EverOnline.eq(true))
         .into_model::<Searchable>()
-        .all(db)
+        .stream(db)
         .await
 }
 
 /// Events whose last change has a catalogue version in `(after, upto]`, searchable or not
-/// (the index decides what to keep).
-pub async fn changed_between(
-    db: &impl ConnectionTrait,
+/// (the index decides what to keep), as a stream (see [`searchable_stream`]).
+pub async fn changed_between<'a, C>(
+    db: &'a C,
     after: i64,
     upto: i64,
-) -> Result<Vec<Searchable>, DbErr> {
+) -> Result<impl Stream<Item = Result<Searchable, DbErr>> + Send + 'a, DbErr>
+where
+    C: ConnectionTrait + StreamTrait + Send,
+{
     searchable_select()
         .filter(Column::CatalogVersion.gt(after))
         .filter(Column::CatalogVersion.lte(upto))
         .into_model::<Searchable>()
-        .all(db)
+        .stream(db)
         .await
 }
 
