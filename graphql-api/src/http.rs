@@ -63,6 +63,8 @@ pub struct AppState {
 
 /// The API's routes and middleware.
 pub fn router(state: AppState) -> Router {
+    // Handlers share one `Arc`: extracting the state clones a pointer, not every field.
+    let state = Arc::new(state);
     let config = Arc::clone(&state.config);
     let subscriptions = GraphQLSubscription::new(state.schema.clone());
     let mut router = Router::new()
@@ -76,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state),
             metrics::track,
         ))
         .with_state(state)
@@ -219,7 +221,11 @@ fn credentials(headers: &HeaderMap, via_get: bool) -> Credentials {
 ///
 /// Only `application/json` bodies are read: a form or `text/plain` post, which a browser sends
 /// cross-site without a preflight, is refused, so the API has no CSRF path.
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !is_json(&headers) {
         return graphql_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -250,7 +256,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
 /// `GET /graphql`: GraphiQL in a browser; with `query` (or a persisted query's `extensions`)
 /// in the query string, a read-only GraphQL request (mutations are refused over GET).
 async fn graphql_get(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -363,7 +369,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /readyz`: the API can serve. Search is served from the index, which survives a
 /// database outage, so the API stays ready then and says the database is down.
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let database_up = tokio::time::timeout(READY_TIMEOUT, entity::db::ping(&state.db))
         .await
         .unwrap_or(false);

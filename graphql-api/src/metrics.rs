@@ -6,7 +6,7 @@
 use std::{
     collections::BTreeMap,
     fmt::Write,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -111,7 +111,7 @@ impl Metrics {
 }
 
 /// Middleware: times every request and counts it under its route template.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -124,7 +124,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut out = String::with_capacity(4096);
     state.metrics.render_counters(&mut out);
     let snapshot = state.index.snapshot();

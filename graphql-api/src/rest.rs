@@ -6,6 +6,8 @@
 //! `{"data":{"events":[...]},"error":null}`, or `{"error":{"code","message"},"data":null}`
 //! with 400 for bad input.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{RawQuery, State},
     http::{StatusCode, header},
@@ -84,7 +86,7 @@ pub fn parse_query(query: Option<&str>) -> Result<DateRange, SearchError> {
 }
 
 /// `GET /search`.
-pub async fn search(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub async fn search(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
     let range = match parse_query(query.as_deref()) {
         Ok(range) => range,
         Err(err) => return err.into_response(),
