@@ -11,10 +11,11 @@ if ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
 fi
 
 target="${CARGO_TARGET_DIR:-target}"
+case $target in /*) ;; *) target="$PWD/$target" ;; esac
 cargo build --quiet -p fever
 work="$(mktemp -d)"
 log="$work/fever.out"
-(cd "$work" && RUST_LOG=warn exec "$OLDPWD/$target/debug/fever" --listen 127.0.0.1:0 >"$log" 2>"$work/fever.err") &
+(cd "$work" && RUST_LOG=warn exec "$target/debug/fever" --listen 127.0.0.1:0 >"$log" 2>"$work/fever.err") &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
