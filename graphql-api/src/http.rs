@@ -308,8 +308,6 @@ fn normalize(error: &mut ServerError) -> String {
     } else if error.message.contains("not supported on this transport") {
         // A subscription posted over HTTP: it belongs on /graphql/ws.
         "BAD_REQUEST"
-    } else if error.message.starts_with("PersistedQueryNotFound") {
-        "PERSISTED_QUERY_NOT_FOUND"
     } else if error.message.starts_with("Failed to parse")
         || error.message.starts_with("Invalid value for argument")
         || (error.path.is_empty()
