@@ -122,16 +122,24 @@ impl TestApp {
         request.send().await.unwrap().json().await.unwrap()
     }
 
+    /// `GET path`: the status and the body as text.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// `GET path`: the status and the JSON body.
+    pub(crate) async fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, body) = self.get(path).await;
+        let json =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"));
+        (status, json)
+    }
+
     /// `GET /search` with this query string; the status and the JSON body.
     pub(crate) async fn search(&self, query: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(&format!("/search{query}")))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        self.get_json(&format!("/search{query}")).await
     }
 }
 

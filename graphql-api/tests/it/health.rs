@@ -57,15 +57,7 @@ async fn metrics_count_requests_by_route_and_show_jobs_and_providers() {
     app.search("?starts_at=2021-01-01T00:00:00Z").await;
     app.search("?starts_at=nope").await;
     app.graphql("{ nope }", serde_json::json!({})).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, text) = app.get("/metrics").await;
     for expected in [
         r#"http_requests_total{route="/search",status="200"} 1"#,
         r#"http_requests_total{route="/search",status="400"} 1"#,

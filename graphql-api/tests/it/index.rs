@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use graphql_api::search::{DateRange, key};
-use serde_json::Value;
 use test_support::{Backend, ProviderSimulator, TestDb, feedgen, proxy::TcpProxy};
 use tokio_util::sync::CancellationToken;
 
@@ -127,26 +126,10 @@ async fn search_serves_through_a_database_outage_and_catches_up_after() {
         assert_eq!(during, before, "the last good snapshot keeps serving");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, ready) = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "down");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = app.get("/metrics").await;
     assert!(metrics.contains("database_up 0"), "{metrics}");
 
     // Meanwhile the ingestor (which still reaches the database) stores more events.
@@ -164,14 +147,6 @@ async fn search_serves_through_a_database_outage_and_catches_up_after() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, ready) = app.get_json("/readyz").await;
     assert_eq!(ready["database"], "up");
 }
