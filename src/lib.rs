@@ -12,7 +12,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use entity::query::provider::ProviderChanges;
-use graphql_api::config::{ApiRunError, ServeConfig};
+use graphql_api::{
+    access::Tokens,
+    config::{ApiRunError, ServeConfig},
+};
 use ingestor::worker::{self, WorkerSettings};
 use service::CommonArgs;
 use tokio_util::sync::CancellationToken;
@@ -101,9 +104,11 @@ pub async fn run(
         ..WorkerSettings::default()
     };
     let worker = tokio::spawn(worker::run(db.clone(), settings, shutdown.clone()));
+    let tokens = Tokens::parse(&[], Some(&config.admin_token))
+        .map_err(|e| ApiRunError::Invalid(e.to_string()))?;
     let serve = ServeConfig {
         listen: api,
-        admin_token: Some(config.admin_token),
+        tokens,
         ..ServeConfig::default()
     };
     let served = graphql_api::run(serve, db, listener, shutdown.clone()).await;

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use service::CommonArgs;
 
-use crate::schema::Limits;
+use crate::{access::Tokens, schema::Limits, serve::ConnectionLimits};
 
 /// Serves event search and job monitoring over GraphQL, and the REST `/search`.
 #[derive(Debug, Parser)]
@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve HTTP until SIGTERM or SIGINT.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the GraphQL schema (SDL); `schema.graphql` is its output.
     ExportSchema,
 }
@@ -61,10 +61,57 @@ pub struct ServeArgs {
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
 
-    /// Token that mutations need (`Authorization: Bearer <token>`); without it, mutations are
-    /// refused.
+    /// One admin token, named `admin` (`Authorization: Bearer <token>`); at least 16
+    /// characters. See also `--api-tokens`.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Named tokens with a role each, comma-separated `name:role:token` (role `viewer`: reads
+    /// providers, jobs, outcomes; `admin`: also acts); tokens of at least 16 characters.
+    /// Without any token, only event search is served.
+    #[arg(
+        long,
+        env = "API_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_tokens: Vec<String>,
+
+    /// Require a viewer token for event search too (GraphQL `events`, `event`, `node` and REST
+    /// `/search`); public by default.
+    #[arg(long, env = "SEARCH_REQUIRES_VIEWER", default_value_t = false)]
+    pub search_requires_viewer: bool,
+
+    /// Largest GraphQL answer sent, in bytes; a larger one is refused with
+    /// `RESPONSE_TOO_LARGE`.
+    #[arg(long, env = "MAX_RESPONSE_BYTES", default_value_t = Limits::default().max_response_bytes)]
+    pub max_response_bytes: usize,
+
+    /// Most database connections one GraphQL request holds at once.
+    #[arg(long, env = "GRAPHQL_DB_CONNECTIONS_PER_REQUEST", default_value_t = Limits::default().db_connections_per_request)]
+    pub graphql_db_connections_per_request: usize,
+
+    /// Most connections served at once (past it, new ones wait in the listen backlog).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Longest a client may take to send a request's headers, or leave a keep-alive
+    /// connection idle, in milliseconds.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Most WebSockets (`/graphql/ws`) open at once.
+    #[arg(long, env = "MAX_WEBSOCKETS", default_value_t = 256)]
+    pub max_websockets: usize,
+
+    /// Longest a new WebSocket may wait before its `connection_init`, in milliseconds.
+    #[arg(long, env = "WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub websocket_init_timeout_ms: u64,
+
+    /// Large `/search` answers (over 1,000 events) streamed at once; others wait up to a
+    /// second, then get 503.
+    #[arg(long, env = "MAX_CONCURRENT_LARGE_SEARCHES", default_value_t = 4)]
+    pub max_concurrent_large_searches: usize,
 
     /// Origins allowed to call the API from a browser (comma-separated; `*` for any). None by
     /// default: same-origin only.
@@ -90,12 +137,22 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
     pub shutdown_grace: Duration,
-    /// The admin token (masked in `Debug`).
-    pub admin_token: Option<String>,
-    /// Origins allowed by CORS.
+    /// The API tokens (masked in `Debug`).
+    pub tokens: Tokens,
+    /// Whether event search needs a viewer token.
+    pub search_requires_viewer: bool,
+    /// Origins allowed by CORS (and to open WebSockets).
     pub cors_origins: Vec<String>,
     /// How often the index checks for changes without a notification.
     pub refresh_interval: Duration,
+    /// Connection cap and header read timeout.
+    pub connections: ConnectionLimits,
+    /// Most WebSockets open at once.
+    pub max_websockets: usize,
+    /// Longest a WebSocket may wait before its `connection_init`.
+    pub websocket_init_timeout: Duration,
+    /// Large `/search` answers streamed at once.
+    pub max_concurrent_large_searches: usize,
 }
 
 impl Default for ServeConfig {
@@ -106,9 +163,14 @@ impl Default for ServeConfig {
             max_request_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
-            admin_token: None,
+            tokens: Tokens::default(),
+            search_requires_viewer: false,
             cors_origins: Vec::new(),
             refresh_interval: Duration::from_millis(500),
+            connections: ConnectionLimits::default(),
+            max_websockets: 256,
+            websocket_init_timeout: Duration::from_secs(5),
+            max_concurrent_large_searches: 4,
         }
     }
 }
@@ -121,9 +183,17 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_request_bytes", &self.max_request_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("tokens", &self.tokens)
+            .field("search_requires_viewer", &self.search_requires_viewer)
             .field("cors_origins", &self.cors_origins)
             .field("refresh_interval", &self.refresh_interval)
+            .field("connections", &self.connections)
+            .field("max_websockets", &self.max_websockets)
+            .field("websocket_init_timeout", &self.websocket_init_timeout)
+            .field(
+                "max_concurrent_large_searches",
+                &self.max_concurrent_large_searches,
+            )
             .finish()
     }
 }
@@ -175,22 +245,57 @@ impl ServeArgs {
         if !(100..=600_000).contains(&self.request_timeout_ms) {
             return invalid("--request-timeout-ms must be between 100 and 600000");
         }
+        if !(1_024..=1024 * 1024 * 1024).contains(&self.max_response_bytes) {
+            return invalid("--max-response-bytes must be between 1024 and 1073741824");
+        }
+        if !(1..=64).contains(&self.graphql_db_connections_per_request) {
+            return invalid("--graphql-db-connections-per-request must be between 1 and 64");
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("--max-connections must be between 1 and 1000000");
+        }
+        if !(100..=600_000).contains(&self.header_read_timeout_ms) {
+            return invalid("--header-read-timeout-ms must be between 100 and 600000");
+        }
+        if !(1..=1_000_000).contains(&self.max_websockets) {
+            return invalid("--max-websockets must be between 1 and 1000000");
+        }
+        if !(100..=600_000).contains(&self.websocket_init_timeout_ms) {
+            return invalid("--websocket-init-timeout-ms must be between 100 and 600000");
+        }
+        if !(1..=1_024).contains(&self.max_concurrent_large_searches) {
+            return invalid("--max-concurrent-large-searches must be between 1 and 1024");
+        }
+        let tokens = Tokens::parse(&self.api_tokens, self.admin_token.as_deref())
+            .map_err(|e| ApiRunError::Invalid(e.to_string()))?;
+        let request_timeout = Duration::from_millis(self.request_timeout_ms);
         Ok(ServeConfig {
             listen: self.listen,
             limits: Limits {
                 max_depth: self.graphql_max_depth,
                 max_complexity: self.graphql_max_complexity,
                 max_page_size: self.graphql_max_page_size,
+                max_response_bytes: self.max_response_bytes,
+                request_timeout,
+                db_connections_per_request: self.graphql_db_connections_per_request,
                 ..Limits::default()
             },
             max_request_bytes: self.max_request_bytes,
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            request_timeout,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
-            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            tokens,
+            search_requires_viewer: self.search_requires_viewer,
             cors_origins: self.cors_allowed_origins.clone(),
             refresh_interval: Duration::from_millis(
                 self.index_refresh_interval_ms.clamp(50, 60_000),
             ),
+            connections: ConnectionLimits {
+                max_connections: self.max_connections,
+                header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            },
+            max_websockets: self.max_websockets,
+            websocket_init_timeout: Duration::from_millis(self.websocket_init_timeout_ms),
+            max_concurrent_large_searches: self.max_concurrent_large_searches,
         })
     }
 }

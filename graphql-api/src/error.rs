@@ -4,6 +4,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::access::Role;
+
 /// Every error a resolver returns.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,18 +18,31 @@ pub enum ApiError {
     /// The operation conflicts with the current state (a job is already queued, say).
     #[error("{0}")]
     Conflict(String),
-    /// The operation needs a token and none was given.
-    #[error("this operation needs an admin token (Authorization: Bearer ...)")]
-    Unauthenticated,
+    /// The operation needs a token with this role and none was given.
+    #[error("this needs {} token (Authorization: Bearer ...)", role_article(*.0))]
+    Unauthenticated(Role),
     /// The token given does not allow the operation.
     #[error("the token given does not allow this operation")]
     Forbidden,
     /// A dependency is down (the database, typically); retrying later may work.
     #[error("service unavailable, retry later")]
     Unavailable,
+    /// The answer would be larger than the server sends.
+    #[error("the response would be larger than {0} bytes: ask for fewer items or fields")]
+    ResponseTooLarge(usize),
+    /// The request took longer than the server allows.
+    #[error("the request took longer than {0} ms")]
+    Timeout(u64),
     /// Anything else; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
+}
+
+fn role_article(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "a viewer (or admin)",
+        Role::Admin => "an admin",
+    }
 }
 
 impl ApiError {
@@ -37,9 +52,11 @@ impl ApiError {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::Unavailable => "UNAVAILABLE",
+            Self::ResponseTooLarge(_) => "RESPONSE_TOO_LARGE",
+            Self::Timeout(_) => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
     }
@@ -106,9 +123,24 @@ mod tests {
                 "no such job",
             ),
             (
-                ApiError::Unauthenticated,
+                ApiError::Unauthenticated(Role::Admin),
                 "UNAUTHENTICATED",
-                "this operation needs an admin token (Authorization: Bearer ...)",
+                "this needs an admin token (Authorization: Bearer ...)",
+            ),
+            (
+                ApiError::Unauthenticated(Role::Viewer),
+                "UNAUTHENTICATED",
+                "this needs a viewer (or admin) token (Authorization: Bearer ...)",
+            ),
+            (
+                ApiError::ResponseTooLarge(1024),
+                "RESPONSE_TOO_LARGE",
+                "the response would be larger than 1024 bytes: ask for fewer items or fields",
+            ),
+            (
+                ApiError::Timeout(10),
+                "TIMEOUT",
+                "the request took longer than 10 ms",
             ),
             (
                 ApiError::Forbidden,

@@ -6,8 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{ErrorExtensions as _, ServerError, Value, http::GraphiQLSource};
-use async_graphql_axum::GraphQLSubscription;
+use async_graphql::http::GraphiQLSource;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -19,7 +18,7 @@ use axum::{
 };
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -30,63 +29,81 @@ use tower_http::{
 };
 
 use crate::{
+    access::{Access, SearchAccess, Tokens, bearer},
     catalog::{self, CatalogStatus, ChangeFeed},
     config::{ApiRunError, ServeConfig},
-    documents::Documents,
-    graphql::{AdminToken, Credentials},
+    database::Database,
+    executor::{GraphQl, encode_within},
     metrics::{self, Metrics},
     rest,
-    schema::{self, ApiSchema, SchemaData},
+    schema::{self, SchemaData},
     search::SearchIndex,
+    serve::serve,
+    websocket,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What every handler shares.
-#[derive(Clone)]
 pub struct AppState {
-    /// The GraphQL schema, with its data.
-    pub schema: ApiSchema,
-    /// The database pool.
-    pub db: DatabaseConnection,
+    /// The GraphQL schema behind its checks.
+    pub graphql: GraphQl,
+    /// The database, with its breaker.
+    pub database: Arc<Database>,
     /// The search index.
     pub index: Arc<SearchIndex>,
     /// How fresh the index is.
     pub catalog: Arc<CatalogStatus>,
     /// Request counters.
     pub metrics: Arc<Metrics>,
-    /// Persisted queries and parsed documents.
-    pub documents: Arc<Documents>,
+    /// The API tokens and their roles.
+    pub tokens: Tokens,
+    /// Large `/search` answers being streamed at once.
+    pub large_searches: Arc<Semaphore>,
+    /// Open WebSockets.
+    pub websockets: Arc<Semaphore>,
     /// The server's settings.
     pub config: Arc<ServeConfig>,
+    /// Fires when the server stops (ends the WebSockets).
+    pub stop: CancellationToken,
+}
+
+impl AppState {
+    /// What a request with these headers may do.
+    pub fn access(&self, headers: &HeaderMap, via_get: bool) -> Access {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        self.tokens.access(token, via_get)
+    }
 }
 
 /// The API's routes and middleware.
-pub fn router(state: AppState) -> Router {
-    // Handlers share one `Arc`: extracting the state clones a pointer, not every field.
-    let state = Arc::new(state);
+pub fn router(state: Arc<AppState>) -> Router {
     let config = Arc::clone(&state.config);
-    let subscriptions = GraphQLSubscription::new(state.schema.clone());
     let mut router = Router::new()
         .route("/", get(crate::ui::monitor))
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route_service("/graphql/ws", subscriptions)
-        .route("/playground", get(playground))
+        .route("/graphql/ws", get(websocket::upgrade))
         .route("/search", get(rest::search))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(config.max_request_bytes))
+        // A backstop: GraphQL stops its own execution at the request timeout and answers
+        // `TIMEOUT`; anything else still running a little later is cut with a 503.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout + Duration::from_millis(250),
+        ))
+        // Outside the timeout, so a request it cuts is counted (as 503).
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,
         ))
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(config.max_request_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout,
-        ));
+        .with_state(state);
     if let Some(cors) = cors_layer(&config.cors_origins) {
         router = router.layer(cors);
     }
@@ -153,68 +170,49 @@ pub async fn run(
         config.refresh_interval,
         background.clone(),
     ));
+    let database = Database::new(db);
+    let prober = tokio::spawn(Arc::clone(&database).run_prober(background.clone()));
     let schema = schema::build(
         SchemaData {
-            db: db.clone(),
+            database: Arc::clone(&database),
             index: Arc::clone(&index),
             changes,
-            admin_token: AdminToken(config.admin_token.clone()),
+            search_access: SearchAccess {
+                requires_viewer: config.search_requires_viewer,
+            },
         },
         config.limits,
     );
-    let state = AppState {
-        schema,
-        db,
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(AppState {
+        graphql: GraphQl::new(
+            schema,
+            config.limits,
+            Arc::clone(&database),
+            Arc::clone(&metrics),
+        ),
+        database,
         index,
         catalog: status,
-        metrics: Arc::new(Metrics::default()),
-        documents: Arc::new(Documents::new(config.limits.persisted_queries)),
+        metrics,
+        tokens: config.tokens.clone(),
+        large_searches: Arc::new(Semaphore::new(config.max_concurrent_large_searches.max(1))),
+        websockets: Arc::new(Semaphore::new(config.max_websockets.max(1))),
+        stop: background.clone(),
         config: Arc::new(config),
-    };
+    });
+    let connections = state.config.connections;
     let app = router(state);
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "graphql-api listening");
-    let stopping = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned());
-    let served = drain_within(server.into_future(), &shutdown, grace).await;
+    match addr {
+        Some(addr) => tracing::info!(%addr, "graphql-api listening"),
+        None => tracing::info!("graphql-api listening"),
+    }
+    serve(listener, app, connections, shutdown, grace).await;
     background.cancel();
     let _ = refresher.await;
-    served.map_err(|source| ApiRunError::Serve { source })
-}
-
-/// Runs `server` to completion, but once `shutdown` fires gives it only `grace` to finish.
-async fn drain_within(
-    server: impl Future<Output = std::io::Result<()>>,
-    shutdown: &CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result,
-        () = shutdown.cancelled() => {}
-    }
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "requests still running after the grace period; stopping anyway"
-            );
-            Ok(())
-        }
-    }
-}
-
-fn credentials(headers: &HeaderMap, via_get: bool) -> Credentials {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
-    Credentials { bearer, via_get }
+    let _ = prober.await;
+    Ok(())
 }
 
 /// `POST /graphql`: one GraphQL request as JSON (batches are refused).
@@ -250,7 +248,7 @@ async fn graphql_post(
             );
         }
     };
-    execute(&state, request.data(credentials(&headers, false))).await
+    execute(&state, request.data(state.access(&headers, false))).await
 }
 
 /// `GET /graphql`: GraphiQL in a browser; with `query` (or a persisted query's `extensions`)
@@ -280,54 +278,17 @@ async fn graphql_get(
             );
         }
     };
-    execute(&state, request.data(credentials(&headers, true))).await
+    execute(&state, request.data(state.access(&headers, true))).await
 }
 
+/// Runs a request and writes its answer, refused past the response cap.
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
-    let mut response = match state.documents.prepare(request) {
-        Ok(request) => state.schema.execute(request).await,
-        Err(error) => async_graphql::Response::from_errors(vec![error]),
-    };
-    for error in &mut response.errors {
-        let code = normalize(error);
-        state.metrics.record_graphql_error(&code);
-    }
-    Json(response).into_response()
-}
-
-/// Gives every error a stable `extensions.code`: resolver errors carry theirs; parse and
-/// validation errors, including the query limits, get one here.
-fn normalize(error: &mut ServerError) -> String {
-    if let Some(Value::String(code)) = error.extensions.as_ref().and_then(|e| e.get("code")) {
-        return code.clone();
-    }
-    let code = if error.message.contains("too complex") {
-        "QUERY_TOO_COMPLEX"
-    } else if error.message.contains("nested too deep") {
-        "QUERY_TOO_DEEP"
-    } else if error.message.contains("not supported on this transport") {
-        // A subscription posted over HTTP: it belongs on /graphql/ws.
-        "BAD_REQUEST"
-    } else if error.message.starts_with("Failed to parse")
-        || error.message.starts_with("Invalid value for argument")
-        || (error.path.is_empty()
-            && (error.message.contains("argument") || error.message.contains("variable")))
-    {
-        // An argument or variable of the wrong type or format.
-        "BAD_USER_INPUT"
-    } else if error.path.is_empty() {
-        "GRAPHQL_VALIDATION_FAILED"
-    } else {
-        // A resolver error without a code comes from the library, not our resolvers: show
-        // nothing of it.
-        tracing::error!(message = %error.message, "GraphQL error without a code");
-        error.message = "internal error".to_owned();
-        "INTERNAL"
-    };
-    let extended =
-        async_graphql::Error::new(error.message.clone()).extend_with(|_, e| e.set("code", code));
-    error.extensions = extended.extensions;
-    code.to_owned()
+    let response = state.graphql.run(request).await;
+    let cap = state.config.limits.max_response_bytes;
+    let body = encode_within(&response, cap)
+        .or_else(|| encode_within(&state.graphql.too_large(), cap))
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -343,18 +304,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// A GraphQL-shaped error for a request that never reached the executor.
-fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body =
         json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
-}
-
-/// `GET /playground`: GraphQL Playground.
-async fn playground() -> Html<String> {
-    Html(async_graphql::http::playground_source(
-        async_graphql::http::GraphQLPlaygroundConfig::new("/graphql")
-            .subscription_endpoint("/graphql/ws"),
-    ))
 }
 
 /// `GET /livez`: the process is up.
@@ -368,9 +321,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 /// `GET /readyz`: the API can serve. Search is served from the index, which survives a
 /// database outage, so the API stays ready then and says the database is down.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let database_up = tokio::time::timeout(READY_TIMEOUT, entity::db::ping(&state.db))
-        .await
-        .unwrap_or(false);
+    let database_up =
+        tokio::time::timeout(READY_TIMEOUT, entity::db::ping(state.database.connection()))
+            .await
+            .unwrap_or(false);
     Json(json!({
         "status": "ready",
         "database": if database_up { "up" } else { "down" },

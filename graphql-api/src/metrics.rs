@@ -140,15 +140,19 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     );
 
     // From the database; when it is down, say so and skip these.
+    // While the database is known to be down, say so at once.
     let scrape = async {
-        let states = query::job::state_counts(&state.db).await?;
-        let providers = query::provider::list(&state.db).await?;
+        let Ok(db) = state.database.available() else {
+            return Ok(None);
+        };
+        let states = query::job::state_counts(db).await?;
+        let providers = query::provider::list(db).await?;
         let ids: Vec<_> = providers.iter().map(|p| p.id).collect();
-        let successes = query::job_outcome::last_success(&state.db, ids).await?;
-        Ok::<_, sea_orm::DbErr>((states, providers, successes))
+        let successes = query::job_outcome::last_success(db, ids).await?;
+        Ok::<_, sea_orm::DbErr>(Some((states, providers, successes)))
     };
     match tokio::time::timeout(Duration::from_secs(2), scrape).await {
-        Ok(Ok((states, providers, successes))) => {
+        Ok(Ok(Some((states, providers, successes)))) => {
             out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 1\n");
             out.push_str("# HELP jobs Jobs by state.\n# TYPE jobs gauge\n");
             for (job_state, n) in states {

@@ -1,24 +1,28 @@
 //! `GET /search`, the REST contract existing clients call (`docs/openapi.yaml`).
 //!
 //! It answers from the in-memory index only: no provider, and no database, is involved. The
-//! body is written straight into one buffer from the indexed events (no intermediate
-//! structures per event), in the contract's shape:
+//! body is written straight from the indexed events (no intermediate structures per event),
+//! into one buffer for a small answer and in streamed chunks for a large one, in the
+//! contract's shape:
 //! `{"data":{"events":[...]},"error":null}`, or `{"error":{"code","message"},"data":null}`
 //! with 400 for bad input.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
+    body::{Body, Bytes},
     extract::{RawQuery, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 use crate::{
+    access::Role,
+    error::ApiError,
     format::{write_cents, write_date, write_time},
     http::AppState,
-    search::{DateRange, IndexedEvent, parse_instant},
+    search::{DateRange, IndexedEvent, Snapshot, parse_instant},
 };
 
 /// A search request that cannot be answered, with the contract's error code.
@@ -85,23 +89,117 @@ pub fn parse_query(query: Option<&str>) -> Result<DateRange, SearchError> {
     DateRange::new(starts_at, ends_at).map_err(|_| SearchError::InvertedRange)
 }
 
-/// `GET /search`.
-pub async fn search(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+/// Answers with more candidates than this are streamed, under a permit.
+const LARGE_ANSWER: usize = 1_000;
+/// Bytes written per chunk of a streamed answer.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// How long a large search waits for a permit before it is told to retry.
+const PERMIT_WAIT: Duration = Duration::from_secs(1);
+
+const PREFIX: &[u8] = br#"{"data":{"events":["#;
+const SUFFIX: &[u8] = br#"]},"error":null}"#;
+
+/// `GET /search`: every match in one response, as the contract says. A small answer is
+/// written into one buffer; a large one (all 600k events of a catalogue, say) is streamed in
+/// chunks from the snapshot it started on, so its memory is a chunk, not the answer, and at
+/// most `max_concurrent_large_searches` stream at once.
+pub async fn search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if state.config.search_requires_viewer
+        && let Err(err) = state.access(&headers, true).require(Role::Viewer)
+    {
+        let status = if matches!(err, ApiError::Forbidden) {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        return error_response(status, err.code(), &err.to_string());
+    }
     let range = match parse_query(query.as_deref()) {
         Ok(range) => range,
         Err(err) => return err.into_response(),
     };
     let snapshot = state.index.snapshot();
-    let mut body = Vec::with_capacity(4096);
-    body.extend_from_slice(br#"{"data":{"events":["#);
-    for (i, event) in snapshot.search(&range, None).enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        write_event(&mut body, event);
+    let candidates = snapshot.candidates(&range);
+    if candidates.len() <= LARGE_ANSWER {
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(PREFIX);
+        write_events(&mut body, &snapshot, &range, candidates, true);
+        body.extend_from_slice(SUFFIX);
+        return json_body(Body::from(body));
     }
-    body.extend_from_slice(br#"]},"error":null}"#);
+    let permit = match tokio::time::timeout(
+        PERMIT_WAIT,
+        Arc::clone(&state.large_searches).acquire_owned(),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BUSY",
+                "too many large searches at once; retry shortly or narrow the date range",
+            );
+        }
+    };
+    let chunks = futures::stream::unfold(
+        Some((snapshot, candidates.start, true, permit)),
+        move |state| async move {
+            let (snapshot, position, first, permit) = state?;
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES + 1024);
+            if position == candidates.start {
+                chunk.extend_from_slice(PREFIX);
+            }
+            let mut next = position;
+            let mut wrote = !first;
+            while next < candidates.end && chunk.len() < CHUNK_BYTES {
+                let upto = (next + 64).min(candidates.end);
+                wrote |= write_events(&mut chunk, &snapshot, &range, next..upto, !wrote);
+                next = upto;
+            }
+            let rest = if next < candidates.end {
+                Some((snapshot, next, !wrote, permit))
+            } else {
+                chunk.extend_from_slice(SUFFIX);
+                None
+            };
+            Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), rest))
+        },
+    );
+    json_body(Body::from_stream(chunks))
+}
+
+fn json_body(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Writes the events of `positions` that match `range`, comma-separated (a leading comma
+/// unless `first`); whether it wrote any.
+fn write_events(
+    out: &mut Vec<u8>,
+    snapshot: &Snapshot,
+    range: &DateRange,
+    positions: std::ops::Range<usize>,
+    first: bool,
+) -> bool {
+    let mut first = first;
+    let mut wrote = false;
+    for event in &snapshot.events()[positions] {
+        if !range.admits_end(event) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        wrote = true;
+        write_event(out, event);
+    }
+    wrote
 }
 
 /// One event in the contract's `EventSummary` shape.

@@ -1,16 +1,16 @@
 //! The GraphQL schema, kept apart from the server wiring: [`sdl`] needs no database, and the
 //! server adds its data when it builds the schema with [`build`].
 
-use std::sync::Arc;
-
-use async_graphql::{Schema, SchemaBuilder, dataloader::DataLoader};
-use sea_orm::DatabaseConnection;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
+    access::SearchAccess,
     catalog::ChangeFeed,
-    graphql::{AdminToken, DbLoader, MutationRoot, QueryRoot, SubscriptionRoot},
+    database::Database,
+    graphql::{DbLoader, MutationRoot, QueryRoot, SubscriptionRoot},
     search::SearchIndex,
 };
+use async_graphql::{Schema, SchemaBuilder, dataloader::DataLoader};
 
 /// The API's schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -27,6 +27,13 @@ pub struct Limits {
     pub max_page_size: usize,
     /// Queries kept for automatic persisted queries (see `documents`).
     pub persisted_queries: usize,
+    /// Largest answer sent, in bytes (JSON); a larger one is refused with
+    /// `RESPONSE_TOO_LARGE`.
+    pub max_response_bytes: usize,
+    /// Longest a query or mutation may run.
+    pub request_timeout: Duration,
+    /// Most database connections one request holds at once.
+    pub db_connections_per_request: usize,
 }
 
 impl Default for Limits {
@@ -36,14 +43,17 @@ impl Default for Limits {
             max_complexity: 5_000,
             max_page_size: 100,
             persisted_queries: 1_000,
+            max_response_bytes: 8 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            db_connections_per_request: 2,
         }
     }
 }
 
 fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    // Depth and complexity are measured before the schema sees a document (`cost`), with
+    // fragments costed once: async-graphql's own limits expand every spread first.
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16)
         // No extensions: with one, the executor sends every field through the extension
@@ -53,24 +63,24 @@ fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscriptio
 
 /// What the schema's resolvers read.
 pub struct SchemaData {
-    /// The database.
-    pub db: DatabaseConnection,
+    /// The database, with its breaker.
+    pub database: Arc<Database>,
     /// The search index.
     pub index: Arc<SearchIndex>,
     /// Job and catalogue changes, for subscriptions.
     pub changes: ChangeFeed,
-    /// The admin token mutations need.
-    pub admin_token: AdminToken,
+    /// Whether event search needs a viewer token.
+    pub search_access: SearchAccess,
 }
 
 /// The schema the server runs.
 pub fn build(data: SchemaData, limits: Limits) -> ApiSchema {
-    let loader = DataLoader::new(DbLoader::new(data.db.clone()), tokio::spawn);
+    let loader = DataLoader::new(DbLoader::new(Arc::clone(&data.database)), tokio::spawn);
     builder(limits)
-        .data(data.db)
+        .data(data.database)
         .data(data.index)
         .data(data.changes)
-        .data(data.admin_token)
+        .data(data.search_access)
         .data(loader)
         .finish()
 }

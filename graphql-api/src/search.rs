@@ -51,6 +51,11 @@ impl DateRange {
     pub fn to(&self) -> Option<DateTime<Utc>> {
         self.to
     }
+
+    /// Whether an event that starts within the range also ends within it.
+    pub fn admits_end(&self, event: &IndexedEvent) -> bool {
+        self.to.is_none_or(|to| event.ends_at <= to)
+    }
 }
 
 /// Reads a date-time parameter: RFC 3339 (`Z` or an offset), or a naive date-time read as UTC.
@@ -139,23 +144,34 @@ impl Snapshot {
         range: &DateRange,
         after: Option<(DateTime<Utc>, Uuid)>,
     ) -> impl Iterator<Item = &'a Arc<IndexedEvent>> + 'a {
-        let start = match (range.from, after) {
-            (_, Some(after)) => {
-                let cursor = self.events.partition_point(|e| key(e) <= after);
-                let lower = range.from.map_or(0, |from| {
-                    self.events.partition_point(|e| e.starts_at < from)
-                });
-                cursor.max(lower)
-            }
-            (Some(from), None) => self.events.partition_point(|e| e.starts_at < from),
-            (None, None) => 0,
-        };
-        let to = range.to;
-        self.events[start..]
+        let mut positions = self.candidates(range);
+        if let Some(after) = after {
+            positions.start = positions
+                .start
+                .max(self.events.partition_point(|e| key(e) <= after));
+        }
+        let range = *range;
+        self.events[positions.start..positions.end.max(positions.start)]
             .iter()
-            // Ends are never before starts, so nothing past `to` can still end before it.
-            .take_while(move |e| to.is_none_or(|to| e.starts_at <= to))
-            .filter(move |e| to.is_none_or(|to| e.ends_at <= to))
+            .filter(move |e| range.admits_end(e))
+    }
+
+    /// Where the events of a search for `range` are among [`Self::events`]: every match lies
+    /// in this span, and an event of the span matches if [`DateRange::admits_end`] says so.
+    pub fn candidates(&self, range: &DateRange) -> std::ops::Range<usize> {
+        let start = range.from.map_or(0, |from| {
+            self.events.partition_point(|e| e.starts_at < from)
+        });
+        // Ends are never before starts, so nothing that starts past `to` ends before it.
+        let end = range.to.map_or(self.events.len(), |to| {
+            self.events.partition_point(|e| e.starts_at <= to)
+        });
+        start..end.max(start)
+    }
+
+    /// Every event, by start then id.
+    pub fn events(&self) -> &[Arc<IndexedEvent>] {
+        &self.events
     }
 
     /// The next snapshot: `changed` events replace their previous versions (an event no

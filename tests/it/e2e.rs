@@ -81,10 +81,14 @@ async fn run_to_end(program: &str, args: &[&str], database_url: &str) -> std::pr
         .unwrap()
 }
 
-/// A GraphQL answer; `null` while the API is not up yet.
+/// The viewer token the API replicas are given.
+const VIEWER_TOKEN: &str = "e2e-viewer-token-0123";
+
+/// A GraphQL answer, as a viewer; `null` while the API is not up yet.
 async fn graphql(client: &reqwest::Client, api: &str, query: &str) -> Value {
     let sent = client
         .post(format!("{api}/graphql"))
+        .bearer_auth(VIEWER_TOKEN)
         .json(&json!({ "query": query }))
         .send()
         .await;
@@ -175,17 +179,30 @@ async fn replicas_on_one_database_serve_the_same_answers_and_losing_some_loses_n
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
+    let tokens = format!("e2e:viewer:{VIEWER_TOKEN}");
     let api_processes = [
         Process::spawn(
             "api-1",
             "graphql-api",
-            &["serve", "--listen", &format!("127.0.0.1:{}", ports[0])],
+            &[
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", ports[0]),
+                "--api-tokens",
+                &tokens,
+            ],
             &url,
         ),
         Process::spawn(
             "api-2",
             "graphql-api",
-            &["serve", "--listen", &format!("127.0.0.1:{}", ports[1])],
+            &[
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", ports[1]),
+                "--api-tokens",
+                &tokens,
+            ],
             &url,
         ),
     ];

@@ -58,6 +58,7 @@ async fn the_root_binary_runs_the_whole_system_on_the_embedded_default() {
 
     let providers: serde_json::Value = client
         .post(&graphiql)
+        .bearer_auth(fever::DEMO_ADMIN_TOKEN)
         .json(&serde_json::json!({ "query": "{ providers { name health { lastJobState } } }" }))
         .send()
         .await

@@ -1,11 +1,11 @@
-//! Mutations, behind the admin token.
+//! Mutations, behind an admin token (see `access`).
 //!
-//! The token is configured (`ADMIN_TOKEN`) and presented as `Authorization: Bearer <token>`;
-//! it is compared in constant time. Without a token the answer is `UNAUTHENTICATED`, with a
-//! wrong one (or when no token is configured) `FORBIDDEN`, and nothing changes. Mutations are
-//! refused over `GET`, whatever the token.
+//! Without a token the answer is `UNAUTHENTICATED`; with an unknown one, or a viewer's,
+//! `FORBIDDEN`; and nothing changes. Mutations are refused over `GET`, whatever the token.
 
-use async_graphql::{Context, Guard, ID, InputObject, Object};
+use super::{Job, Provider, ProviderKind, db, job::job_id};
+use crate::{access::AdminGuard, error::ApiError};
+use async_graphql::{Context, ID, InputObject, Object};
 use entity::{
     query::{
         self,
@@ -15,55 +15,6 @@ use entity::{
     settings::{FetchLimits, RetryPolicy},
     time,
 };
-use subtle::ConstantTimeEq;
-
-use super::{Job, Provider, ProviderKind, db, job::job_id};
-use crate::error::ApiError;
-
-/// The configured admin token; `None` disables mutations.
-#[derive(Clone)]
-pub struct AdminToken(pub Option<String>);
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "AdminToken(***)"
-        } else {
-            "AdminToken(none)"
-        })
-    }
-}
-
-/// What a request presented, put in its data by the HTTP handler.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    /// The bearer token, if any.
-    pub bearer: Option<String>,
-    /// Whether the request came as a `GET`.
-    pub via_get: bool,
-}
-
-struct AdminGuard;
-
-impl Guard for AdminGuard {
-    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let credentials = ctx.data_opt::<Credentials>().cloned().unwrap_or_default();
-        if credentials.via_get {
-            return Err(ApiError::BadUserInput(
-                "mutations are not accepted over GET; use POST".to_owned(),
-            )
-            .into());
-        }
-        let Some(presented) = credentials.bearer else {
-            return Err(ApiError::Unauthenticated.into());
-        };
-        let configured = ctx.data_opt::<AdminToken>().and_then(|t| t.0.as_deref());
-        match configured {
-            Some(expected) if bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) => Ok(()),
-            _ => Err(ApiError::Forbidden.into()),
-        }
-    }
-}
 
 /// A provider's settings; those left out keep their value (or the default, for a new one).
 #[derive(Debug, Clone, InputObject)]
@@ -110,10 +61,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         provider: String,
     ) -> Result<Job, ApiError> {
-        let found = query::provider::find_by_name(db(ctx), &provider)
+        let db = db(ctx).await?;
+        let found = query::provider::find_by_name(&*db, &provider)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{provider}`")))?;
-        match query::job::enqueue(db(ctx), NewJob::manual(found.id, time::now())).await? {
+        match query::job::enqueue(&db, NewJob::manual(found.id, time::now())).await? {
             Enqueued::Created(job) => Ok(Job(job)),
             Enqueued::Conflict => Err(ApiError::Conflict(format!(
                 "provider `{provider}` already has a pending or running job"
@@ -124,7 +76,8 @@ impl MutationRoot {
     /// Queues a new attempt of a failed job now.
     #[graphql(guard = "AdminGuard")]
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
-        let failed = query::job::find(db(ctx), job_id(&id)?)
+        let db = db(ctx).await?;
+        let failed = query::job::find(&*db, job_id(&id)?)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no job has id {}", id.as_str())))?;
         if failed.state != entity::JobState::Failed {
@@ -132,7 +85,7 @@ impl MutationRoot {
                 "only a failed job can be retried".to_owned(),
             ));
         }
-        match query::job::enqueue(db(ctx), NewJob::retry(&failed, time::now())).await? {
+        match query::job::enqueue(&db, NewJob::retry(&failed, time::now())).await? {
             Enqueued::Created(job) => Ok(Job(job)),
             Enqueued::Conflict => Err(ApiError::Conflict(
                 "the provider already has a pending or running job".to_owned(),
@@ -148,7 +101,7 @@ impl MutationRoot {
         name: String,
         enabled: bool,
     ) -> Result<Provider, ApiError> {
-        query::provider::set_enabled(db(ctx), &name, enabled)
+        query::provider::set_enabled(&*db(ctx).await?, &name, enabled)
             .await?
             .map(Provider)
             .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))
@@ -162,7 +115,8 @@ impl MutationRoot {
         input: ProviderInput,
     ) -> Result<Provider, ApiError> {
         let name = input.name.parse().map_err(invalid)?;
-        let current = query::provider::find_by_name(db(ctx), &input.name).await?;
+        let db = db(ctx).await?;
+        let current = query::provider::find_by_name(&*db, &input.name).await?;
         let base_limits = current
             .as_ref()
             .map_or_else(FetchLimits::default, |p| FetchLimits {
@@ -221,7 +175,7 @@ impl MutationRoot {
             limits: Some(limits),
             retry: Some(retry),
         };
-        match query::provider::upsert(db(ctx), &name, changes).await {
+        match query::provider::upsert(&*db, &name, changes).await {
             Ok(upserted) => Ok(Provider(upserted.model().clone())),
             Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
                 format!("provider `{name}` does not exist yet: a url is required to create it"),

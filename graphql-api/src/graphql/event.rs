@@ -13,6 +13,9 @@ use super::{
 };
 use crate::{error::ApiError, format, search::IndexedEvent};
 
+/// Most zones an event answers with: what ingestion accepts for one event.
+pub(super) const MAX_ZONES: usize = 1_000;
+
 /// Anything with a global id. Event ids are UUIDs, unique across providers and databases.
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID", desc = "The global id."))]
@@ -123,13 +126,17 @@ impl Event {
         self.event.max_price_cents.map(money)
     }
 
-    /// Its zones, in the provider's order (read from the database).
+    /// Its zones, in the provider's order (read from the database); at most the first 1,000,
+    /// as many as ingestion accepts for one event.
     async fn zones(&self, ctx: &Context<'_>) -> Result<Vec<Zone>, ApiError> {
         let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
         let zones = loader.load_one(ZonesOf(self.event.id)).await?;
         Ok(zones
             .unwrap_or_default()
             .into_iter()
+            // Events stored before ingestion capped zones may carry more: an answer stays
+            // bounded whatever is stored.
+            .take(MAX_ZONES)
             .map(|z| Zone {
                 zone_id: z.zone_id,
                 name: z.name,

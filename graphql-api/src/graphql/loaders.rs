@@ -9,17 +9,19 @@ use entity::{
     EventId, JobId, ProviderId, job, job_outcome, provider,
     query::{self, event::ZoneRecord},
 };
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
+
+use crate::database::Database;
 
 /// Loads rows by id from the database.
 pub struct DbLoader {
-    db: DatabaseConnection,
+    database: Arc<Database>,
 }
 
 impl DbLoader {
-    /// A loader over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// A loader over `database`.
+    pub fn new(database: Arc<Database>) -> Self {
+        Self { database }
     }
 }
 
@@ -37,8 +39,24 @@ impl From<LoadError> for crate::error::ApiError {
     fn from(err: LoadError) -> Self {
         match Arc::try_unwrap(err.0) {
             Ok(err) => err.into(),
+            Err(shared) if is_unreachable(&shared) => Self::Unavailable,
             Err(shared) => Self::internal(&*shared),
         }
+    }
+}
+
+fn is_unreachable(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+}
+
+impl DbLoader {
+    /// The pool, or the error every waiting field gets while the database is known down.
+    fn db(&self) -> Result<&sea_orm::DatabaseConnection, LoadError> {
+        self.database.available().map_err(|_| {
+            LoadError(Arc::new(DbErr::Conn(sea_orm::RuntimeErr::Internal(
+                "the database is down".to_owned(),
+            ))))
+        })
     }
 }
 
@@ -73,7 +91,7 @@ impl Loader<ProviderId> for DbLoader {
         &self,
         keys: &[ProviderId],
     ) -> Result<HashMap<ProviderId, Self::Value>, Self::Error> {
-        let rows = query::provider::find_by_ids(&self.db, keys.iter().copied()).await?;
+        let rows = query::provider::find_by_ids(self.db()?, keys.iter().copied()).await?;
         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
     }
 }
@@ -83,7 +101,7 @@ impl Loader<JobId> for DbLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[JobId]) -> Result<HashMap<JobId, Self::Value>, Self::Error> {
-        let rows = query::job::find_many(&self.db, keys.iter().copied()).await?;
+        let rows = query::job::find_many(self.db()?, keys.iter().copied()).await?;
         Ok(rows.into_iter().map(|j| (j.id, j)).collect())
     }
 }
@@ -96,7 +114,7 @@ impl Loader<OutcomeOf> for DbLoader {
         &self,
         keys: &[OutcomeOf],
     ) -> Result<HashMap<OutcomeOf, Self::Value>, Self::Error> {
-        let rows = query::job_outcome::find_many(&self.db, keys.iter().map(|k| k.0)).await?;
+        let rows = query::job_outcome::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
         Ok(rows.into_iter().map(|o| (OutcomeOf(o.job_id), o)).collect())
     }
 }
@@ -106,7 +124,7 @@ impl Loader<ZonesOf> for DbLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[ZonesOf]) -> Result<HashMap<ZonesOf, Self::Value>, Self::Error> {
-        let rows = query::event::find_many(&self.db, keys.iter().map(|k| k.0)).await?;
+        let rows = query::event::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
         Ok(rows
             .into_iter()
             .map(|e| {
@@ -129,9 +147,9 @@ impl Loader<HealthOf> for DbLoader {
 
     async fn load(&self, keys: &[HealthOf]) -> Result<HashMap<HealthOf, Self::Value>, Self::Error> {
         let ids: Vec<ProviderId> = keys.iter().map(|k| k.0).collect();
-        let latest = query::job::latest_of(&self.db, ids.iter().copied()).await?;
-        let recent = query::job_outcome::recent_finished(&self.db, &ids, HEALTH_WINDOW).await?;
-        let successes = query::job_outcome::last_success(&self.db, ids.iter().copied()).await?;
+        let latest = query::job::latest_of(self.db()?, ids.iter().copied()).await?;
+        let recent = query::job_outcome::recent_finished(self.db()?, &ids, HEALTH_WINDOW).await?;
+        let successes = query::job_outcome::last_success(self.db()?, ids.iter().copied()).await?;
         let mut data: HashMap<HealthOf, HealthData> = ids
             .iter()
             .map(|id| (HealthOf(*id), HealthData::default()))

@@ -11,7 +11,7 @@ mod scalars;
 
 use std::sync::Arc;
 
-pub use admin::{AdminToken, Credentials, MutationRoot, ProviderInput};
+pub use admin::{MutationRoot, ProviderInput};
 pub use event::{Event, Node, Totals, Zone};
 pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
@@ -24,18 +24,23 @@ use async_graphql::{
 };
 use entity::{EventId, query};
 use futures::{Stream, StreamExt};
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 
 use crate::{
+    access::{Access, Principal, Role, SearchGuard, ViewerGuard},
     catalog::{Change, ChangeFeed},
+    database::{self, Database, RequestConnections},
     error::ApiError,
     schema::Limits,
     search::{DateRange, SearchIndex},
 };
 
-/// The database the schema was built with.
-pub(crate) fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
-    ctx.data_unchecked::<DatabaseConnection>()
+/// The database for one query of this request: `UNAVAILABLE` at once while it is known to be
+/// down, and never more than the request's share of connections at a time.
+pub(crate) async fn db<'a>(ctx: &Context<'a>) -> Result<database::Connection<'a>, ApiError> {
+    ctx.data_unchecked::<Arc<Database>>()
+        .for_request(ctx.data_opt::<RequestConnections>())
+        .await
 }
 
 fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
@@ -48,7 +53,7 @@ fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
 }
 
 async fn job_filter(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     filter: Option<JobFilter>,
 ) -> Result<Option<query::job::JobFilter>, ApiError> {
     let filter = filter.unwrap_or_default();
@@ -125,6 +130,24 @@ pub struct ProviderStats {
     pub records_rejected: i64,
 }
 
+/// Who a token belongs to.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Viewer {
+    /// The token's name, as configured.
+    pub name: String,
+    /// Its role: `VIEWER` reads providers, jobs and outcomes; `ADMIN` also acts.
+    pub role: Role,
+}
+
+impl From<&Principal> for Viewer {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            name: principal.name.to_string(),
+            role: principal.role,
+        }
+    }
+}
+
 /// Entry points for reading.
 pub struct QueryRoot;
 
@@ -132,7 +155,7 @@ pub struct QueryRoot;
 impl QueryRoot {
     /// Events that were ever online, with their latest values, whose start is at or after
     /// `startsAt` and whose end is at or before `endsAt` (both optional), by start then id.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity + 1")]
+    #[graphql(guard = "SearchGuard")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -164,6 +187,7 @@ impl QueryRoot {
     }
 
     /// The stored event with this id (online or not), or null.
+    #[graphql(guard = "SearchGuard")]
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>, ApiError> {
         let Ok(uuid) = id.parse::<uuid::Uuid>() else {
             return Err(ApiError::BadUserInput(format!(
@@ -171,39 +195,50 @@ impl QueryRoot {
                 id.as_str()
             )));
         };
-        let Some(model) = query::event::find(db(ctx), EventId(uuid)).await? else {
+        let db = db(ctx).await?;
+        let Some(model) = query::event::find(&*db, EventId(uuid)).await? else {
             return Ok(None);
         };
-        let provider = query::provider::find_by_id(db(ctx), model.provider_id)
+        let provider = query::provider::find_by_id(&*db, model.provider_id)
             .await?
             .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
         Ok(Some(Event::new(Arc::new((&model).into()), provider)))
     }
 
     /// The object with this global id.
+    #[graphql(guard = "SearchGuard")]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
         Ok(self.event(ctx, id).await?.map(Node::Event))
     }
 
-    /// Every provider, by name.
+    /// Who the request's token belongs to and what its role allows; null without a valid
+    /// token.
+    async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
+        let access = ctx.data_opt::<Access>()?;
+        access.principal.as_ref().map(Viewer::from)
+    }
+
+    /// Every provider, by name. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn providers(&self, ctx: &Context<'_>) -> Result<Vec<Provider>, ApiError> {
-        let rows = query::provider::list(db(ctx)).await?;
+        let rows = query::provider::list(&*db(ctx).await?).await?;
         Ok(rows.into_iter().map(Provider).collect())
     }
 
-    /// The provider called `name`, or null.
+    /// The provider called `name`, or null. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn provider(
         &self,
         ctx: &Context<'_>,
         name: String,
     ) -> Result<Option<Provider>, ApiError> {
-        Ok(query::provider::find_by_name(db(ctx), &name)
+        Ok(query::provider::find_by_name(&*db(ctx).await?, &name)
             .await?
             .map(Provider))
     }
 
-    /// Jobs, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity + 1")]
+    /// Jobs, newest first. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -213,7 +248,7 @@ impl QueryRoot {
     ) -> Result<Connection<String, Job, Totals>, ApiError> {
         let first = page_size(ctx, first)?;
         let before = after.as_deref().map(event::parse_job_cursor).transpose()?;
-        let Some(filter) = job_filter(db(ctx), filter).await? else {
+        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
             return Ok(Connection::with_additional_fields(
                 false,
                 false,
@@ -221,9 +256,10 @@ impl QueryRoot {
             ));
         };
         let before = before.map(entity::JobId);
-        let rows = query::job::list(db(ctx), &filter, before, first as u64 + 1).await?;
+        let rows = query::job::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
         let total = async {
-            Ok(usize::try_from(query::job::count(db(ctx), &filter).await?).unwrap_or(usize::MAX))
+            let count = query::job::count(&*db(ctx).await?, &filter).await?;
+            Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
         page_of(ctx, rows, first, before.is_some(), total, |j| {
             (j.id.0, Job(j))
@@ -231,13 +267,15 @@ impl QueryRoot {
         .await
     }
 
-    /// The job with this id, or null.
+    /// The job with this id, or null. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>, ApiError> {
-        Ok(query::job::find(db(ctx), job::job_id(&id)?).await?.map(Job))
+        let id = job::job_id(&id)?;
+        Ok(query::job::find(&*db(ctx).await?, id).await?.map(Job))
     }
 
-    /// Job outcomes, newest first (the filter applies to their jobs).
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity + 1")]
+    /// Job outcomes, newest first (the filter applies to their jobs). Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn job_outcomes(
         &self,
         ctx: &Context<'_>,
@@ -251,19 +289,18 @@ impl QueryRoot {
             .map(event::parse_job_cursor)
             .transpose()?
             .map(entity::JobId);
-        let Some(filter) = job_filter(db(ctx), filter).await? else {
+        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
             return Ok(Connection::with_additional_fields(
                 false,
                 false,
                 Totals { total_count: 0 },
             ));
         };
-        let rows = query::job_outcome::list(db(ctx), &filter, before, first as u64 + 1).await?;
+        let rows =
+            query::job_outcome::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
         let total = async {
-            Ok(
-                usize::try_from(query::job_outcome::count(db(ctx), &filter).await?)
-                    .unwrap_or(usize::MAX),
-            )
+            let count = query::job_outcome::count(&*db(ctx).await?, &filter).await?;
+            Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
         page_of(ctx, rows, first, before.is_some(), total, |o| {
             (o.job_id.0, JobOutcome(o))
@@ -272,16 +309,19 @@ impl QueryRoot {
     }
 
     /// Per-provider totals of the jobs that finished in the range (both bounds optional).
+    /// Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
     async fn provider_stats(
         &self,
         ctx: &Context<'_>,
         from: Option<Instant>,
         to: Option<Instant>,
     ) -> Result<Vec<ProviderStats>, ApiError> {
+        let db = db(ctx).await?;
         let totals =
-            query::job_outcome::totals_by_provider(db(ctx), from.map(|t| t.0), to.map(|t| t.0))
+            query::job_outcome::totals_by_provider(&*db, from.map(|t| t.0), to.map(|t| t.0))
                 .await?;
-        let providers = query::provider::list(db(ctx)).await?;
+        let providers = query::provider::list(&*db).await?;
         Ok(providers
             .into_iter()
             .map(|p| {
@@ -320,13 +360,14 @@ pub struct SubscriptionRoot;
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every change of a job's state as it happens (created, running, completed, failed),
-    /// for one provider or all of them.
+    /// for one provider or all of them. Needs a viewer token (sent in `connection_init`).
+    #[graphql(guard = "ViewerGuard")]
     async fn job_updates(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this provider's jobs.")] provider: Option<String>,
     ) -> Result<impl Stream<Item = Job> + use<>, ApiError> {
-        let db = db(ctx).clone();
+        let db = ctx.data_unchecked::<Arc<Database>>().available()?.clone();
         let provider_id = match provider {
             Some(name) => Some(
                 query::provider::find_by_name(&db, &name)

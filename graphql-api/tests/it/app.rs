@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The admin token the test app is configured with.
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
+/// The viewer token the test app is configured with.
+pub(crate) const VIEWER_TOKEN: &str = "test-viewer-token";
 
 /// A running API and what a test needs to talk to it.
 pub(crate) struct TestApp {
@@ -74,7 +76,11 @@ pub(crate) async fn spawn_app_with(test_db: TestDb, db: sea_orm::DatabaseConnect
     let shutdown = CancellationToken::new();
     let config = ServeConfig {
         listen: addr,
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        tokens: graphql_api::access::Tokens::parse(
+            &[format!("grafana:viewer:{VIEWER_TOKEN}")],
+            Some(ADMIN_TOKEN),
+        )
+        .unwrap(),
         refresh_interval: Duration::from_millis(100),
         ..ServeConfig::default()
     };
@@ -100,8 +106,14 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Posts a GraphQL query and returns the whole JSON answer.
+    /// Posts a GraphQL query as a viewer (operator data needs one) and returns the whole JSON
+    /// answer.
     pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(Some(VIEWER_TOKEN), query, variables).await
+    }
+
+    /// Posts a GraphQL query without a token.
+    pub(crate) async fn graphql_anonymous(&self, query: &str, variables: Value) -> Value {
         self.graphql_as(None, query, variables).await
     }
 

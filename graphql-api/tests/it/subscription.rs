@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use test_support::Backend;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
-use crate::app::spawn_app;
+use crate::app::{VIEWER_TOKEN, spawn_app};
 
 async fn job_changes_arrive_as_they_happen(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -32,7 +32,10 @@ async fn job_changes_arrive_as_they_happen(backend: Backend) {
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let send = |value: Value| Message::text(value.to_string());
     socket
-        .send(send(json!({ "type": "connection_init" })))
+        .send(send(json!({
+            "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {VIEWER_TOKEN}") },
+        })))
         .await
         .unwrap();
     let ack = socket.next().await.unwrap().unwrap();

@@ -1,0 +1,270 @@
+//! The one door every GraphQL request goes through, over HTTP and over the WebSocket.
+//!
+//! Before the schema sees a request: a persisted query's hash becomes its text, the text
+//! becomes a parsed document (cached), and the document is measured ([`crate::cost`]) and
+//! refused past the limits, so no document can make validation walk an exponential tree.
+//! Then the schema runs it within the request timeout, with a cap on the database connections
+//! the request holds; after it, every error gets its stable `extensions.code`, an error that
+//! says the database is unreachable trips the breaker, and errors are counted by code.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{
+    Data, ErrorExtensions as _, Executor, Request, Response, ServerError, Value,
+    futures_util::stream::{self, BoxStream, StreamExt as _},
+};
+
+use crate::{
+    cost,
+    database::{Database, RequestConnections},
+    documents::Documents,
+    error::ApiError,
+    metrics::Metrics,
+    schema::{ApiSchema, Limits},
+};
+
+/// The schema behind its checks. Clone it freely.
+#[derive(Clone)]
+pub struct GraphQl {
+    schema: ApiSchema,
+    documents: Arc<Documents>,
+    limits: Limits,
+    database: Arc<Database>,
+    metrics: Arc<Metrics>,
+}
+
+impl GraphQl {
+    /// The door to `schema`.
+    pub fn new(
+        schema: ApiSchema,
+        limits: Limits,
+        database: Arc<Database>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            schema,
+            documents: Arc::new(Documents::new(limits.persisted_queries)),
+            limits,
+            database,
+            metrics,
+        }
+    }
+
+    /// The schema itself (its SDL, say).
+    pub fn schema(&self) -> &ApiSchema {
+        &self.schema
+    }
+
+    /// The limits it applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Resolves, parses and measures a request; an error carries its code.
+    fn prepare(&self, request: Request) -> Result<Request, ServerError> {
+        let mut request = self.documents.prepare(request)?;
+        // Taken out for the measure, as reading the document borrows the request.
+        let operation = request.operation_name.take();
+        let variables = std::mem::take(&mut request.variables);
+        // A document that does not parse goes on: the executor reports where it fails.
+        if let Ok(document) = request.parsed_query() {
+            cost::check(document, operation.as_deref(), &variables, &self.limits)
+                .map_err(|err| coded(err.code(), &err.to_string()))?;
+        }
+        request.operation_name = operation;
+        request.variables = variables;
+        Ok(request.data(RequestConnections::new(
+            self.limits.db_connections_per_request,
+        )))
+    }
+
+    /// Runs one query or mutation, within the request timeout.
+    pub async fn run(&self, request: Request) -> Response {
+        let mut response = match self.prepare(request) {
+            Ok(request) => {
+                match tokio::time::timeout(
+                    self.limits.request_timeout,
+                    self.schema.execute(request),
+                )
+                .await
+                {
+                    Ok(response) => response,
+                    Err(_) => {
+                        let err = ApiError::Timeout(millis(self.limits.request_timeout));
+                        Response::from_errors(vec![server_error(&err)])
+                    }
+                }
+            }
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        self.finish(&mut response);
+        response
+    }
+
+    /// Gives each error its code, counts it, and trips the breaker on `UNAVAILABLE`.
+    fn finish(&self, response: &mut Response) {
+        for error in &mut response.errors {
+            let code = normalize(error);
+            if code == "UNAVAILABLE" {
+                self.database.mark_down();
+            }
+            self.metrics.record_graphql_error(&code);
+        }
+    }
+
+    /// The error to send instead of a response over `max_response_bytes`.
+    pub fn too_large(&self) -> Response {
+        let err = ApiError::ResponseTooLarge(self.limits.max_response_bytes);
+        self.metrics.record_graphql_error(err.code());
+        Response::from_errors(vec![server_error(&err)])
+    }
+}
+
+impl Executor for GraphQl {
+    async fn execute(&self, request: Request) -> Response {
+        self.run(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let this = self.clone();
+        match self.prepare(request) {
+            Err(error) => {
+                let mut response = Response::from_errors(vec![error]);
+                this.finish(&mut response);
+                stream::once(async move { response }).boxed()
+            }
+            Ok(request) => Executor::execute_stream(&self.schema, request, session_data)
+                .map(move |mut response| {
+                    this.finish(&mut response);
+                    // Every message is held to the same size cap as an HTTP answer.
+                    if encoded_len_within(&response, this.limits.max_response_bytes).is_none() {
+                        return this.too_large();
+                    }
+                    response
+                })
+                .boxed(),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `value` as JSON, unless it is longer than `cap` bytes (the writing stops there).
+pub fn encode_within(value: &impl serde::Serialize, cap: usize) -> Option<Vec<u8>> {
+    let mut out = Capped {
+        bytes: Vec::with_capacity(1024),
+        cap,
+    };
+    serde_json::to_writer(&mut out, value).ok()?;
+    Some(out.bytes)
+}
+
+fn encoded_len_within(value: &impl serde::Serialize, cap: usize) -> Option<usize> {
+    let mut out = Counted { len: 0, cap };
+    serde_json::to_writer(&mut out, value).ok()?;
+    Some(out.len)
+}
+
+/// A writer that refuses to grow past its cap.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.cap {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that only counts, and refuses past its cap.
+struct Counted {
+    len: usize,
+    cap: usize,
+}
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.len += buf.len();
+        if self.len > self.cap {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn coded(code: &str, message: &str) -> ServerError {
+    async_graphql::Error::new(message)
+        .extend_with(|_, e| e.set("code", code))
+        .into_server_error(async_graphql::Pos::default())
+}
+
+fn server_error(err: &ApiError) -> ServerError {
+    coded(err.code(), &err.to_string())
+}
+
+/// Gives every error a stable `extensions.code`: resolver errors and our own checks carry
+/// theirs; the executor's parse and validation errors get one here. Each message matched
+/// below is pinned by a test, so a library upgrade that changes one fails that test instead
+/// of changing a code.
+pub fn normalize(error: &mut ServerError) -> String {
+    if let Some(Value::String(code)) = error.extensions.as_ref().and_then(|e| e.get("code")) {
+        return code.clone();
+    }
+    let code = if error.message.contains("not supported on this transport") {
+        // A subscription posted over HTTP: it belongs on /graphql/ws.
+        "BAD_REQUEST"
+    } else if error.message.starts_with("Failed to parse")
+        || error.message.starts_with("Invalid value for argument")
+        || (error.path.is_empty()
+            && (error.message.contains("argument") || error.message.contains("variable")))
+    {
+        // An argument or variable of the wrong type or format.
+        "BAD_USER_INPUT"
+    } else if error.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        // A resolver error without a code comes from the library, not our resolvers: show
+        // nothing of it.
+        tracing::error!(message = %error.message, "GraphQL error without a code");
+        error.message = "internal error".to_owned();
+        "INTERNAL"
+    };
+    let extended =
+        async_graphql::Error::new(error.message.clone()).extend_with(|_, e| e.set("code", code));
+    error.extensions = extended.extensions;
+    code.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_past_the_cap_is_not_encoded() {
+        let big = serde_json::json!({ "a": "x".repeat(100) });
+        assert!(encode_within(&big, 50).is_none());
+        assert_eq!(
+            encode_within(&big, 1000).map(|b| b.len()),
+            encoded_len_within(&big, 1000)
+        );
+    }
+}
