@@ -108,8 +108,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = 5_000)]
     pub websocket_init_timeout_ms: u64,
 
-    /// Large `/search` answers (over 1,000 events) streamed at once; others wait up to a
-    /// second, then get 503.
+    /// Large `/search` answers (over 1,000 events) streamed at once; others wait for a turn
+    /// up to the request timeout, then get 503.
     #[arg(long, env = "MAX_CONCURRENT_LARGE_SEARCHES", default_value_t = 4)]
     pub max_concurrent_large_searches: usize,
 

@@ -42,6 +42,11 @@ const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 /// How deep an introspection selection may go.
 pub const INTROSPECTION_MAX_DEPTH: usize = 24;
 
+/// How deeply selection sets may nest, fields, inline fragments and fragment spreads alike:
+/// validation recurses once per level, and a chain of thousands of fragments would overflow
+/// a thread's stack.
+pub const MAX_NESTING: usize = 64;
+
 /// The most selections a whole document may expand to (every fragment and operation, spreads
 /// in place): what async-graphql's validation walks. Documents that clients write are far
 /// below; a bomb is far above.
@@ -66,6 +71,9 @@ pub enum CostError {
         /// The limit.
         max: u64,
     },
+    /// Selection sets (fields, fragments) nest too deeply.
+    #[error("selections and fragments nest over {MAX_NESTING} levels deep")]
+    TooNested,
     /// Its fragments expand to too many selections.
     #[error(
         "the document's fragments expand to over {MAX_EXPANDED_SELECTIONS} selections; spread fewer fragments"
@@ -77,7 +85,7 @@ impl CostError {
     /// The stable `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::TooDeep { .. } => "QUERY_TOO_DEEP",
+            Self::TooDeep { .. } | Self::TooNested => "QUERY_TOO_DEEP",
             Self::TooComplex { .. } | Self::TooLarge => "QUERY_TOO_COMPLEX",
         }
     }
@@ -117,6 +125,8 @@ pub fn check(
         document,
         variables,
         fragments: HashMap::new(),
+        level: 0,
+        too_nested: false,
     };
     // What async-graphql's validation will walk: every fragment and every operation.
     let mut expanded = 0u64;
@@ -136,6 +146,9 @@ pub fn check(
             cost.depth = cost.depth.max(measure.depth);
             cost.complexity = cost.complexity.max(measure.complexity);
         }
+    }
+    if measurer.too_nested {
+        return Err(CostError::TooNested);
     }
     if expanded > MAX_EXPANDED_SELECTIONS {
         return Err(CostError::TooLarge);
@@ -172,6 +185,10 @@ struct Measurer<'a> {
     /// Measured fragments; `None` while one is being measured (a cycle, which validation
     /// refuses, counts as empty here).
     fragments: HashMap<&'a str, Option<Measure>>,
+    /// Selection sets open on the way down.
+    level: usize,
+    /// Whether they went past [`MAX_NESTING`] (then the measure stops going down).
+    too_nested: bool,
 }
 
 impl<'a> Measurer<'a> {
@@ -191,6 +208,17 @@ impl<'a> Measurer<'a> {
     }
 
     fn selection_set(&mut self, set: &'a SelectionSet) -> Measure {
+        if self.level >= MAX_NESTING {
+            self.too_nested = true;
+            return Measure::default();
+        }
+        self.level += 1;
+        let measure = self.selection_set_items(set);
+        self.level -= 1;
+        measure
+    }
+
+    fn selection_set_items(&mut self, set: &'a SelectionSet) -> Measure {
         let mut total = Measure::default();
         for selection in &set.items {
             let part = match &selection.node {
@@ -347,6 +375,18 @@ mod tests {
             );
         }
         assert_eq!(cost(&query).unwrap_err(), CostError::TooLarge);
+    }
+
+    #[test]
+    fn a_long_chain_of_fragments_is_refused_without_recursing_down_it() {
+        let mut query = String::from("query { ...F4999 } fragment F0 on Query { __typename }\n");
+        for i in 1..5_000 {
+            let _ = writeln!(query, "fragment F{i} on Query {{ ...F{} }}", i - 1);
+        }
+        assert_eq!(cost(&query).unwrap_err(), CostError::TooNested);
+        let inline =
+            "{ ".to_owned() + &"... on Query { ".repeat(63) + "__typename" + &" }".repeat(64);
+        assert!(matches!(cost(&inline), Ok(_) | Err(CostError::TooNested)));
     }
 
     #[test]

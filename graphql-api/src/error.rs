@@ -70,13 +70,28 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        match err {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::Unavailable
-            }
-            other => Self::internal(&other),
+        if is_unreachable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            Self::Unavailable
+        } else {
+            Self::internal(&err)
         }
+    }
+}
+
+/// Whether `err` says the database could not be reached (no connection, a connection that
+/// broke, a closed pool), as opposed to a query it refused.
+pub fn is_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                **e,
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed
+            )
+        }
+        _ => false,
     }
 }
 

@@ -7,7 +7,7 @@
 //! `{"data":{"events":[...]},"error":null}`, or `{"error":{"code","message"},"data":null}`
 //! with 400 for bad input.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     body::{Body, Bytes},
@@ -93,8 +93,6 @@ pub fn parse_query(query: Option<&str>) -> Result<DateRange, SearchError> {
 const LARGE_ANSWER: usize = 1_000;
 /// Bytes written per chunk of a streamed answer.
 const CHUNK_BYTES: usize = 64 * 1024;
-/// How long a large search waits for a permit before it is told to retry.
-const PERMIT_WAIT: Duration = Duration::from_secs(1);
 
 const PREFIX: &[u8] = br#"{"data":{"events":["#;
 const SUFFIX: &[u8] = br#"]},"error":null}"#;
@@ -131,8 +129,9 @@ pub async fn search(
         body.extend_from_slice(SUFFIX);
         return json_body(Body::from(body));
     }
+    // Queued behind the large answers being streamed, for as long as a request may take.
     let permit = match tokio::time::timeout(
-        PERMIT_WAIT,
+        state.config.request_timeout,
         Arc::clone(&state.large_searches).acquire_owned(),
     )
     .await

@@ -84,6 +84,14 @@ pub async fn serve(
         let stop = shutdown.clone();
         connections.spawn(async move {
             let _slot = slot;
+            // Before the first byte, hyper's header timer has not started (the protocol is
+            // not known yet): a connection that never sends anything is closed here.
+            let mut first = [0u8; 1];
+            let first_byte =
+                tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first));
+            if !matches!(first_byte.await, Ok(Ok(1..))) {
+                return;
+            }
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

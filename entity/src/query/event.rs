@@ -664,6 +664,33 @@ where
         .await
 }
 
+/// The event with this id as search shows it (online or not), without its zones: a page of
+/// events never reads their zones unless asked.
+pub async fn find_searchable(
+    db: &impl ConnectionTrait,
+    id: EventId,
+) -> Result<Option<Searchable>, DbErr> {
+    searchable_select()
+        .filter(Column::Id.eq(id))
+        .into_model::<Searchable>()
+        .one(db)
+        .await
+}
+
+/// The stored zones (JSON text) of the events with these ids.
+pub async fn zones_of(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = EventId>,
+) -> Result<Vec<(EventId, String)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .columns([Column::Id, Column::Zones])
+        .filter(Column::Id.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// The events with these ids, in no particular order (for batched loading).
 pub async fn find_many(
     db: &impl ConnectionTrait,

@@ -134,9 +134,6 @@ impl Event {
         Ok(zones
             .unwrap_or_default()
             .into_iter()
-            // Events stored before ingestion capped zones may carry more: an answer stays
-            // bounded whatever is stored.
-            .take(MAX_ZONES)
             .map(|z| Zone {
                 zone_id: z.zone_id,
                 name: z.name,

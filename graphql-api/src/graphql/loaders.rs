@@ -11,17 +11,34 @@ use entity::{
 };
 use sea_orm::DbErr;
 
+use super::event::MAX_ZONES;
 use crate::database::Database;
+
+/// Batches loading at once, over all requests: loads run outside any one request's
+/// connection share, so they have their own.
+const CONCURRENT_LOADS: usize = 4;
 
 /// Loads rows by id from the database.
 pub struct DbLoader {
     database: Arc<Database>,
+    loads: tokio::sync::Semaphore,
 }
 
 impl DbLoader {
     /// A loader over `database`.
     pub fn new(database: Arc<Database>) -> Self {
-        Self { database }
+        Self {
+            database,
+            loads: tokio::sync::Semaphore::new(CONCURRENT_LOADS),
+        }
+    }
+
+    /// A turn to load: at most [`CONCURRENT_LOADS`] batches hold connections at once.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, LoadError> {
+        self.loads
+            .acquire()
+            .await
+            .map_err(|_| LoadError(Arc::new(DbErr::Custom("the loader is closed".to_owned()))))
     }
 }
 
@@ -39,14 +56,10 @@ impl From<LoadError> for crate::error::ApiError {
     fn from(err: LoadError) -> Self {
         match Arc::try_unwrap(err.0) {
             Ok(err) => err.into(),
-            Err(shared) if is_unreachable(&shared) => Self::Unavailable,
+            Err(shared) if crate::error::is_unreachable(&shared) => Self::Unavailable,
             Err(shared) => Self::internal(&*shared),
         }
     }
-}
-
-fn is_unreachable(err: &DbErr) -> bool {
-    matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
 }
 
 impl DbLoader {
@@ -91,6 +104,7 @@ impl Loader<ProviderId> for DbLoader {
         &self,
         keys: &[ProviderId],
     ) -> Result<HashMap<ProviderId, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
         let rows = query::provider::find_by_ids(self.db()?, keys.iter().copied()).await?;
         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
     }
@@ -101,6 +115,7 @@ impl Loader<JobId> for DbLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[JobId]) -> Result<HashMap<JobId, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
         let rows = query::job::find_many(self.db()?, keys.iter().copied()).await?;
         Ok(rows.into_iter().map(|j| (j.id, j)).collect())
     }
@@ -114,6 +129,7 @@ impl Loader<OutcomeOf> for DbLoader {
         &self,
         keys: &[OutcomeOf],
     ) -> Result<HashMap<OutcomeOf, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
         let rows = query::job_outcome::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
         Ok(rows.into_iter().map(|o| (OutcomeOf(o.job_id), o)).collect())
     }
@@ -124,18 +140,58 @@ impl Loader<ZonesOf> for DbLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[ZonesOf]) -> Result<HashMap<ZonesOf, Self::Value>, Self::Error> {
-        let rows = query::event::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
+        let _turn = self.turn().await?;
+        let rows = query::event::zones_of(self.db()?, keys.iter().map(|k| k.0)).await?;
         Ok(rows
             .into_iter()
-            .map(|e| {
-                let zones = e.zone_records().unwrap_or_else(|err| {
-                    tracing::error!(event.id = %e.id, error = %err, "stored zones are not valid JSON");
+            .map(|(id, json)| {
+                let zones = first_zones(&json).unwrap_or_else(|err| {
+                    tracing::error!(event.id = %id, error = %err, "stored zones are not valid JSON");
                     Vec::new()
                 });
-                (ZonesOf(e.id), zones)
+                (ZonesOf(id), zones)
             })
             .collect())
     }
+}
+
+/// The first [`MAX_ZONES`] zones of an event's stored zones: the rest are read past, never
+/// kept (an event stored before ingestion capped zones may carry 100,000).
+fn first_zones(json: &str) -> Result<Vec<ZoneRecord>, serde_json::Error> {
+    struct FirstZones(Vec<ZoneRecord>);
+
+    impl<'de> serde::Deserialize<'de> for FirstZones {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_seq(FirstZonesVisitor)
+        }
+    }
+
+    struct FirstZonesVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for FirstZonesVisitor {
+        type Value = FirstZones;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of zones")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<FirstZones, A::Error> {
+            let mut zones = Vec::new();
+            while zones.len() < MAX_ZONES {
+                match seq.next_element::<ZoneRecord>()? {
+                    Some(zone) => zones.push(zone),
+                    None => return Ok(FirstZones(zones)),
+                }
+            }
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(FirstZones(zones))
+        }
+    }
+
+    serde_json::from_str::<FirstZones>(json).map(|z| z.0)
 }
 
 /// Outcomes considered for a provider's health.
@@ -146,6 +202,7 @@ impl Loader<HealthOf> for DbLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[HealthOf]) -> Result<HashMap<HealthOf, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
         let ids: Vec<ProviderId> = keys.iter().map(|k| k.0).collect();
         let latest = query::job::latest_of(self.db()?, ids.iter().copied()).await?;
         let recent = query::job_outcome::recent_finished(self.db()?, &ids, HEALTH_WINDOW).await?;
@@ -170,5 +227,19 @@ impl Loader<HealthOf> for DbLoader {
             }
         }
         Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_zones_are_kept() {
+        let zone = r#"{"zone_id":"1","name":"A","capacity":1,"price_cents":100,"numbered":false}"#;
+        let many = format!("[{}]", vec![zone; MAX_ZONES + 5].join(","));
+        assert_eq!(first_zones(&many).unwrap().len(), MAX_ZONES);
+        assert_eq!(first_zones(&format!("[{zone}]")).unwrap().len(), 1);
+        assert!(first_zones("[").is_err());
     }
 }

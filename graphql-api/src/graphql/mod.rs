@@ -196,13 +196,13 @@ impl QueryRoot {
             )));
         };
         let db = db(ctx).await?;
-        let Some(model) = query::event::find(&*db, EventId(uuid)).await? else {
+        let Some(found) = query::event::find_searchable(&*db, EventId(uuid)).await? else {
             return Ok(None);
         };
-        let provider = query::provider::find_by_id(&*db, model.provider_id)
+        let provider = query::provider::find_by_id(&*db, found.provider_id)
             .await?
             .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
-        Ok(Some(Event::new(Arc::new((&model).into()), provider)))
+        Ok(Some(Event::new(Arc::new(found), provider)))
     }
 
     /// The object with this global id.

@@ -71,10 +71,19 @@ pub(crate) async fn spawn_app_on(test_db: TestDb) -> TestApp {
 
 /// Starts the API over `test_db`, through the pool `db` (one with a metric callback, say).
 pub(crate) async fn spawn_app_with(test_db: TestDb, db: sea_orm::DatabaseConnection) -> TestApp {
+    spawn_app_configured(test_db, db, |_| {}).await
+}
+
+/// Starts the API over `test_db` through `db`, with the test settings changed by `configure`.
+pub(crate) async fn spawn_app_configured(
+    test_db: TestDb,
+    db: sea_orm::DatabaseConnection,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         listen: addr,
         tokens: graphql_api::access::Tokens::parse(
             &[format!("grafana:viewer:{VIEWER_TOKEN}")],
@@ -84,6 +93,7 @@ pub(crate) async fn spawn_app_with(test_db: TestDb, db: sea_orm::DatabaseConnect
         refresh_interval: Duration::from_millis(100),
         ..ServeConfig::default()
     };
+    configure(&mut config);
     tokio::spawn(graphql_api::run(config, db, listener, shutdown.clone()));
     let app = TestApp {
         addr,

@@ -7,6 +7,7 @@
     reason = "test helpers are test code: a failure should stop the test loudly"
 )]
 
+mod abuse;
 mod app;
 mod graphql;
 mod health;
