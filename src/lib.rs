@@ -13,7 +13,11 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use entity::query::provider::ProviderChanges;
 use graphql_api::config::{ApiRunError, ServeConfig};
-use ingestor::worker::{self, WorkerSettings};
+use ingestor::{
+    collector::CollectSettings,
+    jobs::RunnerSettings,
+    worker::{self, WorkerSettings},
+};
 use service::CommonArgs;
 use tokio_util::sync::CancellationToken;
 
@@ -98,6 +102,11 @@ pub async fn run(
 
     let settings = WorkerSettings {
         concurrency: 2,
+        runner: RunnerSettings {
+            // The demo provider serves on loopback.
+            collect: CollectSettings::allowing_private(),
+            ..RunnerSettings::default()
+        },
         ..WorkerSettings::default()
     };
     let worker = tokio::spawn(worker::run(db.clone(), settings, shutdown.clone()));

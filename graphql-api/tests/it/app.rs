@@ -54,7 +54,12 @@ pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
         .await
         .unwrap();
     for _ in 0..3 {
-        let report = ingestor::collect::collect_now(db, "acme", &CancellationToken::new())
+        let report = ingestor::collect::collect_now(
+            db,
+            "acme",
+            ingestor::collector::CollectSettings::allowing_private(),
+            &CancellationToken::new(),
+        )
             .await
             .unwrap();
         assert_eq!(report.status, entity::JobState::Completed);
