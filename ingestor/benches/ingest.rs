@@ -78,8 +78,8 @@ async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
         ingestor::collector::CollectSettings::allowing_private(),
         &CancellationToken::new(),
     )
-        .await
-        .expect("the collection runs");
+    .await
+    .expect("the collection runs");
     let elapsed = started.elapsed();
     Step {
         name,

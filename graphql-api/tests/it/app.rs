@@ -60,8 +60,8 @@ pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
             ingestor::collector::CollectSettings::allowing_private(),
             &CancellationToken::new(),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         assert_eq!(report.status, entity::JobState::Completed);
     }
 }

@@ -32,8 +32,8 @@ async fn ingest_generated(db: &sea_orm::DatabaseConnection, name: &str, seed: u6
         ingestor::collector::CollectSettings::allowing_private(),
         &CancellationToken::new(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert_eq!(report.status, entity::JobState::Completed, "{report:?}");
 }
 

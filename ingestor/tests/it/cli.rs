@@ -209,7 +209,10 @@ async fn private_provider_urls_are_refused_unless_allowed() {
         assert!(line.contains("refused destination"), "{private}: {line}");
     }
     let listed = ingestor(url, &["provider", "list"]).await;
-    assert!(stdout(&listed).contains("no providers yet"), "nothing was created");
+    assert!(
+        stdout(&listed).contains("no providers yet"),
+        "nothing was created"
+    );
 
     // The flag (or the environment) allows private and loopback addresses, not metadata.
     let flagged = ingestor(
@@ -226,7 +229,13 @@ async fn private_provider_urls_are_refused_unless_allowed() {
     .await;
     assert!(flagged.status.success(), "{}", stderr(&flagged));
     let from_env = tokio::process::Command::new(env!("CARGO_BIN_EXE_ingestor"))
-        .args(["provider", "add", "lan", "--url", "http://10.1.2.3/feed.xml"])
+        .args([
+            "provider",
+            "add",
+            "lan",
+            "--url",
+            "http://10.1.2.3/feed.xml",
+        ])
         .env("DATABASE_URL", url)
         .env("ALLOW_PRIVATE_PROVIDERS", "true")
         .output()
@@ -274,7 +283,10 @@ async fn provider_urls_are_shown_without_userinfo_or_query_values() {
     assert_eq!(provider["url"], redacted);
     let table = stdout(&ingestor(url, &["provider", "list"]).await);
     assert!(table.contains(redacted), "{table}");
-    assert!(!table.contains("hunter2") && !table.contains("s3cret"), "{table}");
+    assert!(
+        !table.contains("hunter2") && !table.contains("s3cret"),
+        "{table}"
+    );
 }
 
 #[tokio::test]
@@ -296,7 +308,10 @@ async fn every_bound_is_shown_in_help_with_its_default_and_variable() {
             "--max-zone-name-chars",
             "--max-zone-capacity",
         ] {
-            assert!(help.contains(expected), "{command:?} lacks {expected}:\n{help}");
+            assert!(
+                help.contains(expected),
+                "{command:?} lacks {expected}:\n{help}"
+            );
         }
     }
     let help = stdout(&ingestor("sqlite::memory:", &["provider", "add", "--help"]).await);

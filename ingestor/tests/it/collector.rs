@@ -29,8 +29,8 @@ async fn collect(db: &DatabaseConnection) -> OutcomeReport {
         CollectSettings::allowing_private(),
         &CancellationToken::new(),
     )
-        .await
-        .unwrap()
+    .await
+    .unwrap()
 }
 
 /// Every stored event and its zones, comparable across runs.

@@ -44,7 +44,11 @@ async fn collect_with(
 
 fn assert_refused(report: &OutcomeReport, needle: &str) {
     assert_eq!(report.status, JobState::Failed, "{report:?}");
-    assert_eq!(report.error_kind, Some(ErrorKind::Destination), "{report:?}");
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Destination),
+        "{report:?}"
+    );
     let message = report.error_message.as_deref().unwrap_or_default();
     assert!(message.starts_with("refused destination"), "{message}");
     assert!(message.contains(needle), "{message} should name {needle}");
@@ -139,7 +143,11 @@ fn stub(addresses: &[&str]) -> (Arc<StubResolver>, Arc<AtomicUsize>) {
 fn request(url: &str) -> FetchRequest<'_> {
     FetchRequest {
         url,
-        limits: FetchLimits { connect_timeout_ms: 1_000, total_timeout_ms: 2_000, ..FetchLimits::default() },
+        limits: FetchLimits {
+            connect_timeout_ms: 1_000,
+            total_timeout_ms: 2_000,
+            ..FetchLimits::default()
+        },
         etag: None,
         last_modified: None,
     }
@@ -148,25 +156,47 @@ fn request(url: &str) -> FetchRequest<'_> {
 #[tokio::test]
 async fn a_name_that_resolves_only_to_refused_addresses_fails_before_connecting() {
     // What a rebinding name might answer: private, metadata and mapped forms, no public one.
-    let (resolver, calls) = stub(&["10.0.0.1:80", "169.254.169.254:80", "[::ffff:a9fe:a9fe]:80", "[fd00::1]:80"]);
+    let (resolver, calls) = stub(&[
+        "10.0.0.1:80",
+        "169.254.169.254:80",
+        "[::ffff:a9fe:a9fe]:80",
+        "[fd00::1]:80",
+    ]);
     let fetcher = Fetcher::with_resolver(DestinationPolicy::PUBLIC_ONLY, resolver);
     let started = Instant::now();
-    let err = fetcher.fetch(request("http://feed.invalid/feed.xml")).await.unwrap_err();
+    let err = fetcher
+        .fetch(request("http://feed.invalid/feed.xml"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Destination, "{err:?}");
     assert!(
         err.message.contains("`feed.invalid` resolves only to refused addresses (refused destination: the provider address 10.0.0.1"),
         "{}",
         err.message
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the resolver was asked once");
-    assert!(started.elapsed() < Duration::from_millis(500), "no connection was attempted");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the resolver was asked once"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no connection was attempted"
+    );
 }
 
 #[tokio::test]
 async fn allow_private_still_refuses_metadata_among_resolved_addresses() {
-    let (resolver, _) = stub(&["169.254.169.254:80", "[fd00:ec2::254]:80", "100.100.100.200:80"]);
+    let (resolver, _) = stub(&[
+        "169.254.169.254:80",
+        "[fd00:ec2::254]:80",
+        "100.100.100.200:80",
+    ]);
     let fetcher = Fetcher::with_resolver(DestinationPolicy::ALLOW_PRIVATE, resolver);
-    let err = fetcher.fetch(request("http://feed.invalid/feed.xml")).await.unwrap_err();
+    let err = fetcher
+        .fetch(request("http://feed.invalid/feed.xml"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Destination, "{err:?}");
 }
 
@@ -178,7 +208,10 @@ async fn the_connection_goes_to_the_allowed_address_the_resolver_returned() {
     let fetcher = Fetcher::with_resolver(DestinationPolicy::ALLOW_PRIVATE, resolver);
     let url = format!("http://provider.invalid:{}/feed.xml", sim.addr().port());
     let fetched = fetcher.fetch(request(&url)).await.unwrap();
-    assert!(matches!(fetched, ingestor::collector::fetch::Fetched::Body(_)));
+    assert!(matches!(
+        fetched,
+        ingestor::collector::fetch::Fetched::Body(_)
+    ));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(sim.request_count(), 1);
 }
@@ -198,5 +231,9 @@ async fn literal_addresses_and_local_names_are_refused_without_resolving() {
         let err = fetcher.fetch(request(url)).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Destination, "{url}: {err:?}");
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "refused before any resolution");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "refused before any resolution"
+    );
 }

@@ -156,8 +156,8 @@ async fn a_worker_killed_mid_job_is_rescued_and_its_job_retried() {
         ingestor::collector::CollectSettings::allowing_private(),
         &Default::default(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     let before = query::event::list_for_provider(db, acme).await.unwrap();
 
     sim.set_fault(Fault::Slow { delay_ms: 8_000 });

@@ -57,15 +57,17 @@ pub fn read_feed(
     };
     let max_zones = limits.max_zones_per_event;
     let (first, second) = text.split_at(cut);
+    let expected = estimated_records(body);
     let halves = std::thread::scope(|scope| {
         let later = scope.spawn(move || {
-            let mut merger = Merger::default();
+            let mut merger = Merger::with_capacity(expected.div_ceil(2));
             let end = parse::parse_region(second, Some(dialect), max_zones, |base, event| {
                 merger.add(validate::validate(base, event, zone, limits));
             });
             end.map(|end| (merger, end))
         });
-        let mut merger = Merger::default();
+        // The first half's list receives the second's: sized for the whole feed.
+        let mut merger = Merger::with_capacity(expected);
         let end = parse::parse_region(first, None, max_zones, |base, event| {
             merger.add(validate::validate(base, event, zone, limits));
         });
@@ -103,11 +105,21 @@ pub fn read_feed_on_one_thread(
     zone: chrono_tz::Tz,
     limits: &RecordLimits,
 ) -> Result<ReadFeed, ParseError> {
-    let mut merger = Merger::default();
+    let mut merger = Merger::with_capacity(estimated_records(body));
     let summary = parse::parse_feed(body, limits.max_zones_per_event, |base, event| {
         merger.add(validate::validate(base, event, zone, limits));
     })?;
     Ok(merger.finish(summary))
+}
+
+/// How many records `body` may hold, to size the record list once: each growth by doubling
+/// would leave the outgrown list resident for a while (the allocator purges freed memory
+/// lazily), and the list of a large feed is tens of megabytes. The count of event tags, but
+/// never more than one per 64 bytes of body, as no valid record is shorter, so a body of bare
+/// tags cannot make it reserve much more than the body itself.
+fn estimated_records(body: &[u8]) -> usize {
+    let count = |tag: &[u8]| memchr::memmem::find_iter(body, tag).count();
+    (count(b"<event ") + count(b"<plan ")).min(body.len() / 64)
 }
 
 /// Collects validated records in feed order, merging repeated triples (last wins).
@@ -122,6 +134,14 @@ struct Merger {
 }
 
 impl Merger {
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            records: Vec::with_capacity(records),
+            index: HashMap::with_capacity(records),
+            ..Self::default()
+        }
+    }
+
     fn add(&mut self, validated: Result<EventRecord, Rejection>) {
         match validated {
             Ok(record) => {
@@ -192,6 +212,15 @@ mod tests {
     };
 
     #[test]
+    fn the_record_estimate_counts_event_tags_within_the_body_size() {
+        let feed = read_feed(&fixture("response_1.xml"), chrono_tz::UTC, &L).unwrap();
+        assert!(estimated_records(&fixture("response_1.xml")) >= feed.seen);
+        assert_eq!(estimated_records(&fixture("plan_format/response_1.xml")), 4);
+        let tags = b"<event ".repeat(1_000);
+        assert_eq!(estimated_records(&tags), 7_000 / 64);
+    }
+
+    #[test]
     fn the_test_limits_are_the_defaults() {
         assert_eq!(L, RecordLimits::default());
     }
@@ -236,7 +265,11 @@ mod tests {
         </output></eventList>"#;
         let feed = read_feed(body, chrono_tz::UTC, &L).unwrap();
         assert_eq!((feed.seen, feed.rejected, feed.records.len()), (2, 1, 1));
-        assert!(feed.rejections[0].reason.contains("outside the years 1970 to 2200"));
+        assert!(
+            feed.rejections[0]
+                .reason
+                .contains("outside the years 1970 to 2200")
+        );
     }
 
     fn fixture(name: &str) -> Vec<u8> {

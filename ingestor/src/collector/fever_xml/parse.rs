@@ -396,10 +396,11 @@ pub fn parse_region(
                     } else {
                         event_depth = Some(depth);
                     }
-                } else if name == "zone" && event_depth.is_some() {
-                    if let Some(zone) = event.next_zone(max_zones) {
-                        read_zone(element, zone).map_err(&malformed)?;
-                    }
+                } else if name == "zone"
+                    && event_depth.is_some()
+                    && let Some(zone) = event.next_zone(max_zones)
+                {
+                    read_zone(element, zone).map_err(&malformed)?;
                 }
                 if !is_empty {
                     if depth < TRACKED_DEPTH {
@@ -665,7 +666,9 @@ mod tests {
 
     fn collect(body: &str) -> Result<(ParseSummary, Vec<(RawBase, RawEvent)>), ParseError> {
         let mut records = Vec::new();
-        let summary = parse_feed(body.as_bytes(), usize::MAX, |b, e| records.push((b.clone(), e.clone())))?;
+        let summary = parse_feed(body.as_bytes(), usize::MAX, |b, e| {
+            records.push((b.clone(), e.clone()))
+        })?;
         Ok((summary, records))
     }
 
