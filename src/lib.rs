@@ -103,8 +103,12 @@ pub async fn run(
     let settings = WorkerSettings {
         concurrency: 2,
         runner: RunnerSettings {
-            // The demo provider serves on loopback.
-            collect: CollectSettings::allowing_private(),
+            // The demo provider serves on loopback; without it, only public providers.
+            collect: if config.no_demo {
+                CollectSettings::default()
+            } else {
+                CollectSettings::allowing_private()
+            },
             ..RunnerSettings::default()
         },
         ..WorkerSettings::default()
