@@ -85,9 +85,18 @@ impl std::fmt::Display for ProviderName {
     }
 }
 
-/// An absolute `http` or `https` URL with a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An absolute `http` or `https` URL with a host. Its `Debug` is redacted ([`redact_url`]):
+/// the URL may carry a provider's credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FeedUrl(url::Url);
+
+impl std::fmt::Debug for FeedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FeedUrl")
+            .field(&redact_url(self.0.as_str()))
+            .finish()
+    }
+}
 
 impl FeedUrl {
     /// The URL.
@@ -515,6 +524,18 @@ mod tests {
         let text = redact_url("http://u:pa/ss@host:99999/x?token=abc");
         assert_eq!(text, "http://***@host:99999/x?token=***");
         assert_eq!(redact_url("no url at all"), "no url at all");
+    }
+
+    #[test]
+    fn debug_of_a_feed_url_is_redacted() {
+        let url: FeedUrl = "https://u:hunter2@feeds.example/f.xml?key=s3cret"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            format!("{url:?}"),
+            "FeedUrl(\"https://***@feeds.example/f.xml?key=***\")"
+        );
+        assert!(url.as_str().contains("hunter2"), "the URL itself is intact");
     }
 
     #[test]
