@@ -16,7 +16,11 @@ use graphql_api::{
     access::Tokens,
     config::{ApiRunError, ServeConfig},
 };
-use ingestor::worker::{self, WorkerSettings};
+use ingestor::{
+    collector::CollectSettings,
+    jobs::RunnerSettings,
+    worker::{self, WorkerSettings},
+};
 use service::CommonArgs;
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +105,15 @@ pub async fn run(
 
     let settings = WorkerSettings {
         concurrency: 2,
+        runner: RunnerSettings {
+            // The demo provider serves on loopback; without it, only public providers.
+            collect: if config.no_demo {
+                CollectSettings::default()
+            } else {
+                CollectSettings::allowing_private()
+            },
+            ..RunnerSettings::default()
+        },
         ..WorkerSettings::default()
     };
     let worker = tokio::spawn(worker::run(db.clone(), settings, shutdown.clone()));
@@ -109,6 +122,10 @@ pub async fn run(
     let serve = ServeConfig {
         listen: api,
         tokens,
+        // The demo provider serves on loopback; without it, only public providers.
+        destinations: entity::destination::DestinationPolicy {
+            allow_private: !config.no_demo,
+        },
         ..ServeConfig::default()
     };
     let served = graphql_api::run(serve, db, listener, shutdown.clone()).await;

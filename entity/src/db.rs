@@ -57,16 +57,50 @@ impl DatabaseUrl {
         &self.url
     }
 
-    /// The URL with its password masked.
+    /// The URL with its secrets masked: the password, and every query value (a password may
+    /// be given as `?password=`). The user name is kept.
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut parsed) if parsed.password().is_some() => {
-                // Setting a password only fails for URLs that cannot have one.
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            _ => self.url.clone(),
+        crate::settings::redact(&self.url, crate::settings::Userinfo::KeepUser)
+    }
+
+    /// `text` (a driver's message) with every secret of this URL masked, should the driver
+    /// have echoed the URL or its password.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut scrubbed = text.replace(&self.url, &self.redacted());
+        for secret in self.secrets() {
+            scrubbed = scrubbed.replace(&secret, "***");
         }
+        scrubbed
+    }
+
+    /// The password and query values, as written and percent-decoded.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = Vec::new();
+        if let Ok(parsed) = url::Url::parse(&self.url) {
+            secrets.extend(parsed.password().map(str::to_owned));
+            secrets.extend(parsed.query_pairs().map(|(_, value)| value.into_owned()));
+            if let Some(query) = parsed.query() {
+                secrets.extend(
+                    query
+                        .split('&')
+                        .filter_map(|pair| pair.split_once('=').map(|(_, v)| v.to_owned())),
+                );
+            }
+        }
+        let mut decoded: Vec<String> = secrets
+            .iter()
+            .filter_map(|s| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            })
+            .collect();
+        secrets.append(&mut decoded);
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so a secret that contains another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        secrets
     }
 }
 
@@ -97,7 +131,11 @@ impl FromStr for DatabaseUrl {
             return Err(DbOpenError::UnsupportedUrl(shown));
         };
         if backend == DbBackend::Postgres && url::Url::parse(s).is_err() {
-            return Err(DbOpenError::UnsupportedUrl(s.to_owned()));
+            // Shown masked: an unparsable URL may still carry a password.
+            return Err(DbOpenError::UnsupportedUrl(crate::settings::redact(
+                s,
+                crate::settings::Userinfo::KeepUser,
+            )));
         }
         Ok(Self {
             url: s.to_owned(),
@@ -170,7 +208,7 @@ pub async fn connect(
     }
     let connect_error = |err: DbErr| DbOpenError::Connect {
         url: url.redacted(),
-        reason: one_line(&err),
+        reason: url.scrub(&one_line(&err)),
     };
     if url.backend() == DbBackend::Postgres {
         probe_postgres(url, pool.acquire_timeout).await?;
@@ -205,7 +243,7 @@ async fn probe_postgres(url: &DatabaseUrl, timeout: Duration) -> Result<(), DbOp
         };
     Err(DbOpenError::Connect {
         url: url.redacted(),
-        reason,
+        reason: url.scrub(&reason),
     })
 }
 
@@ -269,5 +307,64 @@ mod tests {
         assert!(text.contains("unsupported database URL"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!("not a url".parse::<DatabaseUrl>().is_err());
+        let err = "mysql://root:hunter2/x@db/x"
+            .parse::<DatabaseUrl>()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_postgres_url_that_does_not_parse_is_refused_without_its_password() {
+        for bad in [
+            "postgres://app:hunter2@db:99999/fever",
+            "postgres://app:hun/ter2@db/fever",
+            "postgresql://app:hunter2@[::1/fever",
+        ] {
+            let text = bad.parse::<DatabaseUrl>().unwrap_err().to_string();
+            assert!(text.contains("unsupported database URL"), "{text}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("hun/ter2"),
+                "{text}"
+            );
+            assert!(text.contains("app:***@"), "the user is kept: {text}");
+        }
+    }
+
+    #[test]
+    fn a_password_given_as_a_query_parameter_is_masked() {
+        let url: DatabaseUrl = "postgres://app@db:5432/fever?password=s3cret&sslmode=require"
+            .parse()
+            .unwrap();
+        for shown in [url.to_string(), format!("{url:?}"), url.redacted()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("password=***"), "{shown}");
+        }
+        assert_eq!(
+            url.scrub("driver said: bad password s3cret for postgres://app@db:5432/fever?password=s3cret&sslmode=require"),
+            "driver said: bad password *** for postgres://app@db:5432/fever?password=***&sslmode=***"
+        );
+        let encoded: DatabaseUrl = "postgres://app:p%40ss%2Fw0rd@db/fever".parse().unwrap();
+        assert_eq!(encoded.scrub("x p@ss/w0rd y p%40ss%2Fw0rd"), "x *** y ***");
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_names_the_url_without_its_password() {
+        // Port 1 on loopback: nothing listens, so the probe fails at once.
+        let url: DatabaseUrl = "postgres://app:hunter2@127.0.0.1:1/fever?password=s3cret"
+            .parse()
+            .unwrap();
+        let pool = PoolOptions {
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(2),
+        };
+        let text = connect(&url, &pool).await.unwrap_err().to_string();
+        assert!(
+            text.starts_with("cannot connect to the database at"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
     }
 }

@@ -35,6 +35,8 @@ pub struct Model {
     pub retry_after: Option<DateTimeUtc>,
     /// The provider said the feed had not changed (304 or an identical body).
     pub feed_unchanged: bool,
+    /// The feed was well-formed but listed no events (the job completed with a warning).
+    pub empty_feed: bool,
     /// Event records in the feed.
     pub seen: i32,
     /// New events stored.

@@ -6,13 +6,16 @@
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
 //! - [`db`]: opening the database (PostgreSQL, or the embedded SQLite file by default).
-//! - Parse-once domain types: [`ids`], [`settings`] (what a provider is configured with),
+//! - [`destination`]: which provider addresses may be fetched (public only by default).
+//! - Parse-once domain types: [`ids`], [`settings`] (what a provider is configured with, and
+//!   [`settings::redact_url`] for showing a URL),
 //!   [`time`] (the one timestamp format written to both databases).
 //!
 //! The schema itself lives in the `migration` crate.
 
 pub mod catalog_version;
 pub mod db;
+pub mod destination;
 pub mod event;
 pub mod ids;
 pub mod job;

@@ -84,6 +84,11 @@ pub enum ErrorKind {
     /// The provider's configuration cannot be used (unknown kind, bad URL).
     #[sea_orm(string_value = "config")]
     Config,
+    /// The provider's address is refused by the destination policy: private, loopback,
+    /// link-local or metadata, given literally, resolved from its name or reached by a
+    /// redirect (see `entity::destination`).
+    #[sea_orm(string_value = "destination")]
+    Destination,
 }
 
 impl ErrorKind {
@@ -98,7 +103,9 @@ impl ErrorKind {
             | Self::Interrupted => true,
             // A malformed feed is usually a provider bug that a retry minutes later does not
             // fix; the next tick tries again anyway.
-            Self::Parse | Self::Cancelled | Self::Config => false,
+            // A refused destination stays refused until an operator changes the URL or the
+            // policy.
+            Self::Parse | Self::Cancelled | Self::Config | Self::Destination => false,
         }
     }
 
@@ -114,6 +121,7 @@ impl ErrorKind {
             Self::Interrupted => "interrupted",
             Self::Cancelled => "cancelled",
             Self::Config => "config",
+            Self::Destination => "destination",
         }
     }
 }

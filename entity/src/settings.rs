@@ -17,7 +17,7 @@ pub enum InvalidSetting {
     /// The feed URL is not an absolute http(s) URL.
     #[error("invalid feed URL `{url}`: {reason}")]
     Url {
-        /// What was given.
+        /// What was given, redacted ([`redact_url`]).
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -85,9 +85,18 @@ impl std::fmt::Display for ProviderName {
     }
 }
 
-/// An absolute `http` or `https` URL with a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An absolute `http` or `https` URL with a host. Its `Debug` is redacted ([`redact_url`]):
+/// the URL may carry a provider's credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct FeedUrl(url::Url);
+
+impl std::fmt::Debug for FeedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FeedUrl")
+            .field(&redact_url(self.0.as_str()))
+            .finish()
+    }
+}
 
 impl FeedUrl {
     /// The URL.
@@ -106,7 +115,7 @@ impl FromStr for FeedUrl {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let invalid = |reason: &str| InvalidSetting::Url {
-            url: s.to_owned(),
+            url: redact_url(s),
             reason: reason.to_owned(),
         };
         let url = url::Url::parse(s.trim()).map_err(|e| invalid(&e.to_string()))?;
@@ -322,6 +331,95 @@ fn in_range(name: &'static str, value: i64, min: i64, max: i64) -> Result<(), In
     }
 }
 
+/// `url` as it may be shown anywhere (lists, logs, errors, the API): userinfo (user and
+/// password) and every query value replaced by `***`, query keys kept, fragment dropped.
+/// A query segment without `=` is masked whole, as it is often a bare key. Text that is not
+/// a URL is masked conservatively (everything up to the last `@` after the scheme is taken
+/// as userinfo).
+pub fn redact_url(url: &str) -> String {
+    redact(url, Userinfo::Mask)
+}
+
+/// What [`redact`] does with a URL's userinfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Userinfo {
+    /// Replace user and password with one `***` (provider URLs).
+    Mask,
+    /// Keep the user name, mask the password (database URLs: the user is not a secret).
+    KeepUser,
+}
+
+/// Masks the secrets of `url` (see [`redact_url`]).
+pub(crate) fn redact(url: &str, userinfo: Userinfo) -> String {
+    let url = url.trim();
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.has_host() || !url.contains('@') => {
+            let has_userinfo = !parsed.username().is_empty() || parsed.password().is_some();
+            // Setting userinfo only fails for URLs that cannot have one, which have none.
+            if has_userinfo {
+                match userinfo {
+                    Userinfo::Mask => {
+                        let _ = parsed.set_password(None);
+                        let _ = parsed.set_username("***");
+                    }
+                    Userinfo::KeepUser => {
+                        if parsed.password().is_some() {
+                            let _ = parsed.set_password(Some("***"));
+                        }
+                    }
+                }
+            }
+            if let Some(query) = parsed.query().map(mask_query) {
+                parsed.set_query(Some(&query));
+            }
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        _ => redact_text(url, userinfo),
+    }
+}
+
+/// [`redact`] for text the URL parser refuses: no structure is trusted.
+fn redact_text(text: &str, userinfo: Userinfo) -> String {
+    let text = text.split('#').next().unwrap_or_default();
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    // A password may hold `/`, `?` or `@` when it is not percent-encoded: everything up to
+    // the last `@` may be userinfo.
+    let (user, rest) = match rest.rfind('@') {
+        Some(at) => {
+            let info = &rest[..at];
+            let shown = match (userinfo, info.split_once(':')) {
+                (Userinfo::KeepUser, Some((user, _))) => format!("{user}:***@"),
+                (Userinfo::KeepUser, None) => format!("{info}@"),
+                (Userinfo::Mask, _) => "***@".to_owned(),
+            };
+            (shown, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, query)) => format!("{before}?{}", mask_query(query)),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}{user}{rest}")
+}
+
+/// Every value of a query replaced by `***`, keys kept; a segment without `=` masked whole.
+fn mask_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) => format!("{key}=***"),
+            None if pair.is_empty() => String::new(),
+            None => "***".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The schedule a new provider gets: every five minutes.
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 
@@ -403,6 +501,54 @@ mod tests {
             "total_timeout_ms must be between 1 and 3600000, got 0"
         );
         assert!(RetryPolicy::default().validate().is_ok());
+    }
+
+    #[test]
+    fn redacted_urls_hide_userinfo_and_query_values_and_keep_the_rest() {
+        assert_eq!(
+            redact_url(
+                "https://user:p%40ss@feeds.example:8443/v1/feed.xml?key=s3cret&lang=es#frag"
+            ),
+            "https://***@feeds.example:8443/v1/feed.xml?key=***&lang=***"
+        );
+        assert_eq!(
+            redact_url("http://token@feeds.example/feed?APIKEY123&x=&=y"),
+            "http://***@feeds.example/feed?***&x=***&=***"
+        );
+        assert_eq!(
+            redact_url("https://feeds.example/feed.xml"),
+            "https://feeds.example/feed.xml"
+        );
+        assert_eq!(redact_url("http://:pw@h/"), "http://***@h/");
+        // Not a URL: masked without trusting its structure.
+        let text = redact_url("http://u:pa/ss@host:99999/x?token=abc");
+        assert_eq!(text, "http://***@host:99999/x?token=***");
+        assert_eq!(redact_url("no url at all"), "no url at all");
+    }
+
+    #[test]
+    fn debug_of_a_feed_url_is_redacted() {
+        let url: FeedUrl = "https://u:hunter2@feeds.example/f.xml?key=s3cret"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            format!("{url:?}"),
+            "FeedUrl(\"https://***@feeds.example/f.xml?key=***\")"
+        );
+        assert!(url.as_str().contains("hunter2"), "the URL itself is intact");
+    }
+
+    #[test]
+    fn invalid_feed_urls_are_reported_without_their_secrets() {
+        let err = "http://user:hunter2@host:99999/feed?key=s3cret"
+            .parse::<FeedUrl>()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2") && !err.contains("s3cret"), "{err}");
+        assert!(
+            err.starts_with("invalid feed URL `http://***@host:99999/feed?key=***`"),
+            "{err}"
+        );
     }
 
     #[test]

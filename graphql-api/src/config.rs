@@ -5,6 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use service::CommonArgs;
 
+use entity::destination::DestinationPolicy;
+
 use crate::{access::Tokens, schema::Limits, serve::ConnectionLimits};
 
 /// Serves event search and job monitoring over GraphQL, and the REST `/search`.
@@ -77,6 +79,11 @@ pub struct ServeArgs {
     )]
     pub api_tokens: Vec<String>,
 
+    /// Let `upsertProvider` register provider URLs at private and loopback addresses (the demo
+    /// and tests); by default only public addresses are accepted.
+    #[arg(long, env = "ALLOW_PRIVATE_PROVIDERS", default_value_t = false)]
+    pub allow_private_providers: bool,
+
     /// Require a viewer token for event search too (GraphQL `events`, `event`, `node` and REST
     /// `/search`); public by default.
     #[arg(long, env = "SEARCH_REQUIRES_VIEWER", default_value_t = false)]
@@ -141,6 +148,8 @@ pub struct ServeConfig {
     pub tokens: Tokens,
     /// Whether event search needs a viewer token.
     pub search_requires_viewer: bool,
+    /// Which provider addresses `upsertProvider` accepts.
+    pub destinations: DestinationPolicy,
     /// Origins allowed by CORS (and to open WebSockets).
     pub cors_origins: Vec<String>,
     /// How often the index checks for changes without a notification.
@@ -165,6 +174,7 @@ impl Default for ServeConfig {
             shutdown_grace: Duration::from_secs(10),
             tokens: Tokens::default(),
             search_requires_viewer: false,
+            destinations: DestinationPolicy::default(),
             cors_origins: Vec::new(),
             refresh_interval: Duration::from_millis(500),
             connections: ConnectionLimits::default(),
@@ -185,6 +195,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tokens", &self.tokens)
             .field("search_requires_viewer", &self.search_requires_viewer)
+            .field("destinations", &self.destinations)
             .field("cors_origins", &self.cors_origins)
             .field("refresh_interval", &self.refresh_interval)
             .field("connections", &self.connections)
@@ -285,6 +296,9 @@ impl ServeArgs {
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             tokens,
             search_requires_viewer: self.search_requires_viewer,
+            destinations: DestinationPolicy {
+                allow_private: self.allow_private_providers,
+            },
             cors_origins: self.cors_allowed_origins.clone(),
             refresh_interval: Duration::from_millis(
                 self.index_refresh_interval_ms.clamp(50, 60_000),

@@ -180,6 +180,7 @@ pub async fn run(
             search_access: SearchAccess {
                 requires_viewer: config.search_requires_viewer,
             },
+            destinations: config.destinations,
         },
         config.limits,
     );

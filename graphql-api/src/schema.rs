@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use entity::destination::DestinationPolicy;
+
 use crate::{
     access::SearchAccess,
     catalog::ChangeFeed,
@@ -71,6 +73,8 @@ pub struct SchemaData {
     pub changes: ChangeFeed,
     /// Whether event search needs a viewer token.
     pub search_access: SearchAccess,
+    /// Which provider addresses `upsertProvider` accepts.
+    pub destinations: DestinationPolicy,
 }
 
 /// The schema the server runs.
@@ -81,6 +85,7 @@ pub fn build(data: SchemaData, limits: Limits) -> ApiSchema {
         .data(data.index)
         .data(data.changes)
         .data(data.search_access)
+        .data(data.destinations)
         .data(loader)
         .finish()
 }

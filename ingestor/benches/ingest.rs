@@ -72,9 +72,14 @@ struct Step {
 async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
     let xid = next_xid(db).await;
     let started = Instant::now();
-    let report = ingestor::collect::collect_now(db, "bench", &CancellationToken::new())
-        .await
-        .expect("the collection runs");
+    let report = ingestor::collect::collect_now(
+        db,
+        "bench",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("the collection runs");
     let elapsed = started.elapsed();
     Step {
         name,

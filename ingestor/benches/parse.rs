@@ -16,6 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn parse_and_validate(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_and_validate");
+    let limits = fever_xml::RecordLimits::default();
     for (name, dialect) in [
         ("event_list", FeedDialect::EventList),
         ("plan_list", FeedDialect::PlanList),
@@ -28,8 +29,9 @@ fn parse_and_validate(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(feed.len() as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
-                let read = fever_xml::read_feed(feed.as_bytes(), chrono_tz::Europe::Madrid)
-                    .expect("the generated feed parses");
+                let read =
+                    fever_xml::read_feed(feed.as_bytes(), chrono_tz::Europe::Madrid, &limits)
+                        .expect("the generated feed parses");
                 assert_eq!(read.records.len() + read.duplicates + read.rejected, 10_000);
                 read
             });
@@ -37,8 +39,12 @@ fn parse_and_validate(c: &mut Criterion) {
         // The same on one thread: what one core does, and the baseline of the split.
         group.bench_function(format!("{name}_one_thread"), |b| {
             b.iter(|| {
-                fever_xml::read_feed_on_one_thread(feed.as_bytes(), chrono_tz::Europe::Madrid)
-                    .expect("the generated feed parses")
+                fever_xml::read_feed_on_one_thread(
+                    feed.as_bytes(),
+                    chrono_tz::Europe::Madrid,
+                    &limits,
+                )
+                .expect("the generated feed parses")
             });
         });
     }

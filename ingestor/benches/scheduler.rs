@@ -125,6 +125,11 @@ async fn main() {
     let settings = WorkerSettings {
         concurrency,
         poll_interval: Duration::from_millis(200),
+        runner: ingestor::jobs::RunnerSettings {
+            // The simulators listen on loopback.
+            collect: ingestor::collector::CollectSettings::allowing_private(),
+            ..ingestor::jobs::RunnerSettings::default()
+        },
         ..WorkerSettings::default()
     };
     let (commits_before, rows_before) = db_counters(db).await;

@@ -5,11 +5,18 @@ use std::{process::ExitCode, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use entity::{
     ProviderKind,
+    destination::DestinationPolicy,
     settings::{CronSchedule, FeedUrl, ProviderName, TimeZone},
 };
 use service::CommonArgs;
 
-use crate::{IngestorError, jobs::RunnerSettings, providers, worker::WorkerSettings};
+use crate::{
+    IngestorError,
+    collector::{CollectSettings, RecordLimits},
+    jobs::RunnerSettings,
+    providers,
+    worker::WorkerSettings,
+};
 
 /// Collects providers' event feeds into the database.
 #[derive(Debug, Parser)]
@@ -39,6 +46,12 @@ pub enum Command {
     Collect {
         /// The provider's name.
         name: String,
+        /// Where feeds may be fetched from.
+        #[command(flatten)]
+        destinations: DestinationArgs,
+        /// What one record may carry.
+        #[command(flatten)]
+        records: RecordLimitArgs,
     },
     /// Run the scheduler and the job processor until SIGTERM or SIGINT.
     Run(RunArgs),
@@ -61,6 +74,64 @@ pub enum ProviderCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which provider addresses may be fetched (shared by `provider add`, `collect` and `run`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DestinationArgs {
+    /// Allow provider URLs at private and loopback addresses (and names like `localhost`);
+    /// by default only public addresses are fetched. Link-local and cloud metadata addresses
+    /// stay refused.
+    #[arg(long, env = "ALLOW_PRIVATE_PROVIDERS")]
+    pub allow_private_providers: bool,
+}
+
+impl DestinationArgs {
+    /// The policy these flags select.
+    pub fn policy(self) -> DestinationPolicy {
+        DestinationPolicy {
+            allow_private: self.allow_private_providers,
+        }
+    }
+}
+
+/// What one feed record may carry; a record past any bound is rejected alone, with its
+/// reason, and counted on the job outcome.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RecordLimitArgs {
+    /// Most zones one event may have.
+    #[arg(long, env = "MAX_ZONES_PER_EVENT", default_value_t = RecordLimits::default().max_zones_per_event)]
+    pub max_zones_per_event: usize,
+    /// Earliest year an event's dates may fall in (start, end, sell from/to, as written).
+    #[arg(long, env = "MIN_EVENT_YEAR", default_value_t = RecordLimits::default().min_year)]
+    pub min_event_year: i32,
+    /// Latest year an event's dates may fall in.
+    #[arg(long, env = "MAX_EVENT_YEAR", default_value_t = RecordLimits::default().max_year)]
+    pub max_event_year: i32,
+    /// Longest event title, in characters.
+    #[arg(long, env = "MAX_TITLE_CHARS", default_value_t = RecordLimits::default().max_title_chars)]
+    pub max_title_chars: usize,
+    /// Longest zone name, in characters.
+    #[arg(long, env = "MAX_ZONE_NAME_CHARS", default_value_t = RecordLimits::default().max_zone_name_chars)]
+    pub max_zone_name_chars: usize,
+    /// Largest capacity of one zone, in seats.
+    #[arg(long, env = "MAX_ZONE_CAPACITY", default_value_t = RecordLimits::default().max_zone_capacity)]
+    pub max_zone_capacity: i32,
+}
+
+impl RecordLimitArgs {
+    /// Checks the limits.
+    pub fn validate(self) -> Result<RecordLimits, String> {
+        RecordLimits {
+            max_zones_per_event: self.max_zones_per_event,
+            min_year: self.min_event_year,
+            max_year: self.max_event_year,
+            max_title_chars: self.max_title_chars,
+            max_zone_name_chars: self.max_zone_name_chars,
+            max_zone_capacity: self.max_zone_capacity,
+        }
+        .validate()
+    }
 }
 
 /// `ingestor provider add NAME --url URL ...`; settings not given keep their current value
@@ -106,6 +177,9 @@ pub struct ProviderAddArgs {
     /// Backoff before the first retry, in milliseconds; doubled for each further one.
     #[arg(long)]
     pub retry_base_delay_ms: Option<i32>,
+    /// Where feeds may be fetched from (checked on `--url`).
+    #[command(flatten)]
+    pub destinations: DestinationArgs,
 }
 
 /// `ingestor run` settings.
@@ -141,6 +215,12 @@ pub struct RunArgs {
     /// Name of this worker in job records; default `host-pid-random`.
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
+    /// Where feeds may be fetched from.
+    #[command(flatten)]
+    pub destinations: DestinationArgs,
+    /// What one record may carry.
+    #[command(flatten)]
+    pub records: RecordLimitArgs,
 }
 
 impl RunArgs {
@@ -169,6 +249,7 @@ impl RunArgs {
         if self.retention_days == 0 {
             return Err("--retention-days must be at least 1".to_owned());
         }
+        let records = self.records.validate()?;
         Ok(WorkerSettings {
             worker_id: self
                 .worker_id
@@ -182,6 +263,10 @@ impl RunArgs {
                 lease: ms(self.lease_ms),
                 heartbeat: ms(self.heartbeat_ms),
                 retries: true,
+                collect: CollectSettings {
+                    destinations: self.destinations.policy(),
+                    records,
+                },
             },
             rescue_interval: ms(self.rescue_interval_ms),
             shutdown_grace: ms(self.shutdown_grace_ms),
@@ -218,10 +303,18 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             let shutdown = service::shutdown_on_signal();
             crate::worker::run(db, settings, shutdown).await;
         }
-        Command::Collect { name } => {
+        Command::Collect {
+            name,
+            destinations,
+            records,
+        } => {
+            let settings = CollectSettings {
+                destinations: destinations.policy(),
+                records: records.validate().map_err(IngestorError::Invalid)?,
+            };
             let db = database.open().await?;
             let shutdown = service::shutdown_on_signal();
-            let report = crate::collect::collect_now(&db, &name, &shutdown).await?;
+            let report = crate::collect::collect_now(&db, &name, settings, &shutdown).await?;
             // Serialising plain data cannot fail; an empty line would still be honest.
             println!("{}", serde_json::to_string(&report).unwrap_or_default());
             if report.status != entity::JobState::Completed {

@@ -12,15 +12,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     IngestorError,
-    collector::Fetcher,
+    collector::{CollectSettings, Fetcher},
     jobs::{JobRunner, OutcomeReport, RunnerSettings},
 };
 
-/// Creates a manual job for `name`, runs it, and returns its recorded outcome. `stop` (Ctrl-C)
-/// interrupts it; the job is then recorded as failed with kind `interrupted`.
+/// Creates a manual job for `name`, runs it under `settings` (where it may fetch from, what a
+/// record may carry), and returns its recorded outcome. `stop` (Ctrl-C) interrupts it; the job
+/// is then recorded as failed with kind `interrupted`.
 pub async fn collect_now(
     db: &DatabaseConnection,
     name: &str,
+    settings: CollectSettings,
     stop: &CancellationToken,
 ) -> Result<OutcomeReport, IngestorError> {
     let provider = query::provider::find_by_name(db, name)
@@ -33,9 +35,10 @@ pub async fn collect_now(
     };
     let runner = JobRunner::new(
         db.clone(),
-        Fetcher::new(),
+        Fetcher::new(settings.destinations),
         RunnerSettings {
             retries: false,
+            collect: settings,
             ..RunnerSettings::default()
         },
     );

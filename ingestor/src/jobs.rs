@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    collector::{self, FetchError, Fetcher},
+    collector::{self, CollectSettings, FetchError, Fetcher},
     retry,
     store::{self, Committed},
 };
@@ -33,6 +33,8 @@ pub struct RunnerSettings {
     pub heartbeat: Duration,
     /// Whether a failed job may get a retry job.
     pub retries: bool,
+    /// Where feeds may be fetched from and what a record may carry.
+    pub collect: CollectSettings,
 }
 
 impl Default for RunnerSettings {
@@ -41,6 +43,7 @@ impl Default for RunnerSettings {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             retries: true,
+            collect: CollectSettings::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl JobRunner {
                     rows.unchanged = finished.unchanged,
                     rows.rejected = finished.rejected,
                     feed_unchanged = finished.feed_unchanged,
+                    empty_feed = finished.empty_feed,
                     "job completed"
                 ),
                 Some((kind, message)) => tracing::warn!(
@@ -147,7 +151,7 @@ impl JobRunner {
             return self.fail(job, None, error).await;
         };
         let run = tokio::select! {
-            collected = collector::collect(&self.fetcher, &provider) => Run::Collected(collected),
+            collected = collector::collect(&self.fetcher, &provider, &self.settings.collect.records) => Run::Collected(collected),
             () = self.keep_lease(&job) => Run::LeaseLost,
             () = stop.cancelled() => Run::Stopped,
         };
@@ -300,6 +304,8 @@ pub struct OutcomeReport {
     pub bytes: Option<i64>,
     /// The feed had not changed.
     pub feed_unchanged: bool,
+    /// The feed was well-formed but listed no events (completed with a warning).
+    pub empty_feed: bool,
     /// Event records in the feed.
     pub seen: i32,
     /// New events stored.
@@ -338,6 +344,7 @@ impl OutcomeReport {
             http_status: outcome.http_status,
             bytes: outcome.bytes,
             feed_unchanged: outcome.feed_unchanged,
+            empty_feed: outcome.empty_feed,
             seen: outcome.seen,
             inserted: outcome.inserted,
             updated: outcome.updated,

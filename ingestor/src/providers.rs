@@ -1,20 +1,25 @@
 //! Creating, updating and listing providers from the command line.
 
 use entity::{
+    destination::RefusedDestination,
     provider,
     query::provider::{ProviderChanges, UpsertError, Upserted},
-    settings::{FetchLimits, RetryPolicy},
+    settings::{FetchLimits, RetryPolicy, redact_url},
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use crate::cli::ProviderAddArgs;
 
-/// Creates or updates the provider `args` names.
+/// Creates or updates the provider `args` names. A new URL must point where the destination
+/// policy (`--allow-private-providers`) allows; it is checked again on every fetch.
 pub async fn add(
     db: &DatabaseConnection,
     args: ProviderAddArgs,
 ) -> Result<Upserted, AddProviderError> {
+    if let Some(url) = &args.url {
+        args.destinations.policy().check_url(url.as_url())?;
+    }
     let current = entity::query::provider::find_by_name(db, args.name.as_str()).await?;
     let changes = changes(&args, current.as_ref())?;
     Ok(entity::query::provider::upsert(db, &args.name, changes).await?)
@@ -29,6 +34,9 @@ pub enum AddProviderError {
     /// The upsert failed.
     #[error(transparent)]
     Upsert(#[from] UpsertError),
+    /// The URL points where providers may not be fetched from.
+    #[error(transparent)]
+    Refused(#[from] RefusedDestination),
 }
 
 impl From<sea_orm::DbErr> for AddProviderError {
@@ -93,21 +101,27 @@ fn changes(
     })
 }
 
-/// One line saying what `provider add` did.
+/// One line saying what `provider add` did (the URL redacted: no userinfo or query values).
 pub fn describe_upsert(upserted: &Upserted) -> String {
-    match upserted {
-        Upserted::Created(p) => format!("created provider {} (id {})", p.name, p.id),
-        Upserted::Updated(p) => format!("updated provider {} (id {})", p.name, p.id),
-    }
+    let (verb, p) = match upserted {
+        Upserted::Created(p) => ("created", p),
+        Upserted::Updated(p) => ("updated", p),
+    };
+    format!(
+        "{verb} provider {} (id {}) at {}",
+        p.name,
+        p.id,
+        redact_url(&p.url)
+    )
 }
 
-/// A provider as `provider list --json` prints it.
+/// A provider as `provider list --json` prints it (the URL redacted).
 #[derive(Serialize)]
 struct ListedProvider<'a> {
     id: i64,
     name: &'a str,
     kind: &'a str,
-    url: &'a str,
+    url: String,
     schedule: &'a str,
     time_zone: &'a str,
     enabled: bool,
@@ -125,7 +139,7 @@ impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
             id: p.id.0,
             name: &p.name,
             kind: p.kind.as_str(),
-            url: &p.url,
+            url: redact_url(&p.url),
             schedule: &p.schedule,
             time_zone: &p.time_zone,
             enabled: p.enabled,
@@ -165,7 +179,7 @@ pub fn render_list(providers: &[provider::Model], json: bool) -> String {
                 if p.enabled { "yes" } else { "no" }.to_owned(),
                 p.schedule.clone(),
                 p.time_zone.clone(),
-                p.url.clone(),
+                redact_url(&p.url),
             ]
         })
         .collect();

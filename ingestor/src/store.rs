@@ -66,6 +66,15 @@ pub async fn complete(
             finished.unchanged = counts.unchanged;
             finished.rejected = count(feed.rejected);
             finished.rejections = rejections_json(&feed.rejections);
+            // A feed lists what is on sale now: an empty one keeps every stored event, but an
+            // operator should know (a provider outage often looks like this).
+            finished.empty_feed = feed.seen == 0;
+            if finished.empty_feed {
+                tracing::warn!(
+                    provider = %provider.name,
+                    "the feed is well-formed but lists no events; stored events are kept"
+                );
+            }
             if feed.duplicates > 0 {
                 tracing::warn!(
                     provider = %provider.name,

@@ -117,7 +117,11 @@ async fn process(
     created: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    let runner = JobRunner::new(db.clone(), Fetcher::new(), settings.runner);
+    let runner = JobRunner::new(
+        db.clone(),
+        Fetcher::new(settings.runner.collect.destinations),
+        settings.runner,
+    );
     // Fires when the grace period is over: jobs still running stop and record themselves.
     let interrupt = CancellationToken::new();
     let mut in_flight = JoinSet::new();

@@ -52,10 +52,11 @@ pub struct DatabaseArgs {
 
 impl std::fmt::Debug for DatabaseArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = self
-            .database_url
-            .parse::<DatabaseUrl>()
-            .map_or_else(|_| "<invalid>".to_owned(), |u| u.redacted());
+        // An invalid URL is masked as text: it may still carry a password.
+        let url = self.database_url.parse::<DatabaseUrl>().map_or_else(
+            |_| entity::settings::redact_url(&self.database_url),
+            |u| u.redacted(),
+        );
         f.debug_struct("DatabaseArgs")
             .field("url", &url)
             .field("max_connections", &self.database_max_connections)
@@ -131,5 +132,47 @@ impl DatabaseConfig {
     /// Connects without looking at the schema (for `migrate` itself).
     pub async fn connect(&self) -> Result<DatabaseConnection, OpenError> {
         Ok(entity::db::connect(&self.url, &self.pool).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> DatabaseArgs {
+        DatabaseArgs {
+            database_url: url.to_owned(),
+            database_max_connections: 10,
+            database_timeout_ms: 5_000,
+            migrate_on_start: false,
+        }
+    }
+
+    #[test]
+    fn debug_of_the_database_settings_never_shows_a_password() {
+        for url in [
+            "postgres://app:hunter2@db:5432/fever",
+            "postgres://app@db:5432/fever?password=hunter2",
+            "postgres://app:hunter2@db:99999/fever",
+            "mysql://app:hunter2@db/fever",
+        ] {
+            let shown = format!("{:?}", args(url));
+            assert!(!shown.contains("hunter2"), "{shown}");
+            if let Ok(config) = args(url).validate() {
+                let shown = format!("{config:?}");
+                assert!(!shown.contains("hunter2"), "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_database_urls_are_refused_without_their_password() {
+        for url in [
+            "postgres://app:hunter2@db:99999/fever",
+            "mysql://app:hunter2@db/fever",
+        ] {
+            let err = args(url).validate().unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 }

@@ -71,6 +71,12 @@ pub enum Fault {
     CutMidBody,
     /// Accept the connection and never answer.
     Hang,
+    /// Answer `302 Found` pointing at `location` (which a test must never let a client reach
+    /// unless it is on loopback).
+    Redirect {
+        /// The `Location` header.
+        location: String,
+    },
 }
 
 struct SimState {
@@ -264,6 +270,9 @@ async fn feed(State(state): State<Arc<Mutex<SimState>>>, headers: HeaderMap) -> 
             response
         }
         Fault::Hang => std::future::pending().await,
+        Fault::Redirect { location } => {
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+        }
     }
 }
 

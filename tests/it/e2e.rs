@@ -46,6 +46,8 @@ impl Process {
             .args(args)
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
+            // The provider simulator listens on loopback.
+            .env("ALLOW_PRIVATE_PROVIDERS", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -76,6 +78,7 @@ async fn run_to_end(program: &str, args: &[&str], database_url: &str) -> std::pr
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
+        .env("ALLOW_PRIVATE_PROVIDERS", "true")
         .output()
         .await
         .unwrap()

@@ -29,6 +29,7 @@ pub async fn insert_pending(db: &impl ConnectionTrait, job: &job::Model) -> Resu
         bytes: Set(None),
         retry_after: Set(None),
         feed_unchanged: Set(false),
+        empty_feed: Set(false),
         seen: Set(0),
         inserted: Set(0),
         updated: Set(0),
@@ -70,6 +71,8 @@ pub struct Finished {
     pub retry_after: Option<DateTime<Utc>>,
     /// The feed had not changed (304 or an identical body).
     pub feed_unchanged: bool,
+    /// The feed was well-formed but listed no events.
+    pub empty_feed: bool,
     /// Event records in the feed.
     pub seen: u32,
     /// New events stored.
@@ -113,6 +116,7 @@ pub async fn record_finished(
         bytes: Set(finished.bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
         retry_after: Set(finished.retry_after.map(time::truncate)),
         feed_unchanged: Set(finished.feed_unchanged),
+        empty_feed: Set(finished.empty_feed),
         seen: Set(count(finished.seen)),
         inserted: Set(count(finished.inserted)),
         updated: Set(count(finished.updated)),

@@ -3,6 +3,8 @@
 //! Without a token the answer is `UNAUTHENTICATED`; with an unknown one, or a viewer's,
 //! `FORBIDDEN`; and nothing changes. Mutations are refused over `GET`, whatever the token.
 
+use entity::destination::DestinationPolicy;
+
 use super::{Job, Provider, ProviderKind, db, job::job_id};
 use crate::{access::AdminGuard, error::ApiError};
 use async_graphql::{Context, ID, InputObject, Object};
@@ -153,12 +155,16 @@ impl MutationRoot {
         .map_err(invalid)?;
         let changes = ProviderChanges {
             kind: input.kind.map(Into::into),
-            url: input
-                .url
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(invalid)?,
+            url: match input.url.as_deref() {
+                Some(url) => {
+                    let url: entity::settings::FeedUrl = url.parse().map_err(invalid)?;
+                    ctx.data_unchecked::<DestinationPolicy>()
+                        .check_url(url.as_url())
+                        .map_err(invalid)?;
+                    Some(url)
+                }
+                None => None,
+            },
             schedule: input
                 .schedule
                 .as_deref()

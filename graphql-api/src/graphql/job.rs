@@ -109,6 +109,9 @@ pub enum ErrorKind {
     Cancelled,
     /// The provider's configuration cannot be used.
     Config,
+    /// The provider's address (or one it resolved or redirected to) is not public, and
+    /// private destinations are not allowed.
+    Destination,
 }
 
 impl From<entity::ErrorKind> for ErrorKind {
@@ -123,6 +126,7 @@ impl From<entity::ErrorKind> for ErrorKind {
             entity::ErrorKind::Interrupted => Self::Interrupted,
             entity::ErrorKind::Cancelled => Self::Cancelled,
             entity::ErrorKind::Config => Self::Config,
+            entity::ErrorKind::Destination => Self::Destination,
         }
     }
 }
@@ -309,6 +313,11 @@ impl JobOutcome {
     /// The feed had not changed (304, or an identical body).
     async fn feed_unchanged(&self) -> bool {
         self.0.feed_unchanged
+    }
+
+    /// A warning: the feed was well-formed but listed no events (stored events are kept).
+    async fn empty_feed(&self) -> bool {
+        self.0.empty_feed
     }
 
     /// Event records in the feed.

@@ -49,9 +49,10 @@ impl Provider {
         self.0.kind.into()
     }
 
-    /// The feed's address.
-    async fn url(&self) -> &str {
-        &self.0.url
+    /// The feed's address, with its userinfo and query values shown as `***` (they may hold
+    /// the provider's credentials; the full URL is write-only).
+    async fn url(&self) -> String {
+        entity::settings::redact_url(&self.0.url)
     }
 
     /// Cron expression (with seconds), read in `timeZone`.
@@ -139,6 +140,9 @@ pub struct Health {
     pub window_jobs: i32,
     /// Its next scheduled tick; null when disabled.
     pub next_tick_at: Option<Instant>,
+    /// A warning: its last completed collection read a well-formed feed that listed no
+    /// events (a provider whose catalogue suddenly empties deserves a look).
+    pub last_feed_empty: bool,
 }
 
 impl Health {
@@ -168,6 +172,10 @@ impl Health {
             p95_duration_ms: p95,
             window_jobs: count(finished.len()),
             next_tick_at: ingestor_next_tick(provider).map(Instant),
+            last_feed_empty: finished
+                .iter()
+                .find(|o| o.status == StoredState::Completed && !o.feed_unchanged)
+                .is_some_and(|o| o.empty_feed),
         }
     }
 }

@@ -762,3 +762,84 @@ async fn a_database_known_to_be_down_answers_unavailable_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// ---- 4, 8. credentials and destinations -------------------------------------------------
+
+#[tokio::test]
+async fn provider_credentials_are_never_shown_to_any_role() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let upsert =
+        "mutation($url: String!) { upsertProvider(input: { name: \"acme\", url: $url }) { url } }";
+    let secret_url = "https://feeder:s3cret-pw@feeds.example/events.xml?apikey=k-123&format=xml";
+    let created = app
+        .graphql_as(Some(ADMIN_TOKEN), upsert, json!({ "url": secret_url }))
+        .await;
+    let shown = "https://***@feeds.example/events.xml?apikey=***&format=***";
+    assert_eq!(created["data"]["upsertProvider"]["url"], shown, "{created}");
+    for token in [VIEWER_TOKEN, ADMIN_TOKEN] {
+        let read = app
+            .graphql_as(Some(token), "{ providers { url } }", json!({}))
+            .await;
+        assert_eq!(read["data"]["providers"][0]["url"], shown);
+        for secret in ["s3cret-pw", "k-123", "feeder"] {
+            assert!(!read.to_string().contains(secret), "{read}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn providers_cannot_be_aimed_inside_through_the_api() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let upsert =
+        "mutation($url: String!) { upsertProvider(input: { name: \"acme\", url: $url }) { url } }";
+    for url in [
+        "http://127.0.0.1:5432/",
+        "http://localhost:5432/",
+        "http://10.0.0.1/feed.xml",
+        "http://192.168.1.10/feed.xml",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0x7f000001/feed.xml",
+    ] {
+        let refused = app
+            .graphql_as(Some(ADMIN_TOKEN), upsert, json!({ "url": url }))
+            .await;
+        assert_eq!(
+            first_error_code(&refused),
+            "BAD_USER_INPUT",
+            "{url}: {refused}"
+        );
+    }
+    let public = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            upsert,
+            json!({ "url": "https://feeds.example/x.xml" }),
+        )
+        .await;
+    assert!(public["errors"].is_null(), "{public}");
+
+    // A deployment that allows private providers still never allows link-local metadata.
+    let test_db = TestDb::migrated(Backend::Sqlite).await;
+    let db = test_db.db.clone();
+    let private = spawn_app_configured(test_db, db, |config| {
+        config.destinations.allow_private = true;
+    })
+    .await;
+    let loopback = private
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            upsert,
+            json!({ "url": "http://127.0.0.1:8081/feed.xml" }),
+        )
+        .await;
+    assert!(loopback["errors"].is_null(), "{loopback}");
+    let metadata = private
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            upsert,
+            json!({ "url": "http://169.254.169.254/" }),
+        )
+        .await;
+    assert_eq!(first_error_code(&metadata), "BAD_USER_INPUT");
+}

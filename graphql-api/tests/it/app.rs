@@ -56,9 +56,14 @@ pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
         .await
         .unwrap();
     for _ in 0..3 {
-        let report = ingestor::collect::collect_now(db, "acme", &CancellationToken::new())
-            .await
-            .unwrap();
+        let report = ingestor::collect::collect_now(
+            db,
+            "acme",
+            ingestor::collector::CollectSettings::allowing_private(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
         assert_eq!(report.status, entity::JobState::Completed);
     }
 }

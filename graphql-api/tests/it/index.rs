@@ -26,9 +26,14 @@ async fn ingest_generated(db: &sea_orm::DatabaseConnection, name: &str, seed: u6
     entity::query::provider::upsert(db, &name.parse().unwrap(), changes)
         .await
         .unwrap();
-    let report = ingestor::collect::collect_now(db, name, &CancellationToken::new())
-        .await
-        .unwrap();
+    let report = ingestor::collect::collect_now(
+        db,
+        name,
+        ingestor::collector::CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.status, entity::JobState::Completed, "{report:?}");
 }
 

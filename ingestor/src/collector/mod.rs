@@ -5,9 +5,33 @@
 pub mod fetch;
 pub mod fever_xml;
 
-use entity::{ErrorKind, ProviderKind, provider, settings::FetchLimits};
+use entity::{
+    ErrorKind, ProviderKind, destination::DestinationPolicy, provider, settings::FetchLimits,
+};
 
 pub use fetch::{FetchError, Fetcher};
+pub use fever_xml::RecordLimits;
+
+/// How collections run beyond each provider's own settings: where feeds may be fetched from,
+/// and what one record may carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectSettings {
+    /// Which provider addresses may be fetched (public only by default).
+    pub destinations: DestinationPolicy,
+    /// Bounds on one record's content.
+    pub records: RecordLimits,
+}
+
+impl CollectSettings {
+    /// The defaults, with private and loopback providers allowed: the demo, and tests that
+    /// use the provider simulator on loopback.
+    pub fn allowing_private() -> Self {
+        Self {
+            destinations: DestinationPolicy::ALLOW_PRIVATE,
+            ..Self::default()
+        }
+    }
+}
 
 /// What a collection brought back.
 #[derive(Debug)]
@@ -44,10 +68,14 @@ pub enum Feed {
     Read(fever_xml::ReadFeed),
 }
 
-/// Fetches and reads `provider`'s feed.
+/// Fetches and reads `provider`'s feed, each record within `records`.
+///
+/// Memory: the body is moved into the parser and freed when parsing ends, so the body and
+/// the validated records are alive together only while parsing.
 pub async fn collect(
     fetcher: &Fetcher,
     provider: &provider::Model,
+    records: &RecordLimits,
 ) -> Result<Collected, FetchError> {
     let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| FetchError {
         kind: ErrorKind::Config,
@@ -96,9 +124,11 @@ pub async fn collect(
     }
     let kind = provider.kind;
     let feed_bytes = body.bytes;
-    // Parsing a large feed takes a while of pure CPU: keep it off the async workers.
+    let records = *records;
+    // Parsing a large feed takes a while of pure CPU: keep it off the async workers. The body
+    // moves in and is dropped there, before the records go on to be stored.
     let read = tokio::task::spawn_blocking(move || match kind {
-        ProviderKind::FeverXml => fever_xml::read_feed(&feed_bytes, zone),
+        ProviderKind::FeverXml => fever_xml::read_feed(&feed_bytes, zone, &records),
     })
     .await
     .map_err(|e| FetchError {

@@ -70,10 +70,16 @@ async fn migrate_then_add_update_and_list_providers_on_postgres() {
     )
     .await;
     assert!(added.status.success(), "{}", stderr(&added));
-    assert_eq!(stdout(&added).trim(), "created provider acme (id 1)");
+    assert_eq!(
+        stdout(&added).trim(),
+        "created provider acme (id 1) at https://feeds.example/acme.xml"
+    );
 
     let updated = ingestor(url, &["provider", "add", "acme", "--disable"]).await;
-    assert_eq!(stdout(&updated).trim(), "updated provider acme (id 1)");
+    assert_eq!(
+        stdout(&updated).trim(),
+        "updated provider acme (id 1) at https://feeds.example/acme.xml"
+    );
 
     let listed = ingestor(url, &["provider", "list", "--json"]).await;
     let provider: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
@@ -170,4 +176,144 @@ async fn a_bad_or_unreachable_database_gets_one_line() {
     let line = one_error_line(&unreachable);
     assert!(line.contains("cannot connect to the database"), "{line}");
     assert!(!line.contains(":pw@"), "the password is masked: {line}");
+
+    for database_url in [
+        "postgres://postgres@127.0.0.1:9/x?password=hunter2",
+        "postgres://postgres:hunter2@127.0.0.1:99999/x",
+        "postgres://postgres:hun/ter2@127.0.0.1:9/x",
+    ] {
+        let output = ingestor(database_url, &["provider", "list"]).await;
+        let line = one_error_line(&output);
+        assert!(
+            !line.contains("hunter2") && !line.contains("hun/ter2"),
+            "the password is masked: {line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn private_provider_urls_are_refused_unless_allowed() {
+    let test_db = TestDb::migrated(Backend::Sqlite).await;
+    let url = test_db.url.expose();
+    for private in [
+        "http://10.0.0.1/feed.xml",
+        "http://192.168.1.20/feed.xml",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://0x7f000001/feed.xml",
+        "http://localhost:5432/",
+        "http://db.localhost/feed.xml",
+    ] {
+        let output = ingestor(url, &["provider", "add", "p", "--url", private]).await;
+        let line = one_error_line(&output);
+        assert!(line.contains("refused destination"), "{private}: {line}");
+    }
+    let listed = ingestor(url, &["provider", "list"]).await;
+    assert!(
+        stdout(&listed).contains("no providers yet"),
+        "nothing was created"
+    );
+
+    // The flag (or the environment) allows private and loopback addresses, not metadata.
+    let flagged = ingestor(
+        url,
+        &[
+            "provider",
+            "add",
+            "loop",
+            "--url",
+            "http://127.0.0.1:8080/feed.xml",
+            "--allow-private-providers",
+        ],
+    )
+    .await;
+    assert!(flagged.status.success(), "{}", stderr(&flagged));
+    let from_env = tokio::process::Command::new(env!("CARGO_BIN_EXE_ingestor"))
+        .args([
+            "provider",
+            "add",
+            "lan",
+            "--url",
+            "http://10.1.2.3/feed.xml",
+        ])
+        .env("DATABASE_URL", url)
+        .env("ALLOW_PRIVATE_PROVIDERS", "true")
+        .output()
+        .await
+        .unwrap();
+    assert!(from_env.status.success(), "{}", stderr(&from_env));
+    let metadata = ingestor(
+        url,
+        &[
+            "provider",
+            "add",
+            "meta",
+            "--url",
+            "http://169.254.169.254/",
+            "--allow-private-providers",
+        ],
+    )
+    .await;
+    assert!(one_error_line(&metadata).contains("refused even with ALLOW_PRIVATE_PROVIDERS"));
+}
+
+#[tokio::test]
+async fn provider_urls_are_shown_without_userinfo_or_query_values() {
+    let test_db = TestDb::migrated(Backend::Sqlite).await;
+    let url = test_db.url.expose();
+    let added = ingestor(
+        url,
+        &[
+            "provider",
+            "add",
+            "acme",
+            "--url",
+            "https://user:hunter2@feeds.example/acme.xml?key=s3cret&lang=es",
+        ],
+    )
+    .await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let redacted = "https://***@feeds.example/acme.xml?key=***&lang=***";
+    assert_eq!(
+        stdout(&added).trim(),
+        format!("created provider acme (id 1) at {redacted}")
+    );
+    let listed = ingestor(url, &["provider", "list", "--json"]).await;
+    let provider: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(provider["url"], redacted);
+    let table = stdout(&ingestor(url, &["provider", "list"]).await);
+    assert!(table.contains(redacted), "{table}");
+    assert!(
+        !table.contains("hunter2") && !table.contains("s3cret"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn every_bound_is_shown_in_help_with_its_default_and_variable() {
+    for command in [["collect", "--help"], ["run", "--help"]] {
+        let output = ingestor("sqlite::memory:", &command).await;
+        let help = stdout(&output);
+        for expected in [
+            "--allow-private-providers",
+            "ALLOW_PRIVATE_PROVIDERS",
+            "--max-zones-per-event <MAX_ZONES_PER_EVENT>",
+            "[env: MAX_ZONES_PER_EVENT=]",
+            "[default: 1000]",
+            "--min-event-year",
+            "[default: 1970]",
+            "--max-event-year",
+            "[default: 2200]",
+            "--max-title-chars",
+            "--max-zone-name-chars",
+            "--max-zone-capacity",
+        ] {
+            assert!(
+                help.contains(expected),
+                "{command:?} lacks {expected}:\n{help}"
+            );
+        }
+    }
+    let help = stdout(&ingestor("sqlite::memory:", &["provider", "add", "--help"]).await);
+    assert!(help.contains("--allow-private-providers"), "{help}");
 }

@@ -5,7 +5,7 @@ use entity::{
     ErrorKind, JobState, ProviderId,
     query::{self, provider::ProviderChanges},
 };
-use ingestor::jobs::OutcomeReport;
+use ingestor::{collector::CollectSettings, jobs::OutcomeReport};
 use sea_orm::DatabaseConnection;
 use test_support::{Fault, ProviderSimulator, db_test, sample_feed};
 
@@ -23,9 +23,14 @@ async fn provider_at(db: &DatabaseConnection, url: &str, zone: &str) -> Provider
 }
 
 async fn collect(db: &DatabaseConnection) -> OutcomeReport {
-    ingestor::collect::collect_now(db, "acme", &CancellationToken::new())
-        .await
-        .unwrap()
+    ingestor::collect::collect_now(
+        db,
+        "acme",
+        CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Every stored event and its zones, comparable across runs.
@@ -331,4 +336,40 @@ db_test!(async fn an_unreachable_provider_is_a_connect_failure(test_db) {
     assert_eq!(report.status, JobState::Failed);
     assert_eq!(report.error_kind, Some(ErrorKind::Connect));
     assert_eq!(report.http_status, None);
+});
+
+db_test!(async fn a_well_formed_feed_without_events_completes_with_a_warning(test_db) {
+    let db = &test_db.db;
+    let empty = axum::body::Bytes::from_static(b"<eventList version=\"1.0\"><output></output></eventList>");
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml"), empty]).await;
+    let acme = provider_at(db, &sim.url(), "UTC").await;
+    let first = collect(db).await;
+    assert!(!first.empty_feed, "{first:?}");
+    let report = collect(db).await;
+    assert_eq!(report.status, JobState::Completed, "{report:?}");
+    assert!(report.empty_feed, "{report:?}");
+    assert_eq!((report.seen, report.inserted, report.rejected), (0, 0, 0));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["empty_feed"], true, "the collect JSON says so: {json}");
+    let outcome = query::job_outcome::find(db, entity::JobId(report.job_id)).await.unwrap().unwrap();
+    assert!(outcome.empty_feed);
+    // What was stored stays stored.
+    assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3);
+});
+
+db_test!(async fn a_record_dated_year_zero_is_rejected_alone_and_counted(test_db) {
+    let db = &test_db.db;
+    let text = String::from_utf8(sample_feed("response_1.xml").to_vec()).unwrap();
+    // The first event's start goes to year 0; the rest of the feed is fine.
+    let start = text.find("event_start_date=\"").unwrap() + "event_start_date=\"".len();
+    let broken = format!("{}0000-01-01T00:00:00{}", &text[..start], &text[start + 19..]);
+    let sim = ProviderSimulator::start(vec![axum::body::Bytes::from(broken)]).await;
+    let acme = provider_at(db, &sim.url(), "UTC").await;
+    let report = collect(db).await;
+    assert_eq!(report.status, JobState::Completed, "{report:?}");
+    assert_eq!((report.seen, report.inserted, report.rejected), (3, 2, 1));
+    let reason = report.rejections[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("outside the years 1970 to 2200"), "{reason}");
+    let stored = query::event::list_for_provider(db, acme).await.unwrap();
+    assert!(stored.iter().all(|e| e.starts_at.format("%Y").to_string() != "0000"));
 });

@@ -8,6 +8,7 @@
 
 mod cli;
 mod collector;
+mod destinations;
 mod processes;
 mod support;
 mod worker;

@@ -44,6 +44,8 @@ impl Worker {
             ])
             .env("DATABASE_URL", database_url)
             .env("DATABASE_TIMEOUT_MS", "1000")
+            // The provider simulator listens on loopback.
+            .env("ALLOW_PRIVATE_PROVIDERS", "true")
             .env("RUST_LOG", "info,sqlx=warn")
             .stdout(Stdio::null())
             .stderr(file)
@@ -148,9 +150,14 @@ async fn a_worker_killed_mid_job_is_rescued_and_its_job_retried() {
     .await;
     // A daily schedule: only the jobs this test creates run.
     let acme = provider(db, &sim.url(), "0 0 3 * * *").await;
-    ingestor::collect::collect_now(db, "acme", &Default::default())
-        .await
-        .unwrap();
+    ingestor::collect::collect_now(
+        db,
+        "acme",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let before = query::event::list_for_provider(db, acme).await.unwrap();
 
     sim.set_fault(Fault::Slow { delay_ms: 8_000 });

@@ -35,6 +35,8 @@ pub(crate) fn fast_settings() -> WorkerSettings {
             lease: Duration::from_millis(2_000),
             heartbeat: Duration::from_millis(500),
             retries: true,
+            // The provider simulator listens on loopback.
+            collect: ingestor::collector::CollectSettings::allowing_private(),
         },
         rescue_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_millis(1_000),
@@ -361,7 +363,14 @@ db_test!(async fn retention_prunes_old_finished_jobs_and_keeps_events(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
-    ingestor::collect::collect_now(db, "acme", &CancellationToken::new()).await.unwrap();
+    ingestor::collect::collect_now(
+        db,
+        "acme",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let Enqueued::Created(pending) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
         panic!("created");
     };

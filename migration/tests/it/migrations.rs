@@ -107,3 +107,58 @@ async fn the_embedded_default_migrates_itself_at_start_up() {
     migration::prepare(&test_db.db, policy).await.unwrap();
     migration::ensure_current(&test_db.db).await.unwrap();
 }
+
+async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
+    use entity::query::{self, job::NewJob, provider::ProviderChanges};
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let changes = ProviderChanges {
+        url: Some("http://127.0.0.1:9/feed.xml".parse().unwrap()),
+        ..Default::default()
+    };
+    let provider = query::provider::upsert(db, &"acme".parse().unwrap(), changes)
+        .await
+        .unwrap()
+        .model()
+        .id;
+    let job = match query::job::enqueue(db, NewJob::manual(provider, entity::time::now()))
+        .await
+        .unwrap()
+    {
+        query::job::Enqueued::Created(job) => job,
+        query::job::Enqueued::Conflict => unreachable!("a fresh provider has no job"),
+    };
+    assert!(table_exists(db, "job_outcome").await);
+    db.execute_unprepared("SELECT empty_feed FROM job_outcome")
+        .await
+        .unwrap();
+
+    migration::revert(db, Some(1)).await.unwrap();
+    assert!(
+        db.execute_unprepared("SELECT empty_feed FROM job_outcome")
+            .await
+            .is_err(),
+        "down drops the column"
+    );
+    assert!(matches!(
+        migration::ensure_current(db).await,
+        Err(SchemaError::Behind { pending }) if pending == ["m20261201_000003_job_outcome_empty_feed"]
+    ));
+
+    migration::apply_pending(db).await.unwrap();
+    let outcome = query::job_outcome::find(db, job.id).await.unwrap().unwrap();
+    assert!(
+        !outcome.empty_feed,
+        "an existing outcome reads as not empty"
+    );
+}
+
+#[tokio::test]
+async fn the_empty_feed_column_goes_down_and_up_keeping_outcomes_on_postgres() {
+    empty_feed_column_goes_down_and_up_keeping_rows(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_empty_feed_column_goes_down_and_up_keeping_outcomes_on_sqlite() {
+    empty_feed_column_goes_down_and_up_keeping_rows(Backend::Sqlite).await;
+}

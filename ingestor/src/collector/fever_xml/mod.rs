@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use entity::query::event::EventRecord;
 
 pub use parse::{Dialect, ParseError};
-pub use validate::Rejection;
+pub use validate::{RecordLimits, Rejection};
 
 /// How many rejection reasons an outcome keeps (the count covers them all).
 pub const KEPT_REJECTIONS: usize = 20;
@@ -34,34 +34,42 @@ pub struct ReadFeed {
 /// Feeds at least this large are read on two threads (see [`read_feed`]).
 const PARALLEL_MIN_BYTES: usize = 512 * 1024;
 
-/// Parses `body`, validates each record alone in the time zone `zone`, and merges records
-/// that repeat a triple. Fails only when the feed as a whole cannot be read.
+/// Parses `body`, validates each record alone in the time zone `zone` and against `limits`,
+/// and merges records that repeat a triple. Fails only when the feed as a whole cannot be
+/// read.
 ///
 /// A large feed is cut in two between two base events and the halves are read on two
 /// threads, which nearly halves the time on a 2-core machine. The halves must fit together
 /// (the elements the first leaves open are exactly those the second closes); if they do not,
 /// or either half fails, the feed is read again on one thread, which gives the exact answer
 /// or error.
-pub fn read_feed(body: &[u8], zone: chrono_tz::Tz) -> Result<ReadFeed, ParseError> {
+pub fn read_feed(
+    body: &[u8],
+    zone: chrono_tz::Tz,
+    limits: &RecordLimits,
+) -> Result<ReadFeed, ParseError> {
     if body.len() < PARALLEL_MIN_BYTES {
-        return read_feed_on_one_thread(body, zone);
+        return read_feed_on_one_thread(body, zone, limits);
     }
     let text = parse::utf8(body)?;
     let Some((dialect, cut)) = parse::split_point(text) else {
-        return read_feed_on_one_thread(body, zone);
+        return read_feed_on_one_thread(body, zone, limits);
     };
+    let max_zones = limits.max_zones_per_event;
     let (first, second) = text.split_at(cut);
+    let expected = estimated_records(body);
     let halves = std::thread::scope(|scope| {
         let later = scope.spawn(move || {
-            let mut merger = Merger::default();
-            let end = parse::parse_region(second, Some(dialect), |base, event| {
-                merger.add(validate::validate(base, event, zone));
+            let mut merger = Merger::with_capacity(expected.div_ceil(2));
+            let end = parse::parse_region(second, Some(dialect), max_zones, |base, event| {
+                merger.add(validate::validate(base, event, zone, limits));
             });
             end.map(|end| (merger, end))
         });
-        let mut merger = Merger::default();
-        let end = parse::parse_region(first, None, |base, event| {
-            merger.add(validate::validate(base, event, zone));
+        // The first half's list receives the second's: sized for the whole feed.
+        let mut merger = Merger::with_capacity(expected);
+        let end = parse::parse_region(first, None, max_zones, |base, event| {
+            merger.add(validate::validate(base, event, zone, limits));
         });
         let later = later
             .join()
@@ -80,7 +88,7 @@ pub fn read_feed(body: &[u8], zone: chrono_tz::Tz) -> Result<ReadFeed, ParseErro
                 events: first_end.events + second_end.events,
             }))
         }
-        _ => read_feed_on_one_thread(body, zone),
+        _ => read_feed_on_one_thread(body, zone, limits),
     }
 }
 
@@ -92,12 +100,26 @@ fn fits(first: &parse::RegionEnd, second: &parse::RegionEnd) -> bool {
 }
 
 /// [`read_feed`] on the calling thread only.
-pub fn read_feed_on_one_thread(body: &[u8], zone: chrono_tz::Tz) -> Result<ReadFeed, ParseError> {
-    let mut merger = Merger::default();
-    let summary = parse::parse_feed(body, |base, event| {
-        merger.add(validate::validate(base, event, zone));
+pub fn read_feed_on_one_thread(
+    body: &[u8],
+    zone: chrono_tz::Tz,
+    limits: &RecordLimits,
+) -> Result<ReadFeed, ParseError> {
+    let mut merger = Merger::with_capacity(estimated_records(body));
+    let summary = parse::parse_feed(body, limits.max_zones_per_event, |base, event| {
+        merger.add(validate::validate(base, event, zone, limits));
     })?;
     Ok(merger.finish(summary))
+}
+
+/// How many records `body` may hold, to size the record list once: each growth by doubling
+/// would leave the outgrown list resident for a while (the allocator purges freed memory
+/// lazily), and the list of a large feed is tens of megabytes. The count of event tags, but
+/// never more than one per 64 bytes of body, as no valid record is shorter, so a body of bare
+/// tags cannot make it reserve much more than the body itself.
+fn estimated_records(body: &[u8]) -> usize {
+    let count = |tag: &[u8]| memchr::memmem::find_iter(body, tag).count();
+    (count(b"<event ") + count(b"<plan ")).min(body.len() / 64)
 }
 
 /// Collects validated records in feed order, merging repeated triples (last wins).
@@ -112,6 +134,14 @@ struct Merger {
 }
 
 impl Merger {
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            records: Vec::with_capacity(records),
+            index: HashMap::with_capacity(records),
+            ..Self::default()
+        }
+    }
+
     fn add(&mut self, validated: Result<EventRecord, Rejection>) {
         match validated {
             Ok(record) => {
@@ -172,6 +202,76 @@ fn triple_key(base_event_id: &str, event_id: &str) -> u128 {
 mod tests {
     use super::*;
 
+    const L: RecordLimits = RecordLimits {
+        max_zones_per_event: 1_000,
+        min_year: 1970,
+        max_year: 2200,
+        max_title_chars: 500,
+        max_zone_name_chars: 200,
+        max_zone_capacity: 1_000_000,
+    };
+
+    #[test]
+    fn the_record_estimate_counts_event_tags_within_the_body_size() {
+        let feed = read_feed(&fixture("response_1.xml"), chrono_tz::UTC, &L).unwrap();
+        assert!(estimated_records(&fixture("response_1.xml")) >= feed.seen);
+        assert_eq!(estimated_records(&fixture("plan_format/response_1.xml")), 4);
+        let tags = b"<event ".repeat(1_000);
+        assert_eq!(estimated_records(&tags), 7_000 / 64);
+    }
+
+    #[test]
+    fn the_test_limits_are_the_defaults() {
+        assert_eq!(L, RecordLimits::default());
+    }
+
+    #[test]
+    fn an_event_with_too_many_zones_is_rejected_alone_without_holding_them() {
+        let zones = "<zone zone_id=\"1\" capacity=\"1\" price=\"1.00\"/>".repeat(50_000);
+        let body = format!(
+            "<eventList><output>\
+             <base_event base_event_id=\"1\" title=\"Zones\" sell_mode=\"online\">\
+             <event event_id=\"1\" event_start_date=\"2021-01-01T10:00:00\" event_end_date=\"2021-01-01T11:00:00\">{zones}</event>\
+             <event event_id=\"2\" event_start_date=\"2021-01-01T10:00:00\" event_end_date=\"2021-01-01T11:00:00\"><zone zone_id=\"1\" capacity=\"1\" price=\"1.00\"/></event>\
+             </base_event></output></eventList>"
+        );
+        for feed in [
+            read_feed(body.as_bytes(), chrono_tz::UTC, &L).unwrap(),
+            read_feed_on_one_thread(body.as_bytes(), chrono_tz::UTC, &L).unwrap(),
+        ] {
+            assert_eq!((feed.seen, feed.rejected, feed.records.len()), (2, 1, 1));
+            assert_eq!(feed.records[0].event_id, "2");
+            assert_eq!(
+                feed.rejections[0].reason,
+                "it has 50000 zones, over the limit of 1000"
+            );
+        }
+        // The parser keeps at most the limit, whatever the event holds.
+        let mut kept = 0;
+        parse::parse_feed(body.as_bytes(), 1_000, |_, event| {
+            kept = kept.max(event.zones().len());
+        })
+        .unwrap();
+        assert_eq!(kept, 1_000);
+    }
+
+    #[test]
+    fn an_event_dated_year_zero_is_rejected_and_the_rest_stored() {
+        let body = br#"<eventList><output>
+            <base_event base_event_id="1" title="Old" sell_mode="online">
+              <event event_id="1" event_start_date="0000-01-01T00:00:00" event_end_date="0000-01-01T01:00:00"/>
+              <event event_id="2" event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T11:00:00"/>
+            </base_event>
+        </output></eventList>"#;
+        let feed = read_feed(body, chrono_tz::UTC, &L).unwrap();
+        assert_eq!((feed.seen, feed.rejected, feed.records.len()), (2, 1, 1));
+        assert!(
+            feed.rejections[0]
+                .reason
+                .contains("outside the years 1970 to 2200")
+        );
+    }
+
     fn fixture(name: &str) -> Vec<u8> {
         std::fs::read(format!(
             "{}/../fixtures/feeds/{name}",
@@ -182,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_second_sample_rejects_only_the_impossible_date() {
-        let feed = read_feed(&fixture("response_2.xml"), chrono_tz::UTC).unwrap();
+        let feed = read_feed(&fixture("response_2.xml"), chrono_tz::UTC, &L).unwrap();
         assert_eq!(feed.seen, 3);
         assert_eq!(feed.rejected, 1);
         assert_eq!(feed.records.len(), 2);
@@ -196,8 +296,8 @@ mod tests {
 
     #[test]
     fn both_dialects_read_to_the_same_records() {
-        let events = read_feed(&fixture("response_1.xml"), chrono_tz::UTC).unwrap();
-        let plans = read_feed(&fixture("plan_format/response_1.xml"), chrono_tz::UTC).unwrap();
+        let events = read_feed(&fixture("response_1.xml"), chrono_tz::UTC, &L).unwrap();
+        let plans = read_feed(&fixture("plan_format/response_1.xml"), chrono_tz::UTC, &L).unwrap();
         assert_eq!(plans.dialect, Dialect::PlanList);
         // The plan sample has one more plan (1643) and is otherwise the same catalogue.
         let without_extra: Vec<_> = plans
@@ -217,14 +317,14 @@ mod tests {
         };
         let body = test_support::feedgen::generate(&spec);
         assert!(body.len() > PARALLEL_MIN_BYTES);
-        let two = read_feed(body.as_bytes(), chrono_tz::Europe::Madrid).unwrap();
-        let one = read_feed_on_one_thread(body.as_bytes(), chrono_tz::Europe::Madrid).unwrap();
+        let two = read_feed(body.as_bytes(), chrono_tz::Europe::Madrid, &L).unwrap();
+        let one = read_feed_on_one_thread(body.as_bytes(), chrono_tz::Europe::Madrid, &L).unwrap();
         assert_eq!(two, one);
         assert_eq!(two.seen, 3_000);
         assert!(two.rejected > 0 && two.duplicates == 0);
         let broken = &body.as_bytes()[..body.len() - 100];
         assert!(
-            read_feed(broken, chrono_tz::UTC).is_err(),
+            read_feed(broken, chrono_tz::UTC, &L).is_err(),
             "a truncated feed still fails whole"
         );
         // A repeated triple across the two halves merges as in one pass.
@@ -233,15 +333,15 @@ mod tests {
             &body[..body.rfind("</output>").unwrap()],
             "<base_event base_event_id=\"1000\" title=\"again\" sell_mode=\"online\"><event event_id=\"1\" event_start_date=\"2021-01-01T10:00:00\" event_end_date=\"2021-01-01T11:00:00\"/></base_event></output></eventList>"
         );
-        let two = read_feed(repeated.as_bytes(), chrono_tz::UTC).unwrap();
-        let one = read_feed_on_one_thread(repeated.as_bytes(), chrono_tz::UTC).unwrap();
+        let two = read_feed(repeated.as_bytes(), chrono_tz::UTC, &L).unwrap();
+        let one = read_feed_on_one_thread(repeated.as_bytes(), chrono_tz::UTC, &L).unwrap();
         assert_eq!(two, one);
         assert_eq!(two.duplicates, 1);
         // Content after the root fails whole, in both ways of reading.
         let after = format!("{body}<eventList/>");
-        assert!(read_feed(after.as_bytes(), chrono_tz::UTC).is_err());
+        assert!(read_feed(after.as_bytes(), chrono_tz::UTC, &L).is_err());
         let text_after = format!("{body} trailing");
-        assert!(read_feed(text_after.as_bytes(), chrono_tz::UTC).is_err());
+        assert!(read_feed(text_after.as_bytes(), chrono_tz::UTC, &L).is_err());
     }
 
     #[test]
@@ -254,7 +354,7 @@ mod tests {
               <event event_id="2" event_start_date="2021-01-01T10:00:00" event_end_date="2021-01-01T12:00:00"/>
             </base_event>
         </output></eventList>"#;
-        let feed = read_feed(body, chrono_tz::UTC).unwrap();
+        let feed = read_feed(body, chrono_tz::UTC, &L).unwrap();
         assert_eq!((feed.seen, feed.records.len(), feed.duplicates), (2, 1, 1));
         assert_eq!(feed.records[0].title, "A, again");
     }

@@ -133,12 +133,21 @@ pub struct RawEvent {
     // Zone buffers are reused: only the first `zone_count` belong to this event.
     zones: Vec<RawZone>,
     zone_count: usize,
+    // Zones past the parser's limit: counted, not kept, so a record with millions of zones
+    // costs no memory before validation rejects it.
+    zones_dropped: usize,
 }
 
 impl RawEvent {
     /// Its `zone` children, in order.
     pub fn zones(&self) -> &[RawZone] {
         &self.zones[..self.zone_count]
+    }
+
+    /// How many `zone` children it had, including those past the parser's limit (which
+    /// [`Self::zones`] does not hold).
+    pub fn zones_seen(&self) -> usize {
+        self.zone_count + self.zones_dropped
     }
 
     /// Its zones, to change them (building records by hand, in tests).
@@ -153,15 +162,25 @@ impl RawEvent {
         self.zone_count += 1;
     }
 
-    /// A reused slot for the next zone, cleared.
-    fn next_zone(&mut self) -> &mut RawZone {
+    /// Counts `n` zones past the parser's limit (building records by hand, in tests).
+    pub fn drop_zones(&mut self, n: usize) {
+        self.zones_dropped += n;
+    }
+
+    /// A reused slot for the next zone, cleared; `None` past `limit` zones (the zone is
+    /// counted only).
+    fn next_zone(&mut self, limit: usize) -> Option<&mut RawZone> {
+        if self.zone_count >= limit {
+            self.zones_dropped += 1;
+            return None;
+        }
         if self.zone_count == self.zones.len() {
             self.zones.push(RawZone::default());
         }
         let zone = &mut self.zones[self.zone_count];
         self.zone_count += 1;
         zone.clear();
-        zone
+        Some(zone)
     }
 
     fn clear(&mut self) {
@@ -176,6 +195,7 @@ impl RawEvent {
             field.clear();
         }
         self.zone_count = 0;
+        self.zones_dropped = 0;
     }
 }
 
@@ -188,6 +208,7 @@ impl PartialEq for RawEvent {
             && self.sell_to == other.sell_to
             && self.sold_out == other.sold_out
             && self.zones() == other.zones()
+            && self.zones_dropped == other.zones_dropped
     }
 }
 
@@ -256,7 +277,9 @@ pub struct ParseSummary {
     pub events: usize,
 }
 
-/// Reads `body` and calls `on_event` with each event and its base event, in feed order.
+/// Reads `body` and calls `on_event` with each event and its base event, in feed order. An
+/// event keeps at most `max_zones` zones; further ones are only counted
+/// ([`RawEvent::zones_seen`]), so memory stays bounded whatever a record holds.
 ///
 /// The callback sees every record of a well-formed feed; if the feed turns out to be broken
 /// further on, an error is returned, and the caller must discard what it collected. The
@@ -264,10 +287,11 @@ pub struct ParseSummary {
 /// parser then fills whatever event it is given back.
 pub fn parse_feed(
     body: &[u8],
+    max_zones: usize,
     on_event: impl FnMut(&RawBase, &mut RawEvent),
 ) -> Result<ParseSummary, ParseError> {
     let text = utf8(body)?;
-    let end = parse_region(text, None, on_event)?;
+    let end = parse_region(text, None, max_zones, on_event)?;
     if !end.open.is_empty() {
         return Err(ParseError::Truncated(text.len() as u64));
     }
@@ -311,10 +335,12 @@ const TRACKED_DEPTH: usize = 8;
 /// Reads a region of a document: the whole of it when `inside` is `None`, or a part that
 /// starts between two base events of a document of that dialect. A region may end with
 /// elements open, and a later one may close elements it did not open; [`RegionEnd`] says
-/// which, so the caller can check that consecutive regions fit together.
+/// which, so the caller can check that consecutive regions fit together. Events keep at most
+/// `max_zones` zones, as in [`parse_feed`].
 pub fn parse_region(
     text: &str,
     inside: Option<Dialect>,
+    max_zones: usize,
     mut on_event: impl FnMut(&RawBase, &mut RawEvent),
 ) -> Result<RegionEnd, ParseError> {
     let mut reader = Reader::from_str(text);
@@ -370,8 +396,11 @@ pub fn parse_region(
                     } else {
                         event_depth = Some(depth);
                     }
-                } else if name == "zone" && event_depth.is_some() {
-                    read_zone(element, event.next_zone()).map_err(&malformed)?;
+                } else if name == "zone"
+                    && event_depth.is_some()
+                    && let Some(zone) = event.next_zone(max_zones)
+                {
+                    read_zone(element, zone).map_err(&malformed)?;
                 }
                 if !is_empty {
                     if depth < TRACKED_DEPTH {
@@ -637,7 +666,9 @@ mod tests {
 
     fn collect(body: &str) -> Result<(ParseSummary, Vec<(RawBase, RawEvent)>), ParseError> {
         let mut records = Vec::new();
-        let summary = parse_feed(body.as_bytes(), |b, e| records.push((b.clone(), e.clone())))?;
+        let summary = parse_feed(body.as_bytes(), usize::MAX, |b, e| {
+            records.push((b.clone(), e.clone()))
+        })?;
         Ok((summary, records))
     }
 
@@ -753,7 +784,7 @@ mod tests {
             Err(ParseError::Malformed { .. })
         ));
         assert!(matches!(
-            parse_feed(b"<eventList>\xff</eventList>", |_, _| {}),
+            parse_feed(b"<eventList>\xff</eventList>", usize::MAX, |_, _| {}),
             Err(ParseError::Encoding(11))
         ));
         let bad_entity = full.replace("Camela", "Camela &nope;");

@@ -6,9 +6,14 @@
 //! `sell_to`, `sold_out` (false), a zone's `name` (empty) and `numbered` (false). Naive
 //! timestamps are read in the provider's time zone; a timestamp with an offset is taken as
 //! that instant.
+//!
+//! What one record may carry is bounded ([`RecordLimits`]): zones per event, the years its
+//! dates fall in, the length of its title and zone names, a zone's capacity. A record past a
+//! bound is rejected alone, with the bound in its reason.
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDateTime, Offset as _, TimeDelta, TimeZone, Utc,
+    DateTime, Datelike as _, FixedOffset, LocalResult, NaiveDateTime, Offset as _, TimeDelta,
+    TimeZone, Utc,
 };
 use entity::query::event::{EventRecord, ZoneRecord};
 use serde::Serialize;
@@ -17,10 +22,69 @@ use super::parse::{RawBase, RawEvent, RawZone};
 
 /// Longest identifier accepted (the column's width).
 const MAX_ID_LEN: usize = 64;
-/// Longest title or name accepted.
-const MAX_TEXT_LEN: usize = 1_000;
 /// Largest price accepted, in cents (10 billion units): above is a feed error.
 const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
+
+/// What one record may carry; a record past any bound is rejected alone. Defaults are far
+/// above what real catalogues hold and far below what would hurt the store or a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// Most zones one event may have.
+    pub max_zones_per_event: usize,
+    /// Earliest year a date (start, end, sell from/to) may fall in, as written.
+    pub min_year: i32,
+    /// Latest year a date may fall in, as written.
+    pub max_year: i32,
+    /// Longest title, in characters.
+    pub max_title_chars: usize,
+    /// Longest zone name, in characters.
+    pub max_zone_name_chars: usize,
+    /// Largest capacity of one zone, in seats.
+    pub max_zone_capacity: i32,
+}
+
+impl Default for RecordLimits {
+    fn default() -> Self {
+        Self {
+            max_zones_per_event: 1_000,
+            min_year: 1970,
+            max_year: 2200,
+            max_title_chars: 500,
+            max_zone_name_chars: 200,
+            max_zone_capacity: 1_000_000,
+        }
+    }
+}
+
+impl RecordLimits {
+    /// Checks the limits make sense together, naming the setting that does not.
+    pub fn validate(self) -> Result<Self, String> {
+        let check = |ok: bool, message: &str| if ok { Ok(()) } else { Err(message.to_owned()) };
+        check(
+            (1..=100_000).contains(&self.max_zones_per_event),
+            "--max-zones-per-event must be between 1 and 100000",
+        )?;
+        check(
+            (1..=9999).contains(&self.min_year)
+                && (1..=9999).contains(&self.max_year)
+                && self.min_year <= self.max_year,
+            "--min-event-year and --max-event-year must be between 1 and 9999, the first not after the second",
+        )?;
+        check(
+            (1..=100_000).contains(&self.max_title_chars),
+            "--max-title-chars must be between 1 and 100000",
+        )?;
+        check(
+            (1..=100_000).contains(&self.max_zone_name_chars),
+            "--max-zone-name-chars must be between 1 and 100000",
+        )?;
+        check(
+            self.max_zone_capacity >= 1,
+            "--max-zone-capacity must be at least 1",
+        )?;
+        Ok(self)
+    }
+}
 
 /// Why one record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,32 +105,60 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Checks one record and builds what the store writes, reading naive times in `zone`.
+/// Checks one record against `limits` and builds what the store writes, reading naive times
+/// in `zone`.
 pub fn validate(
     base: &RawBase,
     event: &RawEvent,
     zone: chrono_tz::Tz,
+    limits: &RecordLimits,
 ) -> Result<EventRecord, Rejection> {
-    build(base, event, zone).map_err(|reason| Rejection {
+    build(base, event, zone, limits).map_err(|reason| Rejection {
         base_event_id: usable_id(base.base_event_id.get()),
         event_id: usable_id(event.event_id.get()),
         reason,
     })
 }
 
-fn build(base: &RawBase, event: &RawEvent, tz: chrono_tz::Tz) -> Result<EventRecord, String> {
+fn build(
+    base: &RawBase,
+    event: &RawEvent,
+    tz: chrono_tz::Tz,
+    limits: &RecordLimits,
+) -> Result<EventRecord, String> {
     let base_event_id = identifier("base_event_id", base.base_event_id.get())?;
     let event_id = identifier("event_id", event.event_id.get())?;
-    let title = text("title", required("title", base.title.get())?)?;
+    let zones_seen = event.zones_seen();
+    if zones_seen > limits.max_zones_per_event {
+        return Err(format!(
+            "it has {zones_seen} zones, over the limit of {}",
+            limits.max_zones_per_event
+        ));
+    }
+    let title = text(
+        "title",
+        required("title", base.title.get())?,
+        limits.max_title_chars,
+    )?;
     let sell_mode = identifier("sell_mode", base.sell_mode.get())?;
     let organizer_company_id = base
         .organizer_company_id
         .get()
         .map(|v| identifier("organizer_company_id", Some(v)))
         .transpose()?;
-    let (starts_local, starts_at) =
-        timestamp("start date", required("start date", event.start.get())?, tz)?;
-    let (ends_local, ends_at) = timestamp("end date", required("end date", event.end.get())?, tz)?;
+    let years = limits.min_year..=limits.max_year;
+    let (starts_local, starts_at) = timestamp(
+        "start date",
+        required("start date", event.start.get())?,
+        tz,
+        &years,
+    )?;
+    let (ends_local, ends_at) = timestamp(
+        "end date",
+        required("end date", event.end.get())?,
+        tz,
+        &years,
+    )?;
     if ends_at < starts_at {
         return Err(format!(
             "it ends ({}) before it starts ({})",
@@ -74,20 +166,20 @@ fn build(base: &RawBase, event: &RawEvent, tz: chrono_tz::Tz) -> Result<EventRec
             event.start.get().unwrap_or_default()
         ));
     }
-    let sell_from = optional_timestamp("sell_from", event.sell_from.get(), tz)?;
-    let sell_to = optional_timestamp("sell_to", event.sell_to.get(), tz)?;
+    let sell_from = optional_timestamp("sell_from", event.sell_from.get(), tz, &years)?;
+    let sell_to = optional_timestamp("sell_to", event.sell_to.get(), tz, &years)?;
     let sold_out = event
         .sold_out
         .get()
         .map(|v| boolean("sold_out", v))
         .transpose()?
         .unwrap_or(false);
-    let zones = event
-        .zones()
-        .iter()
-        .enumerate()
-        .map(|(i, z)| zone(z).map_err(|reason| format!("zone #{}: {reason}", i + 1)))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Exactly sized: collecting through `Result` would grow by doubling (8 slots for 5 zones),
+    // a third of a large feed's records in memory.
+    let mut zones = Vec::with_capacity(event.zones().len());
+    for (i, raw) in event.zones().iter().enumerate() {
+        zones.push(zone(raw, limits).map_err(|reason| format!("zone #{}: {reason}", i + 1))?);
+    }
     Ok(EventRecord {
         base_event_id,
         event_id,
@@ -105,16 +197,19 @@ fn build(base: &RawBase, event: &RawEvent, tz: chrono_tz::Tz) -> Result<EventRec
     })
 }
 
-fn zone(raw: &RawZone) -> Result<ZoneRecord, String> {
+fn zone(raw: &RawZone, limits: &RecordLimits) -> Result<ZoneRecord, String> {
     Ok(ZoneRecord {
         zone_id: identifier("zone_id", raw.zone_id.get())?,
         name: raw
             .name
             .get()
-            .map(|n| text("name", n))
+            .map(|n| text("name", n, limits.max_zone_name_chars))
             .transpose()?
             .unwrap_or_default(),
-        capacity: capacity(required("capacity", raw.capacity.get())?)?,
+        capacity: capacity(
+            required("capacity", raw.capacity.get())?,
+            limits.max_zone_capacity,
+        )?,
         price_cents: price_cents(required("price", raw.price.get())?)?,
         numbered: raw
             .numbered
@@ -150,10 +245,11 @@ fn identifier(name: &str, value: Option<&str>) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-fn text(name: &str, value: &str) -> Result<String, String> {
+fn text(name: &str, value: &str, max_chars: usize) -> Result<String, String> {
     let value = value.trim_ascii();
-    if value.len() > MAX_TEXT_LEN && value.chars().count() > MAX_TEXT_LEN {
-        return Err(format!("{name} is longer than {MAX_TEXT_LEN} characters"));
+    // Bytes bound characters from above: count characters only for long values.
+    if value.len() > max_chars && value.chars().count() > max_chars {
+        return Err(format!("{name} is longer than {max_chars} characters"));
     }
     Ok(value.to_owned())
 }
@@ -166,13 +262,17 @@ fn boolean(name: &str, value: &str) -> Result<bool, String> {
     }
 }
 
-fn capacity(value: &str) -> Result<i32, String> {
-    value
+fn capacity(value: &str, max: i32) -> Result<i32, String> {
+    let seats = value
         .trim()
         .parse::<i32>()
         .ok()
         .filter(|c| *c >= 0)
-        .ok_or_else(|| format!("capacity `{value}` is not a whole number of seats"))
+        .ok_or_else(|| format!("capacity `{value}` is not a whole number of seats"))?;
+    if seats > max {
+        return Err(format!("capacity {seats} is over the limit of {max} seats"));
+    }
+    Ok(seats)
 }
 
 /// A price in cents from its decimal text (`"20.00"`, `"15"`, `"7.5"`), exactly: no floats.
@@ -211,15 +311,36 @@ fn optional_timestamp(
     name: &str,
     value: Option<&str>,
     tz: chrono_tz::Tz,
+    years: &std::ops::RangeInclusive<i32>,
 ) -> Result<Option<DateTime<Utc>>, String> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => timestamp(name, v, tz).map(|(_, instant)| Some(instant)),
+        Some(v) => timestamp(name, v, tz, years).map(|(_, instant)| Some(instant)),
     }
 }
 
-/// The local time as written and the instant it denotes.
+/// The local time as written and the instant it denotes, if its year (as written) is in
+/// `years`.
 fn timestamp(
+    name: &str,
+    value: &str,
+    tz: chrono_tz::Tz,
+    years: &std::ops::RangeInclusive<i32>,
+) -> Result<(NaiveDateTime, DateTime<Utc>), String> {
+    let (local, instant) = any_timestamp(name, value, tz)?;
+    if !years.contains(&local.year()) {
+        return Err(format!(
+            "{name} `{}` is outside the years {} to {}",
+            value.trim_ascii(),
+            years.start(),
+            years.end()
+        ));
+    }
+    Ok((local, instant))
+}
+
+/// The local time as written and the instant it denotes, in any year chrono knows.
+fn any_timestamp(
     name: &str,
     value: &str,
     tz: chrono_tz::Tz,
@@ -324,12 +445,14 @@ mod tests {
     }
 
     fn reason(base: &RawBase, event: &RawEvent) -> String {
-        validate(base, event, chrono_tz::UTC).unwrap_err().reason
+        validate(base, event, chrono_tz::UTC, &RecordLimits::default())
+            .unwrap_err()
+            .reason
     }
 
     #[test]
     fn a_valid_record_becomes_a_stored_record() {
-        let record = validate(&base(), &event(), chrono_tz::UTC).unwrap();
+        let record = validate(&base(), &event(), chrono_tz::UTC, &RecordLimits::default()).unwrap();
         assert_eq!(record.base_event_id, "444");
         assert_eq!(record.event_id, "1642");
         assert!(!record.is_online());
@@ -342,7 +465,8 @@ mod tests {
     fn an_impossible_calendar_date_is_rejected_with_its_ids() {
         let mut e = event();
         e.start = "2021-09-31T20:00:00".into();
-        let rejection = validate(&base(), &e, chrono_tz::UTC).unwrap_err();
+        let rejection =
+            validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).unwrap_err();
         assert_eq!(rejection.base_event_id.as_deref(), Some("444"));
         assert_eq!(rejection.event_id.as_deref(), Some("1642"));
         assert_eq!(
@@ -362,7 +486,7 @@ mod tests {
         assert!(reason(&base(), &e).starts_with("it ends (2021-09-30T19:00:00) before it starts"));
         e.end = e.start.clone();
         assert!(
-            validate(&base(), &e, chrono_tz::UTC).is_ok(),
+            validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).is_ok(),
             "a zero-length event is valid"
         );
     }
@@ -408,7 +532,8 @@ mod tests {
         assert_eq!(reason(&b, &event()), "title is missing");
         let mut e = event();
         e.event_id = "  ".into();
-        let rejection = validate(&base(), &e, chrono_tz::UTC).unwrap_err();
+        let rejection =
+            validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).unwrap_err();
         assert_eq!(rejection.reason, "event_id is empty");
         assert_eq!(rejection.event_id, None);
         let mut e = event();
@@ -420,13 +545,123 @@ mod tests {
     }
 
     #[test]
+    fn dates_outside_the_sane_years_reject_the_record() {
+        let mut e = event();
+        e.start = "0000-01-01T00:00:00".into();
+        e.end = "0000-01-01T01:00:00".into();
+        assert_eq!(
+            reason(&base(), &e),
+            "start date `0000-01-01T00:00:00` is outside the years 1970 to 2200"
+        );
+        let mut e = event();
+        e.end = "2201-01-01T00:00:00".into();
+        assert_eq!(
+            reason(&base(), &e),
+            "end date `2201-01-01T00:00:00` is outside the years 1970 to 2200"
+        );
+        let mut e = event();
+        e.sell_from = "1969-12-31T23:59:59".into();
+        assert!(reason(&base(), &e).starts_with("sell_from `1969-12-31T23:59:59` is outside"));
+        let mut e = event();
+        e.sell_to = "+10000-01-01T00:00:00Z".into();
+        assert!(validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).is_err());
+        // The edges are in, and the years are configurable.
+        let mut e = event();
+        e.start = "1970-01-01T00:00:00".into();
+        e.end = "2200-12-31T23:59:59".into();
+        e.sell_from = Field::absent();
+        e.sell_to = Field::absent();
+        assert!(validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).is_ok());
+        let narrow = RecordLimits {
+            min_year: 2000,
+            max_year: 2100,
+            ..RecordLimits::default()
+        };
+        assert!(validate(&base(), &e, chrono_tz::UTC, &narrow).is_err());
+    }
+
+    #[test]
+    fn records_past_a_content_bound_are_rejected_with_the_bound() {
+        let limits = RecordLimits {
+            max_zones_per_event: 2,
+            max_title_chars: 10,
+            max_zone_name_chars: 5,
+            max_zone_capacity: 100,
+            ..RecordLimits::default()
+        };
+        let check = |b: &RawBase, e: &RawEvent| validate(b, e, chrono_tz::UTC, &limits);
+        let mut short_zone = event();
+        short_zone.zones_mut()[0].name = "A".into();
+        let mut b = base();
+        b.title = "x".repeat(11).as_str().into();
+        assert_eq!(
+            check(&b, &short_zone).unwrap_err().reason,
+            "title is longer than 10 characters"
+        );
+        b.title = "ñ".repeat(10).as_str().into();
+        assert!(check(&b, &short_zone).is_ok(), "characters, not bytes");
+
+        let mut e = event();
+        e.zones_mut()[0].name = "Amfiteatre".into();
+        let mut b = base();
+        b.title = "Short".into();
+        assert_eq!(
+            check(&b, &e).unwrap_err().reason,
+            "zone #1: name is longer than 5 characters"
+        );
+        let mut e = event();
+        e.zones_mut()[0].name = "A".into();
+        e.zones_mut()[0].capacity = "101".into();
+        assert_eq!(
+            check(&b, &e).unwrap_err().reason,
+            "zone #1: capacity 101 is over the limit of 100 seats"
+        );
+        let mut e = event();
+        e.zones_mut()[0].name = "A".into();
+        e.push_zone(e.zones()[0].clone());
+        assert!(check(&b, &e).is_ok(), "two zones are within the limit");
+        e.drop_zones(1_000_000);
+        let rejection = check(&b, &e).unwrap_err();
+        assert_eq!(
+            rejection.reason,
+            "it has 1000002 zones, over the limit of 2"
+        );
+        assert_eq!(rejection.event_id.as_deref(), Some("1642"));
+    }
+
+    #[test]
+    fn record_limits_are_checked_together() {
+        assert!(RecordLimits::default().validate().is_ok());
+        let inverted = RecordLimits {
+            min_year: 2100,
+            max_year: 2000,
+            ..RecordLimits::default()
+        };
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .contains("--min-event-year")
+        );
+        let none = RecordLimits {
+            max_zones_per_event: 0,
+            ..RecordLimits::default()
+        };
+        assert!(
+            none.validate()
+                .unwrap_err()
+                .contains("--max-zones-per-event")
+        );
+    }
+
+    #[test]
     fn optional_attributes_have_defaults() {
         let mut e = event();
         e.sold_out = Field::absent();
         e.sell_from = Field::absent();
         e.zones_mut()[0].numbered = Field::absent();
         e.zones_mut()[0].name = Field::absent();
-        let record = validate(&base(), &e, chrono_tz::UTC).unwrap();
+        let record = validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).unwrap();
         assert!(!record.sold_out);
         assert_eq!(record.sell_from, None);
         assert_eq!(record.zones[0].name, "");
@@ -445,14 +680,14 @@ mod tests {
             "other shapes go to chrono"
         );
         assert_eq!(parse_plain_local("2021-06-30T21:05:09Z"), None);
-        let spaced = timestamp("start", "2021-06-30 21:05:09", chrono_tz::UTC).unwrap();
+        let spaced = any_timestamp("start", "2021-06-30 21:05:09", chrono_tz::UTC).unwrap();
         assert_eq!(spaced.0, parsed);
     }
 
     #[test]
     fn naive_times_are_read_in_the_provider_time_zone() {
         let madrid: chrono_tz::Tz = "Europe/Madrid".parse().unwrap();
-        let record = validate(&base(), &event(), madrid).unwrap();
+        let record = validate(&base(), &event(), madrid, &RecordLimits::default()).unwrap();
         assert_eq!(record.starts_local.to_string(), "2021-09-30 20:00:00");
         assert_eq!(record.starts_at.to_rfc3339(), "2021-09-30T18:00:00+00:00");
         // Spring forward in Madrid: 02:30 on 2021-03-28 does not exist.
@@ -472,7 +707,7 @@ mod tests {
         // An explicit offset wins over the provider's zone.
         let mut e = event();
         e.start = "2021-09-30T20:00:00+02:00".into();
-        let record = validate(&base(), &e, chrono_tz::UTC).unwrap();
+        let record = validate(&base(), &e, chrono_tz::UTC, &RecordLimits::default()).unwrap();
         assert_eq!(record.starts_at.to_rfc3339(), "2021-09-30T18:00:00+00:00");
     }
 }
