@@ -4,6 +4,9 @@
 # (Debian's, through playwright-core; no browser download).
 #
 #   scripts/browser-test.sh [SCREENSHOT]   (default: target/browser/monitor.png)
+#
+# SCREENSHOT shows the page with the viewer token; SCREENSHOT's name with `-no-token` shows it
+# as it first opens, asking for a token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -11,7 +14,9 @@ started=$SECONDS
 
 screenshot=${1:-target/browser/monitor.png}
 case $screenshot in /*) ;; *) screenshot="$root/$screenshot" ;; esac
-token=browser-test-token
+# Tokens are at least 16 characters: one admin (ADMIN_TOKEN) and one viewer (API_TOKENS).
+admin_token=browser-test-admin-token
+viewer_token=browser-test-viewer-token
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -45,6 +50,9 @@ trap cleanup EXIT
 export DATABASE_URL="sqlite://$tmp/fever.db"
 export RUST_LOG=warn
 export LOG_FORMAT=text
+# The seeded providers point at 127.0.0.1; the provider destination policy refuses loopback
+# URLs unless told otherwise. (Before that policy exists, clap ignores the variable.)
+export ALLOW_PRIVATE_PROVIDERS=true
 
 step "seeding $DATABASE_URL"
 # Nothing listens on port 9 (discard): each collection fails with a connect error, which
@@ -67,7 +75,8 @@ port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", (
 base=http://127.0.0.1:$port
 
 step "serving on $base"
-ADMIN_TOKEN=$token "$api" serve --listen "127.0.0.1:$port" >"$tmp/api.log" 2>&1 &
+ADMIN_TOKEN=$admin_token API_TOKENS="viewer:viewer:$viewer_token" \
+    "$api" serve --listen "127.0.0.1:$port" >"$tmp/api.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
     curl -fsS "$base/livez" >/dev/null 2>&1 && break
@@ -83,7 +92,8 @@ curl -fsS "$base/livez" >/dev/null
 step "driving the page in headless Chromium"
 mkdir -p "$(dirname "$screenshot")"
 status=0
-timeout 120 node tests/browser/monitor.spec.mjs "$base" "$token" "$screenshot" || status=$?
+timeout 120 node tests/browser/monitor.spec.mjs "$base" "$admin_token" "$viewer_token" "$screenshot" \
+    || status=$?
 if [[ $status -ne 0 ]]; then
     echo "--- graphql-api log ---" >&2
     tail -n 50 "$tmp/api.log" >&2

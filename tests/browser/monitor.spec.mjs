@@ -1,7 +1,11 @@
 // Drives the job-monitoring page (`/`) in headless Chromium against a running graphql-api
-// whose database holds two providers, `alpha` and `beta`, each with one failed (CONNECT) job.
+// whose database holds two providers, `alpha` and `beta`, each with one failed (CONNECT) job,
+// and which knows one admin token and one viewer token (called `viewer`).
 //
-//   node monitor.spec.mjs BASE_URL ADMIN_TOKEN [SCREENSHOT]
+//   node monitor.spec.mjs BASE_URL ADMIN_TOKEN VIEWER_TOKEN [SCREENSHOT]
+//
+// Besides SCREENSHOT (the page with the viewer token, at the end), it saves the page as it
+// first shows without a token beside it, as `<name>-no-token.png`.
 //
 // scripts/browser-test.sh seeds the database, starts the server and runs this. Plain node, no
 // test runner: prints one line per check and exits non-zero on the first failure.
@@ -13,13 +17,16 @@ import { chromium } from "playwright-core";
 
 const BASE = (process.argv[2] ?? process.env.BASE_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.argv[3] ?? process.env.ADMIN_TOKEN ?? "";
-const SCREENSHOT = resolve(process.argv[4] ?? process.env.SCREENSHOT ?? "target/browser/monitor.png");
+const VIEWER_TOKEN = process.argv[4] ?? process.env.VIEWER_TOKEN ?? "";
+const SCREENSHOT = resolve(process.argv[5] ?? process.env.SCREENSHOT ?? "target/browser/monitor.png");
+const PROMPT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "-no-token.png");
+const TOKEN_KEY = "fever.monitor.adminToken";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEADLINE_MS = 100_000;
 const WAIT_MS = 10_000;
 
-if (!BASE || !TOKEN) {
-  console.error("usage: node monitor.spec.mjs BASE_URL ADMIN_TOKEN [SCREENSHOT]");
+if (!BASE || !TOKEN || !VIEWER_TOKEN) {
+  console.error("usage: node monitor.spec.mjs BASE_URL ADMIN_TOKEN VIEWER_TOKEN [SCREENSHOT]");
   process.exit(2);
 }
 
@@ -71,8 +78,8 @@ function describe(value) {
   try { return JSON.stringify(value); } catch { return String(value); }
 }
 
-/** A GraphQL request straight to the API, beside the page. */
-async function gql(query, variables = {}, token) {
+/** A GraphQL request straight to the API, beside the page: reads with the viewer token. */
+async function gql(query, variables = {}, token = VIEWER_TOKEN) {
   const headers = { "Content-Type": "application/json" };
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(`${BASE}/graphql`, {
@@ -104,6 +111,42 @@ function jobRows(page) {
     errorKind: r.querySelector("[data-testid=error-kind]")?.textContent ?? null,
     errorMessage: r.querySelector("[data-testid=error-message]")?.textContent ?? null,
   })));
+}
+
+/** What the page shows about access: the body's state, the access line, the prompt. */
+function accessOf(page) {
+  return page.evaluate(() => ({
+    access: document.body.dataset.access ?? "",
+    text: document.querySelector("#access")?.textContent ?? "",
+    prompt: !document.querySelector("#token-prompt").hidden,
+    promptText: document.querySelector("#token-prompt").textContent.replace(/\s+/g, " "),
+    sections: [...document.querySelectorAll("#providers-section, #jobs-section")].map((s) => !s.hidden),
+    providerRows: document.querySelectorAll("#providers tbody tr").length,
+    jobRows: document.querySelectorAll("#jobs tbody tr").length,
+    adminButtons: [...document.querySelectorAll("button[data-admin]")].map((b) => ({
+      action: b.dataset.action, disabled: b.disabled, title: b.title,
+    })),
+    invalid: document.querySelector("#token").getAttribute("aria-invalid"),
+    liveMode: document.body.dataset.liveMode ?? "",
+  }));
+}
+
+/** Types `token` in the token field and waits until the page says it is `state`. */
+async function typeToken(page, token, state) {
+  await page.fill("#token", token);
+  return until(`the page to take the token as ${state}`, async () => {
+    const a = await accessOf(page);
+    return a.access === state ? a : false;
+  });
+}
+
+/** Asserts that the page shows the token prompt and no operator data. */
+function assertNoOperatorData(a) {
+  assert(a.prompt, `the token prompt is hidden: ${describe(a)}`);
+  assert(a.sections.every((shown) => !shown), `operator sections shown: ${describe(a.sections)}`);
+  assert(a.providerRows === 0 && a.jobRows === 0, `rows left: ${a.providerRows} providers, ${a.jobRows} jobs`);
+  assert(a.adminButtons.every((b) => b.disabled), `enabled admin buttons: ${describe(a.adminButtons)}`);
+  assert(a.liveMode === "waiting", `live mode ${a.liveMode}`);
 }
 
 function status(page) {
@@ -155,8 +198,21 @@ async function main() {
   page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
   page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  // Every GraphQL request the page sends, with the token it carried, and every
+  // connection_init it sends over a WebSocket.
+  const graphqlRequests = [];
+  const inits = [];
+  page.on("websocket", (ws) => ws.on("framesent", (frame) => {
+    try {
+      const msg = JSON.parse(String(frame.payload));
+      if (msg.type === "connection_init") inits.push(msg.payload ?? {});
+    } catch { /* not ours */ }
+  }));
   const outside = [];
   page.on("request", (req) => {
+    if (new URL(req.url()).pathname === "/graphql") {
+      graphqlRequests.push(req.allHeaders().then((h) => h.authorization ?? null));
+    }
     const url = new URL(req.url());
     if (!["data:"].includes(url.protocol) && url.origin !== new URL(BASE).origin
         && url.origin.replace(/^ws/, "http") !== new URL(BASE).origin) {
@@ -171,7 +227,35 @@ async function main() {
     const csp = response.headers()["content-security-policy"] ?? "";
     assert(csp.includes("default-src 'none'") && csp.includes("connect-src 'self'"), `CSP: ${csp}`);
     assert((await page.title()).includes("Job monitor"), `title: ${await page.title()}`);
+    await page.waitForSelector("body[data-access=none]");
+  });
+
+  await check("without a token the page asks for one and shows no operator data", async () => {
+    assert((await page.inputValue("#token")) === "", "the token field starts empty");
+    assert((await page.textContent('label[for="token"]')) === "Token", "the field is labelled Token");
+    const a = await accessOf(page);
+    assertNoOperatorData(a);
+    assert(/token is needed/i.test(a.promptText) && /viewer or admin token/.test(a.promptText),
+      `prompt: ${a.promptText}`);
+    assert(/no token/.test(a.text), `access line: ${a.text}`);
+    assert(await page.isVisible("#token-prompt"), "the prompt is visible");
+    const sent = await Promise.all(graphqlRequests);
+    assert(sent.length === 0, `${sent.length} GraphQL requests without a token`);
+    assert(inits.length === 0, `a WebSocket was opened without a token: ${describe(inits)}`);
+    mkdirSync(dirname(PROMPT_SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: PROMPT_SCREENSHOT, fullPage: true });
+    console.log(`screenshot (no token): ${PROMPT_SCREENSHOT}`);
+  });
+
+  await check("with the viewer token the page says who it is and that the role is viewer", async () => {
+    const a = await typeToken(page, VIEWER_TOKEN, "viewer");
+    assert(a.text.includes("viewer — viewer: can read providers, jobs and outcomes; actions need an admin token"),
+      `access line: ${a.text}`);
+    assert(a.invalid === "false", `aria-invalid ${a.invalid}`);
     await page.waitForSelector("body[data-loaded=true]");
+    assert(await page.isHidden("#token-prompt"), "the prompt went away");
+    const stored = await page.evaluate((k) => sessionStorage.getItem(k), TOKEN_KEY);
+    assert(stored === VIEWER_TOKEN, "the token is in sessionStorage");
   });
 
   await check("both providers are listed, with their health", async () => {
@@ -207,19 +291,25 @@ async function main() {
     assert(failed === "2", `failed count ${failed}`);
   });
 
-  await check("live updates come over the graphql-transport-ws subscription", async () => {
+  await check("live updates come over the subscription, the token in connection_init", async () => {
     await page.waitForSelector("#live:checked");
     await page.waitForSelector("body[data-live-mode=subscription]");
+    assert(inits.length === 1 && inits[0].Authorization === `Bearer ${VIEWER_TOKEN}`,
+      `connection_init payloads: ${inits.length} (${inits.map((p) => Object.keys(p).join()).join("; ")})`);
   });
 
-  await check("without a token every admin button is disabled", async () => {
-    assert((await page.inputValue("#token")) === "", "the token field starts empty");
-    const buttons = await page.$$eval("button[data-admin]", (bs) => bs.map((b) => ({
-      action: b.dataset.action, disabled: b.disabled,
-    })));
+  await check("every GraphQL request carried the token", async () => {
+    const sent = await Promise.all(graphqlRequests);
+    assert(sent.length > 0 && sent.every((h) => h === `Bearer ${VIEWER_TOKEN}`),
+      `${sent.filter((h) => h !== `Bearer ${VIEWER_TOKEN}`).length} of ${sent.length} without the viewer token`);
+  });
+
+  await check("with the viewer token every admin button stays disabled", async () => {
+    const { adminButtons: buttons } = await accessOf(page);
     const actions = new Set(buttons.map((b) => b.action));
     for (const a of ["trigger", "retry", "toggle-enabled"]) assert(actions.has(a), `no ${a} button`);
-    assert(buttons.every((b) => b.disabled), `enabled without a token: ${describe(buttons.filter((b) => !b.disabled))}`);
+    assert(buttons.every((b) => b.disabled), `enabled for a viewer: ${describe(buttons.filter((b) => !b.disabled))}`);
+    assert(buttons.every((b) => /admin token/.test(b.title)), `titles: ${describe(buttons.map((b) => b.title))}`);
   });
 
   await check("filtering by provider shows only that provider's jobs", async () => {
@@ -241,12 +331,16 @@ async function main() {
     await selectFilter(page, "#state-filter", "", null);
   });
 
-  await check("typing the token enables the admin buttons and keeps it in sessionStorage", async () => {
-    await page.fill("#token", TOKEN);
+  await check("the admin token enables the admin buttons, keeps it and resubscribes with it", async () => {
+    const a = await typeToken(page, TOKEN, "admin");
+    assert(a.text.includes("admin — admin: can read and act"), `access line: ${a.text}`);
     await until("enabled admin buttons", () => page.$$eval("button[data-admin]:not([hidden])",
       (bs) => bs.length > 0 && bs.every((b) => !b.disabled)));
-    const stored = await page.evaluate(() => sessionStorage.getItem("fever.monitor.adminToken"));
+    const stored = await page.evaluate((k) => sessionStorage.getItem(k), TOKEN_KEY);
     assert(stored === TOKEN, "the token is in sessionStorage");
+    await until("a subscription with the admin token", async () =>
+      inits.at(-1)?.Authorization === `Bearer ${TOKEN}`
+        && (await page.$eval("body", (b) => b.dataset.liveMode)) === "subscription");
   });
 
   await check("a job created elsewhere shows up live, without a click", async () => {
@@ -290,13 +384,17 @@ async function main() {
     assert(result.code === "CONFLICT", describe(result));
   });
 
-  await check("a wrong token gets FORBIDDEN", async () => {
-    await page.fill("#token", "not-the-token");
-    const result = await clickForStatus(page, 'tr[data-provider="beta"] button[data-action=toggle-enabled]',
-      (s) => s.kind === "error", "the refusal");
-    assert(result.code === "FORBIDDEN", describe(result));
-    assert((await page.getAttribute("#token", "aria-invalid")) === "true", "the token field is marked invalid");
-    await page.fill("#token", TOKEN);
+  await check("a wrong token gets FORBIDDEN, marked invalid, and no operator data", async () => {
+    const a = await typeToken(page, "not-the-token-of-anyone", "rejected");
+    assert(a.invalid === "true", "the token field is marked invalid");
+    const said = await status(page);
+    assert(said.kind === "error" && said.code === "FORBIDDEN" && said.text.startsWith("FORBIDDEN"), describe(said));
+    assertNoOperatorData(a);
+    assert(/not valid/.test(a.promptText) && /FORBIDDEN/.test(a.promptText), `prompt: ${a.promptText}`);
+    await typeToken(page, TOKEN, "admin");
+    await page.waitForSelector('tr[data-provider="beta"] button[data-action=toggle-enabled]:not([disabled])');
+    assert((await page.getAttribute("#token", "aria-invalid")) === "false", "the field is valid again");
+    assert((await status(page)).code === "", "the FORBIDDEN status went away");
   });
 
   await check("disable and enable a provider", async () => {
@@ -314,13 +412,21 @@ async function main() {
     assert(beta.enabled === true, describe(beta));
   });
 
-  await check("forgetting the token disables the buttons again", async () => {
+  await check("forgetting the token hides the data and disables the buttons again", async () => {
     await page.click("#token-clear");
-    const enabled = await page.$$eval("button[data-admin]", (bs) => bs.filter((b) => !b.disabled).length);
-    assert(enabled === 0, `${enabled} admin buttons still enabled`);
-    assert((await page.evaluate(() => sessionStorage.getItem("fever.monitor.adminToken"))) === null,
+    const a = await accessOf(page);
+    assert(a.access === "none", `access ${a.access}`);
+    assertNoOperatorData(a);
+    assert((await page.evaluate((k) => sessionStorage.getItem(k), TOKEN_KEY)) === null,
       "the token left sessionStorage");
-    await page.fill("#token", TOKEN);
+  });
+
+  await check("the viewer token typed again brings the data back, subscribed", async () => {
+    await typeToken(page, VIEWER_TOKEN, "viewer");
+    await page.waitForSelector("body[data-loaded=true][data-live-mode=subscription]");
+    await selectFilter(page, "#provider-filter", "", null);
+    const { adminButtons } = await accessOf(page);
+    assert(adminButtons.length > 0 && adminButtons.every((b) => b.disabled), describe(adminButtons));
   });
 
   await check("nothing was fetched from elsewhere, and no console errors", async () => {
@@ -328,8 +434,7 @@ async function main() {
     assert(problems.length === 0, problems.join("\n"));
   });
 
-  // The screenshot: every job, both providers, the last action's status line.
-  await selectFilter(page, "#provider-filter", "", null);
+  // The screenshot: the viewer's page, every job, both providers.
   await page.evaluate(() => document.activeElement?.blur());
   await page.waitForTimeout(300);
   mkdirSync(dirname(SCREENSHOT), { recursive: true });

@@ -3,7 +3,10 @@
 //! One self-contained HTML file (inline CSS and a small script, nothing fetched from elsewhere)
 //! that reads and acts only through the GraphQL API: `POST /graphql` for queries and the admin
 //! mutations, and the `jobUpdates` subscription on `/graphql/ws` for live updates, falling back
-//! to polling. It is compiled into the binary, so there is nothing to deploy beside it.
+//! to polling. Operator data needs a token: the page asks for one, sends it with every request
+//! and in the subscription's `connection_init`, shows whose it is (`viewer { name role }`) and
+//! offers the actions only to an admin token. It is compiled into the binary, so there is
+//! nothing to deploy beside it.
 
 use axum::{http::header, response::Html};
 
