@@ -90,6 +90,12 @@ pub fn build(data: SchemaData, limits: Limits) -> ApiSchema {
         .finish()
 }
 
+/// The schema without data: enough to parse and validate documents (tests of error codes).
+#[cfg(test)]
+pub(crate) fn without_data() -> ApiSchema {
+    builder(Limits::default()).finish()
+}
+
 /// The schema's SDL, as `graphql-api export-schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
     builder(Limits::default()).finish().sdl()
