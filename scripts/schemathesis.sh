@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs schemathesis (from PyPI) against docs/openapi.yaml and the live GET /search of the
-# whole system (the `fever` binary on a fresh embedded database with the demo feeds).
-# Loopback only; bounded in time; stops the server it started.
+# whole system (the `fever` binary on a fresh embedded database with the demo feeds), then
+# against its GraphQL schema (read by introspection) with the demo's admin token, checking
+# that every error carries a client-facing code (`graphql_error_codes` in hooks.py), never
+# INTERNAL. Loopback only; bounded in time; stops the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +37,9 @@ done
 SCHEMATHESIS_HOOKS=hooks PYTHONPATH=scripts/schemathesis \
     timeout 300 schemathesis --config-file scripts/schemathesis/schemathesis.toml \
     run docs/openapi.yaml --url "$base" --checks all --max-examples 300 --no-color
+
+# GraphQL: every query and mutation, with generated arguments and selections, as an admin.
+SCHEMATHESIS_HOOKS=hooks PYTHONPATH=scripts/schemathesis \
+    timeout 300 schemathesis --config-file scripts/schemathesis/schemathesis.toml \
+    run "$base/graphql" -H "Authorization: Bearer demo-admin-token" \
+    --checks graphql_error_codes --max-examples 100 --no-color
