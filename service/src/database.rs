@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 /// Where the database is and how to use it.
 #[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Database and logging (every command)")]
 pub struct DatabaseArgs {
     /// Database URL: `postgres://USER@HOST:PORT/DB` or `sqlite://PATH`; the default is the
     /// embedded SQLite file, created on first use.

@@ -3,14 +3,18 @@
 
 pub mod database;
 
+use std::io::IsTerminal as _;
+
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 /// The log filter when `RUST_LOG` is not set.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 
-/// The options every binary takes: where the database is, and how to log.
+/// The options every binary takes: where the database is, and how to log. `--help` lists them
+/// under their own heading, after the command's own options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Database and logging (every command)")]
 pub struct CommonArgs {
     /// Database settings.
     #[command(flatten)]
@@ -39,7 +43,12 @@ pub fn init_logging(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    // Colours only for a person at a terminal, not in a file or a collector.
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

@@ -341,12 +341,8 @@ async fn claimers_never_double_claim(test_db: TestDb) {
     assert!(a.is_disjoint(&b), "a job was claimed twice");
     let all: HashSet<_> = a.union(&b).copied().collect();
     assert_eq!(all, expected, "every job was claimed");
-    assert!(
-        !a.is_empty() && !b.is_empty(),
-        "both claimers got work ({} / {})",
-        a.len(),
-        b.len()
-    );
+    // How the work splits between the two is not asserted: SQLite's single writer may let one
+    // claimer take every batch before the other's first statement runs, and that is correct.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
