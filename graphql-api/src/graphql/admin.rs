@@ -54,6 +54,7 @@ fn invalid(err: impl std::fmt::Display) -> ApiError {
 /// Entry points for changing things (admin token required).
 pub struct MutationRoot;
 
+/// Entry points for changing things (admin token required).
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Queues a collection of the provider now (a manual job).

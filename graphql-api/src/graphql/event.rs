@@ -49,6 +49,7 @@ fn time(t: NaiveDateTime) -> String {
 // Serial: every field but `zones` is ready at once, and resolving a page's fields one after
 // the other skips a task set per event (measured on the `events` query; see
 // docs/benchmarks.md). Events of a page still resolve concurrently, so zone loads batch.
+/// An event: one session of a show, as its provider last described it.
 #[Object(serial)]
 impl Event {
     /// Stable id: a UUID v5 of (provider, base event id, event id).

@@ -150,6 +150,7 @@ pub struct JobFilter {
 #[derive(Debug, Clone)]
 pub struct Job(pub job::Model);
 
+/// One attempt to collect one provider's feed.
 #[Object]
 impl Job {
     /// Its id.
@@ -248,6 +249,7 @@ pub struct Rejection {
 #[derive(Debug, Clone)]
 pub struct JobOutcome(pub job_outcome::Model);
 
+/// What a job did: when, how long, what failed, and what it stored.
 #[Object]
 impl JobOutcome {
     /// Its job's id.

@@ -151,6 +151,7 @@ impl From<&Principal> for Viewer {
 /// Entry points for reading.
 pub struct QueryRoot;
 
+/// Entry points for reading: event search (public) and job monitoring (viewer token).
 #[Object(name = "Query")]
 impl QueryRoot {
     /// Events that were ever online, with their latest values, whose start is at or after
@@ -357,6 +358,7 @@ impl QueryRoot {
 /// Live updates.
 pub struct SubscriptionRoot;
 
+/// Live updates, over the WebSocket at `/graphql/ws`.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every change of a job's state as it happens (created, running, completed, failed),

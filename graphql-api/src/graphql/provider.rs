@@ -37,6 +37,7 @@ impl From<ProviderKind> for entity::ProviderKind {
 #[derive(Debug, Clone)]
 pub struct Provider(pub provider::Model);
 
+/// A source of events: its feed, schedule, limits and health.
 #[Object]
 impl Provider {
     /// Unique name; part of every event id.

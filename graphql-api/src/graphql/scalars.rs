@@ -10,6 +10,8 @@ use crate::search::parse_instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Instant(pub DateTime<Utc>);
 
+/// An instant, as RFC 3339 (`2021-06-30T21:00:00Z`); an offset is honoured, and a date-time
+/// without one is read as UTC.
 #[Scalar(name = "DateTime")]
 impl ScalarType for Instant {
     fn parse(value: Value) -> InputValueResult<Self> {
