@@ -7,7 +7,7 @@ use service::CommonArgs;
 
 use entity::destination::DestinationPolicy;
 
-use crate::{access::Tokens, schema::Limits, serve::ConnectionLimits};
+use crate::{access::Tokens, graphql::limits::Limits, http::serve::ConnectionLimits};
 
 /// Serves event search and job monitoring over GraphQL, and the REST `/search`.
 #[derive(Debug, Parser)]
@@ -318,7 +318,7 @@ impl ServeArgs {
 pub async fn execute(cli: Cli) -> Result<(), ApiRunError> {
     match cli.command {
         Command::ExportSchema => {
-            print!("{}", crate::schema::sdl());
+            print!("{}", crate::graphql::schema::sdl());
             Ok(())
         }
         Command::Serve(args) => {

@@ -527,3 +527,23 @@ pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(JobState, i6
         .all(db)
         .await
 }
+
+/// Jobs created, started or finished at or after `since`, with their state now: the change
+/// feed's poll on SQLite, which has no notifications.
+pub async fn changed_since(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<(JobId, JobState)>, DbErr> {
+    Entity::find()
+        .select_only()
+        .columns([Column::Id, Column::State])
+        .filter(
+            sea_orm::Condition::any()
+                .add(Column::CreatedAt.gte(since))
+                .add(Column::StartedAt.gte(since))
+                .add(Column::FinishedAt.gte(since)),
+        )
+        .into_tuple()
+        .all(db)
+        .await
+}

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Interface, Object, SimpleObject, dataloader::DataLoader};
-use base64::Engine as _;
-use chrono::{DateTime, NaiveDateTime, Utc};
-use uuid::Uuid;
+use chrono::NaiveDateTime;
 
 use super::{
     loaders::{DbLoader, ZonesOf},
     scalars::{Instant, money},
 };
-use crate::{error::ApiError, format, search::IndexedEvent};
+use crate::{
+    error::ApiError,
+    search::{IndexedEvent, format},
+};
 
 /// Most zones an event answers with: what ingestion accepts for one event.
 pub(super) const MAX_ZONES: usize = 1_000;
@@ -181,42 +182,4 @@ pub struct Zone {
 pub struct Totals {
     /// How many items match, over all pages.
     pub total_count: usize,
-}
-
-/// An opaque cursor for an event: its start and id.
-pub(super) fn event_cursor(event: &IndexedEvent) -> String {
-    let raw = format!("{}:{}", event.starts_at.timestamp_micros(), event.id);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-/// The position an event cursor names.
-pub(super) fn parse_event_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid =
-        || ApiError::BadUserInput(format!("`{cursor}` is not a cursor from this connection"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-    let (micros, id) = raw.split_once(':').ok_or_else(invalid)?;
-    let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    let id = id.parse().map_err(|_| invalid())?;
-    Ok((at, id))
-}
-
-/// An opaque cursor for a job (or its outcome): its id.
-pub(super) fn job_cursor(id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("job:{id}"))
-}
-
-/// The job id a job cursor names.
-pub(super) fn parse_job_cursor(cursor: &str) -> Result<i64, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|raw| raw.strip_prefix("job:").and_then(|id| id.parse().ok()))
-        .ok_or_else(|| {
-            ApiError::BadUserInput(format!("`{cursor}` is not a cursor from this connection"))
-        })
 }

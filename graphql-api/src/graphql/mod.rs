@@ -1,38 +1,46 @@
-//! Resolvers and their output types. A resolver validates its arguments, calls one query
-//! function of the `entity` crate (or reads the search index) and converts to the output
-//! types here, which are never the database entities.
+//! The GraphQL side of the API: the schema and the one door requests go through, the roots,
+//! and the output types, which are never the database entities.
+//!
+//! - [`schema`] builds the schema (and its readable SDL); [`limits`] and [`cost`] bound what a
+//!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
+//!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
+//! - [`query`], [`mutation`], [`subscription`]: the roots.
+//! - [`event`], [`job`], [`provider`], [`stats`], [`scalars`]: the types; [`cursors`]: opaque
+//!   connection cursors; [`loaders`]: batched loading.
 
-mod admin;
+pub mod cost;
+pub(crate) mod cursors;
+pub mod documents;
 mod event;
+pub mod executor;
 mod job;
+pub mod limits;
 mod loaders;
+mod mutation;
 mod provider;
+mod query;
 mod scalars;
+pub mod schema;
+mod stats;
+mod subscription;
 
 use std::sync::Arc;
 
-pub use admin::{MutationRoot, ProviderInput};
+use async_graphql::Context;
+
 pub use event::{Event, Node, Totals, Zone};
 pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
+pub use mutation::{MutationRoot, ProviderInput};
 pub use provider::{Health, Provider, ProviderKind};
+pub use query::{QueryRoot, Viewer};
 pub use scalars::Instant;
-
-use async_graphql::{
-    Context, ID, Object, SimpleObject, Subscription,
-    connection::{Connection, Edge},
-};
-use entity::{EventId, query};
-use futures::{Stream, StreamExt};
-use sea_orm::ConnectionTrait;
+pub use stats::ProviderStats;
+pub use subscription::SubscriptionRoot;
 
 use crate::{
-    access::{Access, Principal, Role, SearchGuard, ViewerGuard},
-    catalog::{Change, ChangeFeed},
     database::{self, Database, RequestConnections},
     error::ApiError,
-    schema::Limits,
-    search::{DateRange, SearchIndex},
 };
 
 /// The database for one query of this request: `UNAVAILABLE` at once while it is known to be
@@ -41,370 +49,4 @@ pub(crate) async fn db<'a>(ctx: &Context<'a>) -> Result<database::Connection<'a>
     ctx.data_unchecked::<Arc<Database>>()
         .for_request(ctx.data_opt::<RequestConnections>())
         .await
-}
-
-fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
-    let max = ctx.data_unchecked::<Limits>().max_page_size;
-    let first = first.unwrap_or(20);
-    usize::try_from(first)
-        .ok()
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| ApiError::BadUserInput(format!("`first` must be between 1 and {max}")))
-}
-
-async fn job_filter(
-    db: &impl ConnectionTrait,
-    filter: Option<JobFilter>,
-) -> Result<Option<query::job::JobFilter>, ApiError> {
-    let filter = filter.unwrap_or_default();
-    let provider_id = match &filter.provider {
-        Some(name) => match query::provider::find_by_name(db, name).await? {
-            Some(p) => Some(p.id),
-            // No such provider: nothing matches.
-            None => return Ok(None),
-        },
-        None => None,
-    };
-    if let (Some(from), Some(to)) = (filter.from, filter.to)
-        && from > to
-    {
-        return Err(ApiError::BadUserInput(
-            "`from` must not be after `to`".to_owned(),
-        ));
-    }
-    Ok(Some(query::job::JobFilter {
-        provider_id,
-        state: filter.state.map(Into::into),
-        trigger: filter.trigger.map(Into::into),
-        from: filter.from.map(|t| t.0),
-        to: filter.to.map(|t| t.0),
-    }))
-}
-
-/// A connection page of job rows: `rows` holds up to `first + 1` rows (the extra one says
-/// there is a next page); the total is counted only when the query asks for it.
-async fn page_of<R, N: async_graphql::OutputType>(
-    ctx: &Context<'_>,
-    mut rows: Vec<R>,
-    first: usize,
-    has_previous: bool,
-    total: impl Future<Output = Result<usize, ApiError>>,
-    node: impl Fn(R) -> (i64, N),
-) -> Result<Connection<String, N, Totals>, ApiError> {
-    let total_count = if ctx.look_ahead().field("totalCount").exists() {
-        total.await?
-    } else {
-        0
-    };
-    let has_next = rows.len() > first;
-    rows.truncate(first);
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
-    connection.edges.extend(rows.into_iter().map(|row| {
-        let (id, node) = node(row);
-        Edge::new(event::job_cursor(id), node)
-    }));
-    Ok(connection)
-}
-
-/// Totals of one provider's finished jobs over a time range.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct ProviderStats {
-    /// The provider's name.
-    pub provider: String,
-    /// Finished jobs.
-    pub jobs: i64,
-    /// Completed jobs.
-    pub completed: i64,
-    /// Failed jobs.
-    pub failed: i64,
-    /// Share of completed jobs, from 0 to 1.
-    pub success_rate: f64,
-    /// Average job duration, in milliseconds.
-    pub average_duration_ms: i64,
-    /// Events inserted.
-    pub events_inserted: i64,
-    /// Events updated.
-    pub events_updated: i64,
-    /// Records rejected.
-    pub records_rejected: i64,
-}
-
-/// Who a token belongs to.
-#[derive(Debug, Clone, SimpleObject)]
-pub struct Viewer {
-    /// The token's name, as configured.
-    pub name: String,
-    /// Its role: `VIEWER` reads providers, jobs and outcomes; `ADMIN` also acts.
-    pub role: Role,
-}
-
-impl From<&Principal> for Viewer {
-    fn from(principal: &Principal) -> Self {
-        Self {
-            name: principal.name.to_string(),
-            role: principal.role,
-        }
-    }
-}
-
-/// Entry points for reading.
-pub struct QueryRoot;
-
-/// Entry points for reading: event search (public) and job monitoring (viewer token).
-#[Object(name = "Query")]
-impl QueryRoot {
-    /// Events that were ever online, with their latest values, whose start is at or after
-    /// `startsAt` and whose end is at or before `endsAt` (both optional), by start then id.
-    #[graphql(guard = "SearchGuard")]
-    async fn events(
-        &self,
-        ctx: &Context<'_>,
-        starts_at: Option<Instant>,
-        ends_at: Option<Instant>,
-        #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
-        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
-    ) -> Result<Connection<String, Event, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
-        let range = DateRange::new(starts_at.map(|t| t.0), ends_at.map(|t| t.0))
-            .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
-        let after = after
-            .as_deref()
-            .map(event::parse_event_cursor)
-            .transpose()?;
-        let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
-        let total_count = snapshot.search(&range, None).count();
-        let mut page = snapshot.search(&range, after).take(first + 1);
-        let mut connection =
-            Connection::with_additional_fields(after.is_some(), false, Totals { total_count });
-        for found in page.by_ref().take(first) {
-            let node = Event::new(Arc::clone(found), snapshot.provider_name(found.provider_id));
-            connection
-                .edges
-                .push(Edge::new(event::event_cursor(found), node));
-        }
-        connection.has_next_page = page.next().is_some();
-        Ok(connection)
-    }
-
-    /// The stored event with this id (online or not), or null.
-    #[graphql(guard = "SearchGuard")]
-    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>, ApiError> {
-        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
-            return Err(ApiError::BadUserInput(format!(
-                "`{}` is not an event id",
-                id.as_str()
-            )));
-        };
-        let db = db(ctx).await?;
-        let Some(found) = query::event::find_searchable(&*db, EventId(uuid)).await? else {
-            return Ok(None);
-        };
-        let provider = query::provider::find_by_id(&*db, found.provider_id)
-            .await?
-            .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
-        Ok(Some(Event::new(Arc::new(found), provider)))
-    }
-
-    /// The object with this global id.
-    #[graphql(guard = "SearchGuard")]
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
-        Ok(self.event(ctx, id).await?.map(Node::Event))
-    }
-
-    /// Who the request's token belongs to and what its role allows; null without a valid
-    /// token.
-    async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
-        let access = ctx.data_opt::<Access>()?;
-        access.principal.as_ref().map(Viewer::from)
-    }
-
-    /// Every provider, by name. Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn providers(&self, ctx: &Context<'_>) -> Result<Vec<Provider>, ApiError> {
-        let rows = query::provider::list(&*db(ctx).await?).await?;
-        Ok(rows.into_iter().map(Provider).collect())
-    }
-
-    /// The provider called `name`, or null. Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn provider(
-        &self,
-        ctx: &Context<'_>,
-        name: String,
-    ) -> Result<Option<Provider>, ApiError> {
-        Ok(query::provider::find_by_name(&*db(ctx).await?, &name)
-            .await?
-            .map(Provider))
-    }
-
-    /// Jobs, newest first. Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn jobs(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<JobFilter>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Connection<String, Job, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
-        let before = after.as_deref().map(event::parse_job_cursor).transpose()?;
-        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
-            return Ok(Connection::with_additional_fields(
-                false,
-                false,
-                Totals { total_count: 0 },
-            ));
-        };
-        let before = before.map(entity::JobId);
-        let rows = query::job::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
-        let total = async {
-            let count = query::job::count(&*db(ctx).await?, &filter).await?;
-            Ok(usize::try_from(count).unwrap_or(usize::MAX))
-        };
-        page_of(ctx, rows, first, before.is_some(), total, |j| {
-            (j.id.0, Job(j))
-        })
-        .await
-    }
-
-    /// The job with this id, or null. Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>, ApiError> {
-        let id = job::job_id(&id)?;
-        Ok(query::job::find(&*db(ctx).await?, id).await?.map(Job))
-    }
-
-    /// Job outcomes, newest first (the filter applies to their jobs). Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn job_outcomes(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<JobFilter>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<Connection<String, JobOutcome, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
-        let before = after
-            .as_deref()
-            .map(event::parse_job_cursor)
-            .transpose()?
-            .map(entity::JobId);
-        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
-            return Ok(Connection::with_additional_fields(
-                false,
-                false,
-                Totals { total_count: 0 },
-            ));
-        };
-        let rows =
-            query::job_outcome::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
-        let total = async {
-            let count = query::job_outcome::count(&*db(ctx).await?, &filter).await?;
-            Ok(usize::try_from(count).unwrap_or(usize::MAX))
-        };
-        page_of(ctx, rows, first, before.is_some(), total, |o| {
-            (o.job_id.0, JobOutcome(o))
-        })
-        .await
-    }
-
-    /// Per-provider totals of the jobs that finished in the range (both bounds optional).
-    /// Needs a viewer token.
-    #[graphql(guard = "ViewerGuard")]
-    async fn provider_stats(
-        &self,
-        ctx: &Context<'_>,
-        from: Option<Instant>,
-        to: Option<Instant>,
-    ) -> Result<Vec<ProviderStats>, ApiError> {
-        let db = db(ctx).await?;
-        let totals =
-            query::job_outcome::totals_by_provider(&*db, from.map(|t| t.0), to.map(|t| t.0))
-                .await?;
-        let providers = query::provider::list(&*db).await?;
-        Ok(providers
-            .into_iter()
-            .map(|p| {
-                let t = totals.iter().find(|t| t.provider_id == p.id);
-                let jobs = t.map_or(0, |t| t.jobs);
-                let completed = t.map_or(0, |t| t.completed);
-                ProviderStats {
-                    provider: p.name,
-                    jobs,
-                    completed,
-                    failed: jobs - completed,
-                    success_rate: if jobs > 0 {
-                        completed as f64 / jobs as f64
-                    } else {
-                        0.0
-                    },
-                    average_duration_ms: t.map_or(0, |t| {
-                        if t.jobs > 0 {
-                            t.duration_ms / t.jobs
-                        } else {
-                            0
-                        }
-                    }),
-                    events_inserted: t.map_or(0, |t| t.inserted),
-                    events_updated: t.map_or(0, |t| t.updated),
-                    records_rejected: t.map_or(0, |t| t.rejected),
-                }
-            })
-            .collect())
-    }
-}
-
-/// Live updates.
-pub struct SubscriptionRoot;
-
-/// Live updates, over the WebSocket at `/graphql/ws`.
-#[Subscription(name = "Subscription")]
-impl SubscriptionRoot {
-    /// Every change of a job's state as it happens (created, running, completed, failed),
-    /// for one provider or all of them. Needs a viewer token (sent in `connection_init`).
-    #[graphql(guard = "ViewerGuard")]
-    async fn job_updates(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Only this provider's jobs.")] provider: Option<String>,
-    ) -> Result<impl Stream<Item = Job> + use<>, ApiError> {
-        let db = ctx.data_unchecked::<Arc<Database>>().available()?.clone();
-        let provider_id = match provider {
-            Some(name) => Some(
-                query::provider::find_by_name(&db, &name)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))?
-                    .id,
-            ),
-            None => None,
-        };
-        let changes = ctx.data_unchecked::<ChangeFeed>().subscribe();
-        let stream = tokio_stream_from(changes).filter_map(move |change| {
-            let db = db.clone();
-            async move {
-                let Change::Job(id) = change else { return None };
-                let job = query::job::find(&db, id).await.ok().flatten()?;
-                provider_id
-                    .is_none_or(|p| p == job.provider_id)
-                    .then_some(Job(job))
-            }
-        });
-        Ok(stream)
-    }
-}
-
-/// The changes a broadcast receiver delivers, as a stream (lagging skips what was missed).
-fn tokio_stream_from(
-    receiver: tokio::sync::broadcast::Receiver<Change>,
-) -> impl Stream<Item = Change> {
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(change) => return Some((change, receiver)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
 }

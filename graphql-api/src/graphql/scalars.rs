@@ -38,7 +38,7 @@ impl From<DateTime<Utc>> for Instant {
 
 /// An exact amount from cents: `2000` → `"20.00"`.
 pub(super) fn money(cents: i64) -> String {
-    crate::format::to_string(cents, crate::format::write_cents)
+    crate::search::format::to_string(cents, crate::search::format::write_cents)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ async fn index_and_database_agree(backend: Backend) {
     let db = &test_db.db;
     ingest_generated(db, "alpha", 7, 1_000).await;
     ingest_generated(db, "beta", 8, 300).await;
-    let snapshot = graphql_api::catalog::load(db).await.unwrap();
+    let snapshot = graphql_api::search::refresh::load(db).await.unwrap();
     let all = entity::query::event::search(db, None, None).await.unwrap();
     assert!(all.len() > 600, "{} searchable events", all.len());
     assert_eq!(snapshot.len(), all.len());

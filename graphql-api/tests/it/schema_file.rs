@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[test]
 fn schema_graphql_is_the_exported_sdl() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
-    let exported = graphql_api::schema::sdl();
+    let exported = graphql_api::graphql::schema::sdl();
     if std::env::var("UPDATE_SCHEMA").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &exported).unwrap();
         return;

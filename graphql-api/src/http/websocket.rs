@@ -23,7 +23,7 @@ use axum::{
 };
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{access::bearer, http::AppState, http::graphql_error};
+use crate::{access::bearer, http::graphql::graphql_error, state::AppState};
 
 /// `GET /graphql/ws`: checks the origin and the socket cap, then upgrades.
 pub async fn upgrade(

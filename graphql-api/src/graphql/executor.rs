@@ -1,7 +1,7 @@
 //! The one door every GraphQL request goes through, over HTTP and over the WebSocket.
 //!
 //! Before the schema sees a request: a persisted query's hash becomes its text, the text
-//! becomes a parsed document (cached), and the document is measured ([`crate::cost`]) and
+//! becomes a parsed document (cached), and the document is measured ([`super::cost`]) and
 //! refused past the limits, so no document can make validation walk an exponential tree.
 //! Then the schema runs it within the request timeout, with a cap on the database connections
 //! the request holds; after it, every error gets its stable `extensions.code`, an error that
@@ -14,13 +14,11 @@ use async_graphql::{
     futures_util::stream::{self, BoxStream, StreamExt as _},
 };
 
+use super::{cost, documents::Documents, limits::Limits, schema::ApiSchema};
 use crate::{
-    cost,
+    counters::Metrics,
     database::{Database, RequestConnections},
-    documents::Documents,
     error::ApiError,
-    metrics::Metrics,
-    schema::{ApiSchema, Limits},
 };
 
 /// The schema behind its checks. Clone it freely.
@@ -264,7 +262,7 @@ mod tests {
 
     /// The codes of the errors `query` gets from the schema itself (parse and validation).
     async fn codes(query: &str, variables: serde_json::Value) -> Vec<(String, String)> {
-        let schema = crate::schema::without_data();
+        let schema = crate::graphql::schema::without_data();
         let request = Request::new(query).variables(async_graphql::Variables::from_json(variables));
         let mut response = schema.execute(request).await;
         response

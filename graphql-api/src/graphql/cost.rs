@@ -20,7 +20,7 @@ use async_graphql::{
 };
 use async_graphql_value::{ConstValue, Value};
 
-use crate::schema::Limits;
+use super::limits::Limits;
 
 /// The page size a connection field is costed at when the query does not say.
 const DEFAULT_PAGE_SIZE: u64 = 20;

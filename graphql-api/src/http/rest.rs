@@ -20,9 +20,12 @@ use serde_json::json;
 use crate::{
     access::Role,
     error::ApiError,
-    format::{write_cents, write_date, write_time},
-    http::AppState,
-    search::{DateRange, IndexedEvent, Snapshot, parse_instant},
+    search::{
+        DateRange, IndexedEvent, Snapshot,
+        format::{write_cents, write_date, write_time},
+        parse_instant,
+    },
+    state::AppState,
 };
 
 /// A search request that cannot be answered, with the contract's error code.

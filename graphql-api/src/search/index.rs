@@ -92,7 +92,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot of `events` (searchable ones only) at `version`.
+    /// A snapshot of `events` at `version`. Every event given is indexed: the caller passes
+    /// the searchable (ever online) ones.
     pub fn new(
         version: i64,
         events: impl IntoIterator<Item = IndexedEvent>,
@@ -174,21 +175,17 @@ impl Snapshot {
         &self.events
     }
 
-    /// The next snapshot: `changed` events replace their previous versions (an event no
-    /// longer searchable, which cannot happen today, would leave), at `version`.
+    /// The next snapshot, at `version`: each of `changed` replaces its previous version or is
+    /// added (the caller passes searchable events only; `ever_online` is never cleared, so a
+    /// searchable event never leaves).
     pub fn apply(
         &self,
         version: i64,
         changed: Vec<IndexedEvent>,
         providers: HashMap<ProviderId, Arc<str>>,
-        searchable: impl Fn(&IndexedEvent) -> bool,
     ) -> Self {
         let replaced: std::collections::HashSet<Uuid> = changed.iter().map(|e| e.id.0).collect();
-        let mut added: Vec<Arc<IndexedEvent>> = changed
-            .into_iter()
-            .filter(|e| searchable(e))
-            .map(Arc::new)
-            .collect();
+        let mut added: Vec<Arc<IndexedEvent>> = changed.into_iter().map(Arc::new).collect();
         added.sort_unstable_by_key(|e| key(e));
         let mut events = Vec::with_capacity(self.events.len() + added.len());
         let mut added = added.into_iter().peekable();
@@ -329,7 +326,7 @@ mod tests {
         let s = snapshot();
         let moved = event(1, "2021-09-01T10:00:00Z", "2021-09-01T11:00:00Z");
         let new = event(5, "2021-01-01T10:00:00Z", "2021-01-01T11:00:00Z");
-        let next = s.apply(2, vec![moved, new], HashMap::new(), |_| true);
+        let next = s.apply(2, vec![moved, new], HashMap::new());
         assert_eq!(next.version, 2);
         assert_eq!(
             ids(next.search(&DateRange::default(), None)),

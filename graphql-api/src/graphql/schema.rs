@@ -1,56 +1,16 @@
 //! The GraphQL schema, kept apart from the server wiring: [`sdl`] needs no database, and the
 //! server adds its data when it builds the schema with [`build`].
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use entity::destination::DestinationPolicy;
 
-use crate::{
-    access::SearchAccess,
-    catalog::ChangeFeed,
-    database::Database,
-    graphql::{DbLoader, MutationRoot, QueryRoot, SubscriptionRoot},
-    search::SearchIndex,
-};
+use super::{DbLoader, MutationRoot, QueryRoot, SubscriptionRoot, limits::Limits};
+use crate::{access::SearchAccess, changes::ChangeFeed, database::Database, search::SearchIndex};
 use async_graphql::{Schema, SchemaBuilder, dataloader::DataLoader};
 
 /// The API's schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
-
-/// What a GraphQL request may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Deepest selection accepted.
-    pub max_depth: usize,
-    /// Highest complexity accepted (a field costs 1; a connection, its page size times its
-    /// children).
-    pub max_complexity: usize,
-    /// Largest page a connection returns.
-    pub max_page_size: usize,
-    /// Queries kept for automatic persisted queries (see `documents`).
-    pub persisted_queries: usize,
-    /// Largest answer sent, in bytes (JSON); a larger one is refused with
-    /// `RESPONSE_TOO_LARGE`.
-    pub max_response_bytes: usize,
-    /// Longest a query or mutation may run.
-    pub request_timeout: Duration,
-    /// Most database connections one request holds at once.
-    pub db_connections_per_request: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_complexity: 5_000,
-            max_page_size: 100,
-            persisted_queries: 1_000,
-            max_response_bytes: 8 * 1024 * 1024,
-            request_timeout: Duration::from_secs(10),
-            db_connections_per_request: 2,
-        }
-    }
-}
 
 fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     // Depth and complexity are measured before the schema sees a document (`cost`), with

@@ -7,30 +7,27 @@
 //! no notifications, it polls the version. When the database is unreachable the last snapshot
 //! keeps serving and the refresher retries; [`CatalogStatus`] says how old the snapshot is.
 //!
-//! The same feed carries job changes (`fever_job` on PostgreSQL, polling on SQLite) for the
-//! `jobUpdates` subscription. Every task here stops when its cancellation token fires.
+//! The refresher hears about new versions from the change feed (`crate::changes`), and polls
+//! as well. It stops when its cancellation token fires.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicI64, Ordering},
     },
     time::Duration,
 };
 
-use chrono::{DateTime, TimeDelta, Utc};
-use entity::{
-    JobId, ProviderId,
-    query::{self, CATALOG_CHANNEL, JOB_CHANNEL},
-    time,
-};
+use chrono::Utc;
+use entity::{ProviderId, query};
 use futures::StreamExt as _;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::search::{IndexedEvent, SearchIndex, Snapshot};
+use super::{IndexedEvent, SearchIndex, Snapshot};
+use crate::changes::Change;
 
 /// Rows a refresh decodes between two yields to the runtime.
 const REFRESH_YIELD_ROWS: usize = 256;
@@ -62,15 +59,12 @@ async fn provider_names(db: &DatabaseConnection) -> Result<HashMap<ProviderId, A
 pub struct CatalogStatus {
     /// When the refresher last reached the database (Unix milliseconds).
     checked_at_ms: AtomicI64,
-    /// Whether the last attempt failed.
-    database_down: AtomicBool,
 }
 
 impl CatalogStatus {
     fn checked(&self) {
         self.checked_at_ms
             .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-        self.database_down.store(false, Ordering::Relaxed);
     }
 
     /// How long ago the snapshot was known to be current.
@@ -79,20 +73,6 @@ impl CatalogStatus {
         let age = Utc::now().timestamp_millis() - checked;
         Duration::from_millis(u64::try_from(age).unwrap_or(0))
     }
-
-    /// Whether the refresher could not reach the database last time.
-    pub fn database_down(&self) -> bool {
-        self.database_down.load(Ordering::Relaxed)
-    }
-}
-
-/// A change announced by the ingestor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// The catalogue has a new version.
-    Catalog,
-    /// A job changed.
-    Job(JobId),
 }
 
 /// Loads what changed since the snapshot's version and swaps in the next snapshot; returns
@@ -103,9 +83,9 @@ pub async fn refresh(
     status: &CatalogStatus,
 ) -> Result<bool, DbErr> {
     let result = refresh_inner(db, index).await;
-    match &result {
-        Ok(_) => status.checked(),
-        Err(_) => status.database_down.store(true, Ordering::Relaxed),
+    // A failure leaves the snapshot's age growing: that is what /readyz and /metrics show.
+    if result.is_ok() {
+        status.checked();
     }
     result
 }
@@ -139,10 +119,9 @@ async fn refresh_inner(db: &DatabaseConnection, index: &SearchIndex) -> Result<b
     // Building the next snapshot is CPU work proportional to the index: keep it off the
     // threads that serve requests. Events are never un-published: a changed event that is not
     // searchable was never in the index either.
-    let next =
-        tokio::task::spawn_blocking(move || current.apply(version, changed, providers, |_| true))
-            .await
-            .map_err(|e| DbErr::Custom(format!("building the next snapshot failed: {e}")))?;
+    let next = tokio::task::spawn_blocking(move || current.apply(version, changed, providers))
+        .await
+        .map_err(|e| DbErr::Custom(format!("building the next snapshot failed: {e}")))?;
     tracing::info!(
         catalog.version = version,
         events.changed = count,
@@ -194,130 +173,5 @@ pub async fn run_refresher(
                 },
             }
         }
-    }
-}
-
-/// Announces changes to every subscriber in this process.
-#[derive(Clone)]
-pub struct ChangeFeed {
-    sender: broadcast::Sender<Change>,
-}
-
-impl ChangeFeed {
-    /// Starts listening (PostgreSQL) or polling (SQLite) until `stop` fires.
-    pub fn start(db: &DatabaseConnection, poll: Duration, stop: &CancellationToken) -> Self {
-        let (sender, _) = broadcast::channel(1024);
-        let feed = Self { sender };
-        if db.get_database_backend() == DbBackend::Postgres {
-            tokio::spawn(listen(db.clone(), feed.sender.clone(), stop.clone()));
-        } else {
-            tokio::spawn(poll_jobs(
-                db.clone(),
-                feed.sender.clone(),
-                poll,
-                stop.clone(),
-            ));
-        }
-        feed
-    }
-
-    /// A receiver of every change from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.sender.subscribe()
-    }
-}
-
-/// PostgreSQL: `LISTEN` on the two channels, reconnecting after failures.
-async fn listen(
-    db: DatabaseConnection,
-    sender: broadcast::Sender<Change>,
-    stop: CancellationToken,
-) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let pool = db.get_postgres_connection_pool().clone();
-    loop {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen_all([CATALOG_CHANNEL, JOB_CHANNEL]).await?;
-            Ok::<_, sea_orm::sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
-            () = stop.cancelled() => return,
-            listener = listener => match listener {
-                Ok(listener) => listener,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for changes; retrying");
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            },
-        };
-        // Anything may have changed while not listening.
-        let _ = sender.send(Change::Catalog);
-        loop {
-            let notification = tokio::select! {
-                () = stop.cancelled() => return,
-                notification = listener.recv() => notification,
-            };
-            match notification {
-                Ok(n) if n.channel() == CATALOG_CHANNEL => {
-                    let _ = sender.send(Change::Catalog);
-                }
-                Ok(n) => {
-                    if let Ok(id) = n.payload().parse() {
-                        let _ = sender.send(Change::Job(JobId(id)));
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "lost the change listener; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// SQLite: poll for jobs created, started or finished since the last poll. Writers stamp
-/// those times from their own clocks, so each poll looks a little further back and skips the
-/// (job, state) pairs it already announced.
-async fn poll_jobs(
-    db: DatabaseConnection,
-    sender: broadcast::Sender<Change>,
-    every: Duration,
-    stop: CancellationToken,
-) {
-    use entity::job::{Column, Entity};
-    const OVERLAP: TimeDelta = TimeDelta::seconds(2);
-    let mut since: DateTime<Utc> = time::now();
-    let mut announced: HashMap<JobId, entity::JobState> = HashMap::new();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let now = time::now();
-        let look_from = since - OVERLAP;
-        let changed = Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(Column::CreatedAt.gte(look_from))
-                    .add(Column::StartedAt.gte(look_from))
-                    .add(Column::FinishedAt.gte(look_from)),
-            )
-            .all(&db)
-            .await;
-        let Ok(changed) = changed else { continue };
-        let mut seen = HashSet::new();
-        for job in changed {
-            seen.insert(job.id);
-            if announced.get(&job.id) != Some(&job.state) {
-                announced.insert(job.id, job.state);
-                let _ = sender.send(Change::Job(job.id));
-            }
-        }
-        announced.retain(|id, _| seen.contains(id));
-        since = now;
     }
 }

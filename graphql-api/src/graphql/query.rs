@@ -1,0 +1,287 @@
+//! The query root: event search (public, from the in-memory index) and job monitoring (a
+//! viewer token, from the database). Resolvers validate their arguments, call one query
+//! function and convert to the output types.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    Context, ID, Object, SimpleObject,
+    connection::{Connection, Edge},
+};
+use entity::{EventId, query};
+use sea_orm::ConnectionTrait;
+
+use super::{
+    Event, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db, job,
+    limits::Limits,
+    stats::{self, ProviderStats},
+};
+use crate::{
+    access::{Access, Principal, Role, SearchGuard, ViewerGuard},
+    error::ApiError,
+    search::{DateRange, SearchIndex},
+};
+
+fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
+    let max = ctx.data_unchecked::<Limits>().max_page_size;
+    let first = first.unwrap_or(20);
+    usize::try_from(first)
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::BadUserInput(format!("`first` must be between 1 and {max}")))
+}
+
+async fn job_filter(
+    db: &impl ConnectionTrait,
+    filter: Option<JobFilter>,
+) -> Result<Option<query::job::JobFilter>, ApiError> {
+    let filter = filter.unwrap_or_default();
+    let provider_id = match &filter.provider {
+        Some(name) => match query::provider::find_by_name(db, name).await? {
+            Some(p) => Some(p.id),
+            // No such provider: nothing matches.
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ApiError::BadUserInput(
+            "`from` must not be after `to`".to_owned(),
+        ));
+    }
+    Ok(Some(query::job::JobFilter {
+        provider_id,
+        state: filter.state.map(Into::into),
+        trigger: filter.trigger.map(Into::into),
+        from: filter.from.map(|t| t.0),
+        to: filter.to.map(|t| t.0),
+    }))
+}
+
+/// A connection page of job rows: `rows` holds up to `first + 1` rows (the extra one says
+/// there is a next page); the total is counted only when the query asks for it.
+async fn page_of<R, N: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    mut rows: Vec<R>,
+    first: usize,
+    has_previous: bool,
+    total: impl Future<Output = Result<usize, ApiError>>,
+    node: impl Fn(R) -> (i64, N),
+) -> Result<Connection<String, N, Totals>, ApiError> {
+    let total_count = if ctx.look_ahead().field("totalCount").exists() {
+        total.await?
+    } else {
+        0
+    };
+    let has_next = rows.len() > first;
+    rows.truncate(first);
+    let mut connection =
+        Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let (id, node) = node(row);
+        Edge::new(cursors::job_cursor(id), node)
+    }));
+    Ok(connection)
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Viewer {
+    /// The token's name, as configured.
+    pub name: String,
+    /// Its role: `VIEWER` reads providers, jobs and outcomes; `ADMIN` also acts.
+    pub role: Role,
+}
+
+impl From<&Principal> for Viewer {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            name: principal.name.to_string(),
+            role: principal.role,
+        }
+    }
+}
+
+/// Entry points for reading.
+pub struct QueryRoot;
+
+/// Entry points for reading: event search (public) and job monitoring (viewer token).
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// Events that were ever online, with their latest values, whose start is at or after
+    /// `startsAt` and whose end is at or before `endsAt` (both optional), by start then id.
+    #[graphql(guard = "SearchGuard")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        starts_at: Option<Instant>,
+        ends_at: Option<Instant>,
+        #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<Connection<String, Event, Totals>, ApiError> {
+        let first = page_size(ctx, first)?;
+        let range = DateRange::new(starts_at.map(|t| t.0), ends_at.map(|t| t.0))
+            .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+        let after = after
+            .as_deref()
+            .map(cursors::parse_event_cursor)
+            .transpose()?;
+        let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
+        let total_count = snapshot.search(&range, None).count();
+        let mut page = snapshot.search(&range, after).take(first + 1);
+        let mut connection =
+            Connection::with_additional_fields(after.is_some(), false, Totals { total_count });
+        for found in page.by_ref().take(first) {
+            let node = Event::new(Arc::clone(found), snapshot.provider_name(found.provider_id));
+            connection
+                .edges
+                .push(Edge::new(cursors::event_cursor(found), node));
+        }
+        connection.has_next_page = page.next().is_some();
+        Ok(connection)
+    }
+
+    /// The stored event with this id (online or not), or null.
+    #[graphql(guard = "SearchGuard")]
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>, ApiError> {
+        let Ok(uuid) = id.parse::<uuid::Uuid>() else {
+            return Err(ApiError::BadUserInput(format!(
+                "`{}` is not an event id",
+                id.as_str()
+            )));
+        };
+        let db = db(ctx).await?;
+        let Some(found) = query::event::find_searchable(&*db, EventId(uuid)).await? else {
+            return Ok(None);
+        };
+        let provider = query::provider::find_by_id(&*db, found.provider_id)
+            .await?
+            .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
+        Ok(Some(Event::new(Arc::new(found), provider)))
+    }
+
+    /// The object with this global id.
+    #[graphql(guard = "SearchGuard")]
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
+        Ok(self.event(ctx, id).await?.map(Node::Event))
+    }
+
+    /// Who the request's token belongs to and what its role allows; null without a valid
+    /// token.
+    async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
+        let access = ctx.data_opt::<Access>()?;
+        access.principal.as_ref().map(Viewer::from)
+    }
+
+    /// Every provider, by name. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn providers(&self, ctx: &Context<'_>) -> Result<Vec<Provider>, ApiError> {
+        let rows = query::provider::list(&*db(ctx).await?).await?;
+        Ok(rows.into_iter().map(Provider).collect())
+    }
+
+    /// The provider called `name`, or null. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn provider(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+    ) -> Result<Option<Provider>, ApiError> {
+        Ok(query::provider::find_by_name(&*db(ctx).await?, &name)
+            .await?
+            .map(Provider))
+    }
+
+    /// Jobs, newest first. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<JobFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Job, Totals>, ApiError> {
+        let first = page_size(ctx, first)?;
+        let before = after
+            .as_deref()
+            .map(cursors::parse_job_cursor)
+            .transpose()?;
+        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
+            return Ok(Connection::with_additional_fields(
+                false,
+                false,
+                Totals { total_count: 0 },
+            ));
+        };
+        let before = before.map(entity::JobId);
+        let rows = query::job::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
+        let total = async {
+            let count = query::job::count(&*db(ctx).await?, &filter).await?;
+            Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        };
+        page_of(ctx, rows, first, before.is_some(), total, |j| {
+            (j.id.0, Job(j))
+        })
+        .await
+    }
+
+    /// The job with this id, or null. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>, ApiError> {
+        let id = job::job_id(&id)?;
+        Ok(query::job::find(&*db(ctx).await?, id).await?.map(Job))
+    }
+
+    /// Job outcomes, newest first (the filter applies to their jobs). Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn job_outcomes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<JobFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, JobOutcome, Totals>, ApiError> {
+        let first = page_size(ctx, first)?;
+        let before = after
+            .as_deref()
+            .map(cursors::parse_job_cursor)
+            .transpose()?
+            .map(entity::JobId);
+        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
+            return Ok(Connection::with_additional_fields(
+                false,
+                false,
+                Totals { total_count: 0 },
+            ));
+        };
+        let rows =
+            query::job_outcome::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
+        let total = async {
+            let count = query::job_outcome::count(&*db(ctx).await?, &filter).await?;
+            Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        };
+        page_of(ctx, rows, first, before.is_some(), total, |o| {
+            (o.job_id.0, JobOutcome(o))
+        })
+        .await
+    }
+
+    /// Per-provider totals of the jobs that finished in the range (both bounds optional).
+    /// Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn provider_stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<Instant>,
+        to: Option<Instant>,
+    ) -> Result<Vec<ProviderStats>, ApiError> {
+        let db = db(ctx).await?;
+        let totals =
+            query::job_outcome::totals_by_provider(&*db, from.map(|t| t.0), to.map(|t| t.0))
+                .await?;
+        let providers = query::provider::list(&*db).await?;
+        Ok(stats::per_provider(providers, &totals))
+    }
+}
