@@ -11,7 +11,7 @@ pub mod demo;
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use entity::query::provider::ProviderChanges;
+use entity::settings::ProviderPatch;
 use graphql_api::{
     access::Tokens,
     config::{ApiRunError, ServeConfig},
@@ -144,16 +144,21 @@ async fn register_demo_providers(
 ) -> Result<(), SystemError> {
     let invalid = |e: entity::settings::InvalidSetting| SystemError::Demo(e.to_string());
     for (name, path) in [("demo-events", "events.xml"), ("demo-plans", "plans.xml")] {
-        let changes = ProviderChanges {
+        let name: entity::settings::ProviderName = name.parse().map_err(invalid)?;
+        let current = entity::query::provider::find_by_name(db, name.as_str())
+            .await
+            .map_err(|e| SystemError::Demo(e.to_string()))?;
+        let changes = ProviderPatch {
             url: Some(format!("{base}/{path}").parse().map_err(invalid)?),
             schedule: Some("*/10 * * * * *".parse().map_err(invalid)?),
             time_zone: Some("Europe/Madrid".parse().map_err(invalid)?),
-            ..Default::default()
-        };
-        let provider =
-            entity::query::provider::upsert(db, &name.parse().map_err(invalid)?, changes)
-                .await
-                .map_err(|e| SystemError::Demo(e.to_string()))?;
+            ..ProviderPatch::default()
+        }
+        .resolve(current.as_ref())
+        .map_err(invalid)?;
+        let provider = entity::query::provider::upsert(db, &name, changes)
+            .await
+            .map_err(|e| SystemError::Demo(e.to_string()))?;
         // A first collection at once, so there is data before the first tick.
         let first = entity::query::job::NewJob::manual(provider.model().id, entity::time::now());
         entity::query::job::enqueue(db, first)

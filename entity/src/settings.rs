@@ -318,6 +318,84 @@ impl RetryPolicy {
     }
 }
 
+/// A change to a provider's settings as every writer asks for it (`ingestor provider add`, the
+/// API's `upsertProvider`, the demo): each value given replaces the current one; fetch limits
+/// and the retry policy given in part are merged with the provider's current ones (or the
+/// defaults, for a new provider) and checked together. The one place these rules live.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderPatch {
+    /// The collector.
+    pub kind: Option<crate::ProviderKind>,
+    /// The feed address; required to create a provider.
+    pub url: Option<FeedUrl>,
+    /// The cron schedule.
+    pub schedule: Option<CronSchedule>,
+    /// The time zone of the feed and the schedule.
+    pub time_zone: Option<TimeZone>,
+    /// Whether the scheduler creates jobs for it.
+    pub enabled: Option<bool>,
+    /// Limit for connecting, in milliseconds.
+    pub connect_timeout_ms: Option<i32>,
+    /// Limit between two reads, in milliseconds.
+    pub read_timeout_ms: Option<i32>,
+    /// Limit for the whole fetch, in milliseconds.
+    pub total_timeout_ms: Option<i32>,
+    /// Largest feed accepted, in bytes.
+    pub max_body_bytes: Option<i64>,
+    /// Attempts per tick.
+    pub max_attempts: Option<i32>,
+    /// Backoff before the first retry, in milliseconds.
+    pub retry_base_delay_ms: Option<i32>,
+}
+
+impl ProviderPatch {
+    /// The changes to write to `current` (none: a new provider), limits merged and checked.
+    pub fn resolve(
+        self,
+        current: Option<&crate::provider::Model>,
+    ) -> Result<crate::query::provider::ProviderChanges, InvalidSetting> {
+        let limits_given = self.connect_timeout_ms.is_some()
+            || self.read_timeout_ms.is_some()
+            || self.total_timeout_ms.is_some()
+            || self.max_body_bytes.is_some();
+        let limits = if limits_given {
+            let base = current.map_or_else(FetchLimits::default, FetchLimits::of);
+            Some(
+                FetchLimits {
+                    connect_timeout_ms: self.connect_timeout_ms.unwrap_or(base.connect_timeout_ms),
+                    read_timeout_ms: self.read_timeout_ms.unwrap_or(base.read_timeout_ms),
+                    total_timeout_ms: self.total_timeout_ms.unwrap_or(base.total_timeout_ms),
+                    max_body_bytes: self.max_body_bytes.unwrap_or(base.max_body_bytes),
+                }
+                .validate()?,
+            )
+        } else {
+            None
+        };
+        let retry = if self.max_attempts.is_some() || self.retry_base_delay_ms.is_some() {
+            let base = current.map_or_else(RetryPolicy::default, RetryPolicy::of);
+            Some(
+                RetryPolicy {
+                    max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+                    base_delay_ms: self.retry_base_delay_ms.unwrap_or(base.base_delay_ms),
+                }
+                .validate()?,
+            )
+        } else {
+            None
+        };
+        Ok(crate::query::provider::ProviderChanges {
+            kind: self.kind,
+            url: self.url,
+            schedule: self.schedule,
+            time_zone: self.time_zone,
+            enabled: self.enabled,
+            limits,
+            retry,
+        })
+    }
+}
+
 fn in_range(name: &'static str, value: i64, min: i64, max: i64) -> Result<(), InvalidSetting> {
     if (min..=max).contains(&value) {
         Ok(())
@@ -425,6 +503,44 @@ pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_patch_merges_partial_limits_with_the_current_ones_and_checks_them_together() {
+        let nothing = ProviderPatch::default().resolve(None).unwrap();
+        assert!(
+            nothing.limits.is_none() && nothing.retry.is_none(),
+            "only what is given"
+        );
+        let one = ProviderPatch {
+            read_timeout_ms: Some(1_234),
+            max_attempts: Some(5),
+            ..ProviderPatch::default()
+        }
+        .resolve(None)
+        .unwrap();
+        let limits = one.limits.unwrap();
+        assert_eq!(limits.read_timeout_ms, 1_234);
+        assert_eq!(
+            limits.connect_timeout_ms,
+            FetchLimits::default().connect_timeout_ms
+        );
+        assert_eq!(
+            one.retry.unwrap().base_delay_ms,
+            RetryPolicy::default().base_delay_ms
+        );
+        let bad = ProviderPatch {
+            max_attempts: Some(0),
+            ..ProviderPatch::default()
+        }
+        .resolve(None);
+        assert!(matches!(
+            bad,
+            Err(InvalidSetting::OutOfRange {
+                name: "max_attempts",
+                ..
+            })
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,7 @@ use entity::{
     destination::RefusedDestination,
     provider,
     query::provider::{ProviderChanges, UpsertError, Upserted},
-    settings::{FetchLimits, RetryPolicy, redact_url},
+    settings::{ProviderPatch, redact_url},
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -45,60 +45,30 @@ impl From<sea_orm::DbErr> for AddProviderError {
     }
 }
 
-/// The changes `args` asks for. Limits given alone are merged with the provider's current
-/// ones (or the defaults), then checked together.
+/// The changes `args` asks for, resolved against the provider's current settings.
 fn changes(
     args: &ProviderAddArgs,
     current: Option<&provider::Model>,
 ) -> Result<ProviderChanges, entity::settings::InvalidSetting> {
-    let base_limits = current.map_or_else(FetchLimits::default, FetchLimits::of);
-    let limits_given = args.connect_timeout_ms.is_some()
-        || args.read_timeout_ms.is_some()
-        || args.total_timeout_ms.is_some()
-        || args.max_body_bytes.is_some();
-    let limits = if limits_given {
-        Some(
-            FetchLimits {
-                connect_timeout_ms: args
-                    .connect_timeout_ms
-                    .unwrap_or(base_limits.connect_timeout_ms),
-                read_timeout_ms: args.read_timeout_ms.unwrap_or(base_limits.read_timeout_ms),
-                total_timeout_ms: args
-                    .total_timeout_ms
-                    .unwrap_or(base_limits.total_timeout_ms),
-                max_body_bytes: args.max_body_bytes.unwrap_or(base_limits.max_body_bytes),
-            }
-            .validate()?,
-        )
-    } else {
-        None
-    };
-    let base_retry = current.map_or_else(RetryPolicy::default, RetryPolicy::of);
-    let retry = if args.max_attempts.is_some() || args.retry_base_delay_ms.is_some() {
-        Some(
-            RetryPolicy {
-                max_attempts: args.max_attempts.unwrap_or(base_retry.max_attempts),
-                base_delay_ms: args.retry_base_delay_ms.unwrap_or(base_retry.base_delay_ms),
-            }
-            .validate()?,
-        )
-    } else {
-        None
-    };
     let enabled = match (args.enable, args.disable) {
         (true, _) => Some(true),
         (_, true) => Some(false),
         _ => None,
     };
-    Ok(ProviderChanges {
+    ProviderPatch {
         kind: args.kind,
         url: args.url.clone(),
         schedule: args.schedule.clone(),
         time_zone: args.time_zone,
         enabled,
-        limits,
-        retry,
-    })
+        connect_timeout_ms: args.connect_timeout_ms,
+        read_timeout_ms: args.read_timeout_ms,
+        total_timeout_ms: args.total_timeout_ms,
+        max_body_bytes: args.max_body_bytes,
+        max_attempts: args.max_attempts,
+        retry_base_delay_ms: args.retry_base_delay_ms,
+    }
+    .resolve(current)
 }
 
 /// One line saying what `provider add` did (the URL redacted: no userinfo or query values).

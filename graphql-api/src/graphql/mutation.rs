@@ -3,20 +3,19 @@
 //! Without a token the answer is `UNAUTHENTICATED`; with an unknown one, or a viewer's,
 //! `FORBIDDEN`; and nothing changes. Mutations are refused over `GET`, whatever the token.
 
-use entity::destination::DestinationPolicy;
-
-use super::{Job, Provider, ProviderKind, db, job::job_id};
-use crate::{access::AdminGuard, error::ApiError};
 use async_graphql::{Context, ID, InputObject, Object};
 use entity::{
+    destination::DestinationPolicy,
     query::{
         self,
         job::{Enqueued, NewJob},
-        provider::ProviderChanges,
     },
-    settings::{FetchLimits, RetryPolicy},
+    settings::{FeedUrl, ProviderPatch},
     time,
 };
+
+use super::{Job, Provider, ProviderKind, db, job::job_id};
+use crate::{access::AdminGuard, error::ApiError};
 
 /// A provider's settings; those left out keep their value (or the default, for a new one).
 #[derive(Debug, Clone, InputObject)]
@@ -118,54 +117,20 @@ impl MutationRoot {
         input: ProviderInput,
     ) -> Result<Provider, ApiError> {
         let name = input.name.parse().map_err(invalid)?;
-        let db = db(ctx).await?;
-        let current = query::provider::find_by_name(&*db, &input.name).await?;
-        let base_limits = current
-            .as_ref()
-            .map_or_else(FetchLimits::default, |p| FetchLimits {
-                connect_timeout_ms: p.connect_timeout_ms,
-                read_timeout_ms: p.read_timeout_ms,
-                total_timeout_ms: p.total_timeout_ms,
-                max_body_bytes: p.max_body_bytes,
-            });
-        let limits = FetchLimits {
-            connect_timeout_ms: input
-                .connect_timeout_ms
-                .unwrap_or(base_limits.connect_timeout_ms),
-            read_timeout_ms: input.read_timeout_ms.unwrap_or(base_limits.read_timeout_ms),
-            total_timeout_ms: input
-                .total_timeout_ms
-                .unwrap_or(base_limits.total_timeout_ms),
-            max_body_bytes: input.max_body_bytes.unwrap_or(base_limits.max_body_bytes),
+        let url: Option<FeedUrl> = input
+            .url
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(invalid)?;
+        if let Some(url) = &url {
+            ctx.data_unchecked::<DestinationPolicy>()
+                .check_url(url.as_url())
+                .map_err(invalid)?;
         }
-        .validate()
-        .map_err(invalid)?;
-        let base_retry = current
-            .as_ref()
-            .map_or_else(RetryPolicy::default, |p| RetryPolicy {
-                max_attempts: p.max_attempts,
-                base_delay_ms: p.retry_base_delay_ms,
-            });
-        let retry = RetryPolicy {
-            max_attempts: input.max_attempts.unwrap_or(base_retry.max_attempts),
-            base_delay_ms: input
-                .retry_base_delay_ms
-                .unwrap_or(base_retry.base_delay_ms),
-        }
-        .validate()
-        .map_err(invalid)?;
-        let changes = ProviderChanges {
+        let patch = ProviderPatch {
             kind: input.kind.map(Into::into),
-            url: match input.url.as_deref() {
-                Some(url) => {
-                    let url: entity::settings::FeedUrl = url.parse().map_err(invalid)?;
-                    ctx.data_unchecked::<DestinationPolicy>()
-                        .check_url(url.as_url())
-                        .map_err(invalid)?;
-                    Some(url)
-                }
-                None => None,
-            },
+            url,
             schedule: input
                 .schedule
                 .as_deref()
@@ -179,9 +144,16 @@ impl MutationRoot {
                 .transpose()
                 .map_err(invalid)?,
             enabled: input.enabled,
-            limits: Some(limits),
-            retry: Some(retry),
+            connect_timeout_ms: input.connect_timeout_ms,
+            read_timeout_ms: input.read_timeout_ms,
+            total_timeout_ms: input.total_timeout_ms,
+            max_body_bytes: input.max_body_bytes,
+            max_attempts: input.max_attempts,
+            retry_base_delay_ms: input.retry_base_delay_ms,
         };
+        let db = db(ctx).await?;
+        let current = query::provider::find_by_name(&*db, &input.name).await?;
+        let changes = patch.resolve(current.as_ref()).map_err(invalid)?;
         match query::provider::upsert(&*db, &name, changes).await {
             Ok(upserted) => Ok(Provider(upserted.model().clone())),
             Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
