@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use entity::{
     ProviderKind,
     destination::DestinationPolicy,
-    settings::{CronSchedule, FeedUrl, ProviderName, TimeZone},
+    settings::{CronSchedule, FeedUrl, ProviderName, ProviderPatch, TimeZone},
 };
 use service::CommonArgs;
 
@@ -182,6 +182,30 @@ pub struct ProviderAddArgs {
     pub destinations: DestinationArgs,
 }
 
+impl ProviderAddArgs {
+    /// The change these flags ask for.
+    pub fn patch(&self) -> ProviderPatch {
+        let enabled = match (self.enable, self.disable) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        ProviderPatch {
+            kind: self.kind,
+            url: self.url.clone(),
+            schedule: self.schedule.clone(),
+            time_zone: self.time_zone,
+            enabled,
+            connect_timeout_ms: self.connect_timeout_ms,
+            read_timeout_ms: self.read_timeout_ms,
+            total_timeout_ms: self.total_timeout_ms,
+            max_body_bytes: self.max_body_bytes,
+            max_attempts: self.max_attempts,
+            retry_base_delay_ms: self.retry_base_delay_ms,
+        }
+    }
+}
+
 /// `ingestor run` settings.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
@@ -325,7 +349,9 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             let db = database.open().await?;
             match command {
                 ProviderCommand::Add(args) => {
-                    let upserted = providers::add(&db, *args).await?;
+                    let upserted =
+                        providers::add(&db, &args.name, args.patch(), args.destinations.policy())
+                            .await?;
                     println!("{}", providers::describe_upsert(&upserted));
                 }
                 ProviderCommand::List { json } => {

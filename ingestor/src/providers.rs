@@ -1,28 +1,28 @@
 //! Creating, updating and listing providers from the command line.
 
 use entity::{
-    destination::RefusedDestination,
+    destination::{DestinationPolicy, RefusedDestination},
     provider,
-    query::provider::{ProviderChanges, UpsertError, Upserted},
-    settings::{ProviderPatch, redact_url},
+    query::provider::{UpsertError, Upserted},
+    settings::{ProviderName, ProviderPatch, redact_url},
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
-use crate::cli::ProviderAddArgs;
-
-/// Creates or updates the provider `args` names. A new URL must point where the destination
-/// policy (`--allow-private-providers`) allows; it is checked again on every fetch.
+/// Creates the provider `name`, or applies `patch` to it. A new URL must point where
+/// `destinations` allows (`--allow-private-providers`); it is checked again on every fetch.
 pub async fn add(
     db: &DatabaseConnection,
-    args: ProviderAddArgs,
+    name: &ProviderName,
+    patch: ProviderPatch,
+    destinations: DestinationPolicy,
 ) -> Result<Upserted, AddProviderError> {
-    if let Some(url) = &args.url {
-        args.destinations.policy().check_url(url.as_url())?;
+    if let Some(url) = &patch.url {
+        destinations.check_url(url.as_url())?;
     }
-    let current = entity::query::provider::find_by_name(db, args.name.as_str()).await?;
-    let changes = changes(&args, current.as_ref())?;
-    Ok(entity::query::provider::upsert(db, &args.name, changes).await?)
+    let current = entity::query::provider::find_by_name(db, name.as_str()).await?;
+    let changes = patch.resolve(current.as_ref())?;
+    Ok(entity::query::provider::upsert(db, name, changes).await?)
 }
 
 /// Why `provider add` refused.
@@ -43,32 +43,6 @@ impl From<sea_orm::DbErr> for AddProviderError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Upsert(UpsertError::Database(err))
     }
-}
-
-/// The changes `args` asks for, resolved against the provider's current settings.
-fn changes(
-    args: &ProviderAddArgs,
-    current: Option<&provider::Model>,
-) -> Result<ProviderChanges, entity::settings::InvalidSetting> {
-    let enabled = match (args.enable, args.disable) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
-    ProviderPatch {
-        kind: args.kind,
-        url: args.url.clone(),
-        schedule: args.schedule.clone(),
-        time_zone: args.time_zone,
-        enabled,
-        connect_timeout_ms: args.connect_timeout_ms,
-        read_timeout_ms: args.read_timeout_ms,
-        total_timeout_ms: args.total_timeout_ms,
-        max_body_bytes: args.max_body_bytes,
-        max_attempts: args.max_attempts,
-        retry_base_delay_ms: args.retry_base_delay_ms,
-    }
-    .resolve(current)
 }
 
 /// One line saying what `provider add` did (the URL redacted: no userinfo or query values).
