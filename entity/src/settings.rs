@@ -318,6 +318,18 @@ impl RetryPolicy {
     }
 }
 
+/// The provider's next cron tick after `now`, read in its time zone; none when it is disabled
+/// or its stored schedule or zone no longer parse. The scheduler and the API's health both
+/// read it from here.
+pub fn next_tick(provider: &crate::provider::Model, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if !provider.enabled {
+        return None;
+    }
+    let schedule: CronSchedule = provider.schedule.parse().ok()?;
+    let zone: TimeZone = provider.time_zone.parse().ok()?;
+    schedule.next_after(now, zone)
+}
+
 /// A change to a provider's settings as every writer asks for it (`ingestor provider add`, the
 /// API's `upsertProvider`, the demo): each value given replaces the current one; fetch limits
 /// and the retry policy given in part are merged with the provider's current ones (or the

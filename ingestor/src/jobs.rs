@@ -11,7 +11,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
     ErrorKind, JobState, job, job_outcome, provider,
     query::{self, job::NewJob, job_outcome::Finished},
-    settings::{CronSchedule, TimeZone},
     time,
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -265,15 +264,7 @@ fn retry_for(
     .map(|at| NewJob::retry(job, at))
 }
 
-/// The provider's next cron tick after `now`, if it is scheduled at all.
-pub fn next_tick(provider: &provider::Model, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if !provider.enabled {
-        return None;
-    }
-    let schedule: CronSchedule = provider.schedule.parse().ok()?;
-    let zone: TimeZone = provider.time_zone.parse().ok()?;
-    schedule.next_after(now, zone)
-}
+pub use entity::settings::next_tick;
 
 /// A job's outcome as `ingestor collect` prints it: one JSON object.
 #[derive(Debug, Clone, Serialize)]

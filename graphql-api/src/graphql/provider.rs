@@ -172,21 +172,11 @@ impl Health {
             success_rate: (!finished.is_empty()).then(|| completed as f64 / finished.len() as f64),
             p95_duration_ms: p95,
             window_jobs: count(finished.len()),
-            next_tick_at: ingestor_next_tick(provider).map(Instant),
+            next_tick_at: entity::settings::next_tick(provider, chrono::Utc::now()).map(Instant),
             last_feed_empty: finished
                 .iter()
                 .find(|o| o.status == StoredState::Completed && !o.feed_unchanged)
                 .is_some_and(|o| o.empty_feed),
         }
     }
-}
-
-/// The provider's next cron tick after now, if it is enabled and its schedule parses.
-fn ingestor_next_tick(provider: &provider::Model) -> Option<chrono::DateTime<chrono::Utc>> {
-    if !provider.enabled {
-        return None;
-    }
-    let schedule: entity::settings::CronSchedule = provider.schedule.parse().ok()?;
-    let zone: entity::settings::TimeZone = provider.time_zone.parse().ok()?;
-    schedule.next_after(chrono::Utc::now(), zone)
 }
