@@ -94,12 +94,7 @@ pub async fn run(
         register_demo_providers(&db, &base).await?;
         Some(base)
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ApiRunError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = graphql_api::config::bind(config.listen).await?;
     let api = listener.local_addr().unwrap_or(config.listen);
     on_ready(&Addresses { api, demo });
 

@@ -52,15 +52,15 @@ pub struct ServeArgs {
     pub graphql_max_page_size: usize,
 
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     pub max_request_bytes: usize,
 
     /// Longest a request may take, in milliseconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = millis(ServeConfig::default().request_timeout))]
     pub request_timeout_ms: u64,
 
     /// How long in-flight requests may finish after a shutdown signal, in milliseconds.
-    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = millis(ServeConfig::default().shutdown_grace))]
     pub shutdown_grace_ms: u64,
 
     /// One admin token, named `admin` (`Authorization: Bearer <token>`); at least 16
@@ -104,20 +104,20 @@ pub struct ServeArgs {
 
     /// Longest a client may take to send a request's headers, or leave a keep-alive
     /// connection idle, in milliseconds.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = millis(ConnectionLimits::default().header_read_timeout))]
     pub header_read_timeout_ms: u64,
 
     /// Most WebSockets (`/graphql/ws`) open at once.
-    #[arg(long, env = "MAX_WEBSOCKETS", default_value_t = 256)]
+    #[arg(long, env = "MAX_WEBSOCKETS", default_value_t = ServeConfig::default().max_websockets)]
     pub max_websockets: usize,
 
     /// Longest a new WebSocket may wait before its `connection_init`, in milliseconds.
-    #[arg(long, env = "WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = millis(ServeConfig::default().websocket_init_timeout))]
     pub websocket_init_timeout_ms: u64,
 
     /// Large `/search` answers (over 1,000 events) streamed at once; others wait for a turn
     /// up to the request timeout, then get 503.
-    #[arg(long, env = "MAX_CONCURRENT_LARGE_SEARCHES", default_value_t = 4)]
+    #[arg(long, env = "MAX_CONCURRENT_LARGE_SEARCHES", default_value_t = ServeConfig::default().max_concurrent_large_searches)]
     pub max_concurrent_large_searches: usize,
 
     /// Origins allowed to call the API from a browser (comma-separated; `*` for any). None by
@@ -127,7 +127,7 @@ pub struct ServeArgs {
 
     /// How often the search index checks for catalogue changes without a notification, in
     /// milliseconds (the only mechanism on SQLite).
-    #[arg(long, env = "INDEX_REFRESH_INTERVAL_MS", default_value_t = 500)]
+    #[arg(long, env = "INDEX_REFRESH_INTERVAL_MS", default_value_t = millis(ServeConfig::default().refresh_interval))]
     pub index_refresh_interval_ms: u64,
 }
 
@@ -207,6 +207,18 @@ impl std::fmt::Debug for ServeConfig {
             )
             .finish()
     }
+}
+
+/// A duration in whole milliseconds, for a flag's default.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Binds the API's listener, saying which address could not be used.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ApiRunError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ApiRunError::Listen { addr, source })
 }
 
 /// Why the API could not run.
@@ -325,13 +337,7 @@ pub async fn execute(cli: Cli) -> Result<(), ApiRunError> {
             let config = args.validate()?;
             let database = cli.common.database.validate()?;
             let db = database.open().await?;
-            let listener =
-                tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .map_err(|source| ApiRunError::Listen {
-                        addr: config.listen,
-                        source,
-                    })?;
+            let listener = bind(config.listen).await?;
             let shutdown = service::shutdown_on_signal();
             crate::run(config, db, listener, shutdown).await
         }

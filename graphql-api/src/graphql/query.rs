@@ -60,6 +60,52 @@ async fn job_filter(
     }))
 }
 
+/// What a page of jobs (or of their outcomes) asks for.
+struct JobPage {
+    /// Its size.
+    first: usize,
+    /// It starts after this job (jobs are listed newest first).
+    before: Option<entity::JobId>,
+    /// Which jobs.
+    filter: query::job::JobFilter,
+}
+
+impl JobPage {
+    /// Reads the arguments `jobs` and `jobOutcomes` share; none when the filter can match
+    /// nothing.
+    async fn read(
+        ctx: &Context<'_>,
+        filter: Option<JobFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<Self>, ApiError> {
+        let first = page_size(ctx, first)?;
+        let before = after
+            .as_deref()
+            .map(cursors::parse_job_cursor)
+            .transpose()?
+            .map(entity::JobId);
+        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            first,
+            before,
+            filter,
+        }))
+    }
+
+    /// Rows to read: one more than the page, which says whether a next page exists.
+    fn limit(&self) -> u64 {
+        self.first as u64 + 1
+    }
+}
+
+/// A page with nothing on it.
+fn empty_page<N: async_graphql::OutputType>() -> Connection<String, N, Totals> {
+    Connection::with_additional_fields(false, false, Totals { total_count: 0 })
+}
+
 /// A connection page of job rows: `rows` holds up to `first + 1` rows (the extra one says
 /// there is a next page); the total is counted only when the query asks for it.
 async fn page_of<R, N: async_graphql::OutputType>(
@@ -203,25 +249,16 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Job, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
-        let before = after
-            .as_deref()
-            .map(cursors::parse_job_cursor)
-            .transpose()?;
-        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
-            return Ok(Connection::with_additional_fields(
-                false,
-                false,
-                Totals { total_count: 0 },
-            ));
+        let Some(page) = JobPage::read(ctx, filter, first, after).await? else {
+            return Ok(empty_page());
         };
-        let before = before.map(entity::JobId);
-        let rows = query::job::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
+        let rows =
+            query::job::list(&*db(ctx).await?, &page.filter, page.before, page.limit()).await?;
         let total = async {
-            let count = query::job::count(&*db(ctx).await?, &filter).await?;
+            let count = query::job::count(&*db(ctx).await?, &page.filter).await?;
             Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
-        page_of(ctx, rows, first, before.is_some(), total, |j| {
+        page_of(ctx, rows, page.first, page.before.is_some(), total, |j| {
             (j.id.0, Job(j))
         })
         .await
@@ -243,26 +280,17 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, JobOutcome, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
-        let before = after
-            .as_deref()
-            .map(cursors::parse_job_cursor)
-            .transpose()?
-            .map(entity::JobId);
-        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
-            return Ok(Connection::with_additional_fields(
-                false,
-                false,
-                Totals { total_count: 0 },
-            ));
+        let Some(page) = JobPage::read(ctx, filter, first, after).await? else {
+            return Ok(empty_page());
         };
         let rows =
-            query::job_outcome::list(&*db(ctx).await?, &filter, before, first as u64 + 1).await?;
+            query::job_outcome::list(&*db(ctx).await?, &page.filter, page.before, page.limit())
+                .await?;
         let total = async {
-            let count = query::job_outcome::count(&*db(ctx).await?, &filter).await?;
+            let count = query::job_outcome::count(&*db(ctx).await?, &page.filter).await?;
             Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
-        page_of(ctx, rows, first, before.is_some(), total, |o| {
+        page_of(ctx, rows, page.first, page.before.is_some(), total, |o| {
             (o.job_id.0, JobOutcome(o))
         })
         .await
