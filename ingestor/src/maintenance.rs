@@ -11,7 +11,11 @@ use std::{collections::HashMap, time::Duration};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
     ErrorKind,
-    query::{self, job::NewJob, job_outcome::Finished},
+    query::{
+        self,
+        job::{NewJob, Stranded},
+        job_outcome::Finished,
+    },
     time,
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -41,10 +45,8 @@ async fn rescue(
     held_by: Option<&str>,
 ) -> Result<usize, DbErr> {
     let txn = query::begin_write(db).await?;
-    let rescued = match held_by {
-        None => query::job::fail_expired(&txn, now).await?,
-        Some(worker) => query::job::fail_held_by(&txn, worker, now).await?,
-    };
+    let which = held_by.map_or(Stranded::LeaseExpired, Stranded::HeldBy);
+    let rescued = query::job::fail_running(&txn, which, now).await?;
     if rescued.is_empty() {
         txn.rollback().await?;
         return Ok(0);

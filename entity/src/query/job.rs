@@ -310,41 +310,36 @@ fn held(job: &Model) -> sea_orm::Condition {
         .add(Column::LeaseToken.eq(job.lease_token))
 }
 
-/// Fails every running job whose lease expired before `now` and returns them, so the caller
-/// can record why and schedule retries.
-pub async fn fail_expired(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-) -> Result<Vec<Model>, DbErr> {
-    Entity::update_many()
-        .col_expr(Column::State, Expr::value(JobState::Failed))
-        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
-        .col_expr(
-            Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(Column::State.eq(JobState::Running))
-        .filter(Column::LeaseExpiresAt.lt(time::truncate(now)))
-        .exec_with_returning(db)
-        .await
+/// Which running jobs to fail (see [`fail_running`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stranded<'a> {
+    /// Those whose lease expired: their worker stopped heartbeating.
+    LeaseExpired,
+    /// Those a worker holds (it is shutting down past its grace period).
+    HeldBy(&'a str),
 }
 
-/// Fails the running jobs of `worker_id` (a worker shutting down past its grace period) and
-/// returns them.
-pub async fn fail_held_by(
+/// Fails the running jobs `which` names, at `now`, and returns them, so the caller can record
+/// why and schedule retries.
+pub async fn fail_running(
     db: &impl ConnectionTrait,
-    worker_id: &str,
+    which: Stranded<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Model>, DbErr> {
+    let now = time::truncate(now);
+    let which = match which {
+        Stranded::LeaseExpired => Column::LeaseExpiresAt.lt(now),
+        Stranded::HeldBy(worker_id) => Column::WorkerId.eq(worker_id),
+    };
     Entity::update_many()
         .col_expr(Column::State, Expr::value(JobState::Failed))
-        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
+        .col_expr(Column::FinishedAt, Expr::value(now))
         .col_expr(
             Column::LeaseExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(Column::State.eq(JobState::Running))
-        .filter(Column::WorkerId.eq(worker_id))
+        .filter(which)
         .exec_with_returning(db)
         .await
 }
