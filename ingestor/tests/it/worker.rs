@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{TimeDelta, Timelike as _, Utc};
 use entity::{
     ErrorKind, JobId, JobState, JobTrigger, ProviderId, job,
     query::{
@@ -164,10 +164,12 @@ db_test!(async fn disabling_or_editing_a_provider_takes_effect_without_restart(t
     query::provider::set_enabled(db, "acme", false).await.unwrap();
     assert_eq!(scheduler.pass(start + TimeDelta::seconds(5)).await.unwrap().created, 0);
 
-    // Re-enabled with a daily schedule: the next due tick is tomorrow's, nothing now.
+    // Re-enabled with a daily schedule whose tick is half a day away (whatever the time of
+    // day the test runs at): nothing is due now.
     query::provider::set_enabled(db, "acme", true).await.unwrap();
+    let hour = (start + TimeDelta::hours(12)).hour();
     let changes = ProviderChanges {
-        schedule: Some("0 0 3 * * *".parse().unwrap()),
+        schedule: Some(format!("0 0 {hour} * * *").parse().unwrap()),
         ..Default::default()
     };
     query::provider::upsert(db, &"acme".parse().unwrap(), changes).await.unwrap();
