@@ -89,14 +89,19 @@ impl JobRunner {
 
     /// Runs `job`, which this worker has just claimed, to its end, and logs each transition
     /// (one line when it starts, one when it ends).
-    #[tracing::instrument(skip_all, fields(job.id = %job.id, provider.id = %job.provider_id, job.attempt = job.attempt))]
+    #[tracing::instrument(skip_all, fields(job.id = %job.id, provider.id = %job.provider_id, provider = tracing::field::Empty, job.attempt = job.attempt))]
     pub async fn run(&self, job: job::Model, stop: &CancellationToken) -> Result<JobReport, DbErr> {
         let started = std::time::Instant::now();
+        // Every line of this job names its provider, not only its id.
+        let provider = query::provider::find_by_id(&self.db, job.provider_id).await?;
+        if let Some(provider) = &provider {
+            tracing::Span::current().record("provider", provider.name.as_str());
+        }
         let delay_ms = job
             .started_at
             .map_or(0, |s| (s - job.run_at).num_milliseconds().max(0));
         tracing::info!(job.trigger = ?job.trigger, delay_ms, "job running");
-        let report = self.run_to_end(job, stop).await;
+        let report = self.run_to_end(job, provider, stop).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         match &report {
             Ok(JobReport {
@@ -137,9 +142,10 @@ impl JobRunner {
     async fn run_to_end(
         &self,
         job: job::Model,
+        provider: Option<provider::Model>,
         stop: &CancellationToken,
     ) -> Result<JobReport, DbErr> {
-        let Some(provider) = query::provider::find_by_id(&self.db, job.provider_id).await? else {
+        let Some(provider) = provider else {
             let error = FetchError {
                 kind: ErrorKind::Config,
                 message: "the provider no longer exists".to_owned(),

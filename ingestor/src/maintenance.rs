@@ -96,6 +96,7 @@ async fn rescue(
         tracing::warn!(
             job.id = %job.id,
             provider.id = %job.provider_id,
+            provider = providers.get(&job.provider_id).map_or("", |p| p.name.as_str()),
             job.attempt = job.attempt,
             worker = job.worker_id.as_deref().unwrap_or("unknown"),
             error.kind = "interrupted",
