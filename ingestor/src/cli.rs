@@ -6,7 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use entity::{
     ProviderKind,
     destination::DestinationPolicy,
-    settings::{CronSchedule, FeedUrl, ProviderName, ProviderPatch, TimeZone},
+    settings::{
+        CronSchedule, FeedUrl, FetchLimits, ProviderName, ProviderPatch, RetryPolicy, TimeZone,
+    },
 };
 use service::CommonArgs;
 
@@ -143,8 +145,8 @@ pub struct ProviderAddArgs {
     /// Address of the feed (http or https); required to create a provider.
     #[arg(long)]
     pub url: Option<FeedUrl>,
-    /// The collector that reads the feed.
-    #[arg(long)]
+    /// The collector that reads the feed. Default for a new provider: fever_xml.
+    #[arg(long, value_parser = kind_parser())]
     pub kind: Option<ProviderKind>,
     /// Cron schedule, with seconds (`0 */5 * * * *`) or in the classic 5-field form; read in
     /// the provider's time zone. Default for a new provider: every five minutes.
@@ -160,26 +162,39 @@ pub struct ProviderAddArgs {
     #[arg(long)]
     pub enable: bool,
     /// Limit for establishing the connection to the provider, in milliseconds.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Limit for establishing the connection to the provider, in milliseconds.", FetchLimits::default().connect_timeout_ms))]
     pub connect_timeout_ms: Option<i32>,
     /// Limit between two reads of the body, in milliseconds.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Limit between two reads of the body, in milliseconds.", FetchLimits::default().read_timeout_ms))]
     pub read_timeout_ms: Option<i32>,
     /// Limit for the whole fetch, in milliseconds.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Limit for the whole fetch, in milliseconds.", FetchLimits::default().total_timeout_ms))]
     pub total_timeout_ms: Option<i32>,
     /// Largest feed accepted, compressed or decompressed, in bytes.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Largest feed accepted, compressed or decompressed, in bytes.", FetchLimits::default().max_body_bytes))]
     pub max_body_bytes: Option<i64>,
     /// Attempts per tick, the first one included.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Attempts per tick, the first one included.", RetryPolicy::default().max_attempts))]
     pub max_attempts: Option<i32>,
     /// Backoff before the first retry, in milliseconds; doubled for each further one.
-    #[arg(long)]
+    #[arg(long, help = new_provider_default("Backoff before the first retry, in milliseconds; doubled for each further one.", RetryPolicy::default().base_delay_ms))]
     pub retry_base_delay_ms: Option<i32>,
     /// Where feeds may be fetched from (checked on `--url`).
     #[command(flatten)]
     pub destinations: DestinationArgs,
+}
+
+/// A per-provider setting's help, with the value a new provider gets when the flag is left out
+/// (taken from the settings' own defaults, so it is written once).
+fn new_provider_default(help: &str, default: impl std::fmt::Display) -> String {
+    format!("{help} [default for a new provider: {default}]")
+}
+
+/// `--kind`: one of the collectors, listed in `--help`.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = ProviderKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new([ProviderKind::FeverXml.as_str()])
+        .try_map(|kind| kind.parse::<ProviderKind>())
 }
 
 impl ProviderAddArgs {
