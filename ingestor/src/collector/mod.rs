@@ -73,8 +73,9 @@ pub enum Feed {
 ///
 /// Memory: the body is never held whole. The fetch writes its decoded chunks into a bounded
 /// [`pipe`] to the parser, on a blocking thread, and hashes them on the way; the pipe's few
-/// buffers are recycled once parsed. What stays is the validated records. When the body turns out to be
-/// the one stored last (same hash), the records are dropped and nothing is written.
+/// buffers are recycled once parsed. What stays is the validated records. When the body
+/// turns out to be the one stored last (same hash), the records are dropped and nothing is
+/// written.
 pub async fn collect(
     fetcher: &Fetcher,
     provider: &provider::Model,

@@ -343,6 +343,39 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_reads_what_a_body_reads_in_both_dialects_and_fails_alike() {
+        for name in [
+            "response_1.xml",
+            "response_2.xml",
+            "plan_format/response_1.xml",
+        ] {
+            let body = fixture(name);
+            let whole = read_feed(&body, chrono_tz::Europe::Madrid, &L).unwrap();
+            let streamed = read_stream(&body[..], 0, chrono_tz::Europe::Madrid, &L).unwrap();
+            assert_eq!(streamed, whole, "{name}");
+        }
+        let body = fixture("response_1.xml");
+        let broken: [&[u8]; 4] = [
+            &body[..body.len() / 2],
+            b"",
+            b"<eventList>\xff</eventList>",
+            b"<eventList/> trailing",
+        ];
+        for bad in broken {
+            assert!(
+                read_feed(bad, chrono_tz::UTC, &L).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(
+                read_stream(bad, 0, chrono_tz::UTC, &L).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
     fn two_threads_read_exactly_what_one_thread_reads() {
         let spec = test_support::feedgen::FeedSpec {
             invalid_every: Some(97),
