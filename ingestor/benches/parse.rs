@@ -1,6 +1,10 @@
 //! Parse + validate throughput of the `fever_xml` collector, in bytes of feed per second.
 //!
 //! `cargo bench -p ingestor --bench parse`
+//!
+//! `read_feed` reads a body in memory (two threads for a large one), `*_one_thread` the same
+//! on one thread, `*_stream` what the collector does: the body through the pipe, read as a
+//! stream on one thread.
 
 #![allow(
     clippy::expect_used,
@@ -8,7 +12,7 @@
 )]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ingestor::collector::fever_xml;
+use ingestor::collector::{fever_xml, pipe};
 use test_support::feedgen::{FeedDialect, FeedSpec, generate};
 
 #[global_allocator]
@@ -45,6 +49,32 @@ fn parse_and_validate(c: &mut Criterion) {
                     &limits,
                 )
                 .expect("the generated feed parses")
+            });
+        });
+        // What the collector does: the feed arrives through the pipe from another thread (the
+        // fetch, there) and is read as a stream, on one thread.
+        let body = std::sync::Arc::new(feed.clone().into_bytes());
+        group.bench_function(format!("{name}_stream"), |b| {
+            b.iter(|| {
+                let (mut writer, reader) = pipe::channel();
+                let body = std::sync::Arc::clone(&body);
+                let feeder = std::thread::spawn(move || {
+                    for piece in body.chunks(64 * 1024) {
+                        if writer.blocking_write(piece).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = writer.blocking_finish();
+                });
+                let read = fever_xml::read_stream(
+                    reader,
+                    feed.len() as u64,
+                    chrono_tz::Europe::Madrid,
+                    &limits,
+                )
+                .expect("the generated feed parses");
+                feeder.join().expect("the feeder ends");
+                read
             });
         });
     }

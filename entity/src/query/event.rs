@@ -187,8 +187,11 @@ impl Model {
 }
 
 /// Rows per statement on PostgreSQL: large enough to amortise the round trip, small enough
-/// to keep each statement's memory modest.
-const UNNEST_BATCH: usize = 25_000;
+/// to keep each statement's memory modest. A statement's bound arrays cost about 3.5 KB a row
+/// in this process (each value boxed, then encoded): 25 000 rows added ~90 MiB to the peak of
+/// a large collection, on top of its records; 5 000 add a fifth of that, and wrote 300 000
+/// rows no slower (6.0 s against 7.4 s, one run each; see `docs/benchmarks.md`).
+const UNNEST_BATCH: usize = 5_000;
 
 /// The columns written for an event, in the order of the statements below.
 const EVENT_COLUMNS: &str = "id, provider_id, base_event_id, event_id, title, sell_mode, \

@@ -14,8 +14,13 @@
 //!   (a resolver that filters, so DNS cannot rebind around the check: only allowed addresses
 //!   are ever connected to), and on every redirect hop before it is followed. Proxies from the
 //!   environment are ignored, as a proxy would resolve and connect on our behalf.
-//! - Memory: the body buffer never holds more capacity than the cap (see [`CappedBuffer`]); it
-//!   is sized once from `Content-Length` when the provider announces one.
+//! - Streaming: [`Fetcher::open`] returns the response's head and a [`BodyStream`] that hands
+//!   out the decoded body chunk by chunk, so a caller can read the feed as it arrives without
+//!   holding it (the collector does). A gzip body is decoded at most [`CHUNK_BYTES`] (plus one
+//!   step of the decoder) at a time, so a small bomb never grows in memory.
+//! - [`Fetcher::fetch`] collects the whole body instead, in a buffer that never holds more
+//!   capacity than the cap (see [`CappedBuffer`]), sized once from `Content-Length` when the
+//!   provider announces one.
 
 use std::{
     collections::HashMap,
@@ -24,6 +29,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use entity::{
     ErrorKind,
@@ -31,12 +37,17 @@ use entity::{
     settings::FetchLimits,
 };
 use reqwest::{StatusCode, header};
+use tokio::time::Instant;
 
 /// The User-Agent every fetch sends.
 pub const USER_AGENT: &str = concat!("fever-ingestor/", env!("CARGO_PKG_VERSION"));
 
 /// How the body is fed to the decoder, so a gzip bomb is caught after at most this much input.
 const DECODE_SLICE: usize = 8 * 1024;
+
+/// A gzip body is handed out in chunks of about this many decoded bytes: decoding stops once a
+/// chunk holds this much, and one step of the decoder adds at most its own buffer (32 KiB).
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Redirects followed before a fetch fails.
 const MAX_REDIRECTS: usize = 5;
@@ -64,6 +75,18 @@ pub enum Fetched {
     },
     /// A feed body.
     Body(FeedBody),
+}
+
+/// A response whose head has arrived (see [`Fetcher::open`]).
+#[derive(Debug)]
+pub enum Opened {
+    /// The provider says the feed has not changed since the validators sent.
+    NotModified {
+        /// The status (304).
+        status: u16,
+    },
+    /// A feed body, to be read chunk by chunk.
+    Body(Box<BodyStream>),
 }
 
 /// A feed body and what its response said.
@@ -183,8 +206,10 @@ impl Fetcher {
         Ok(client)
     }
 
-    /// Fetches one feed within its limits.
-    pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<Fetched, FetchError> {
+    /// Sends the request and reads the response's head within the limits; the body is read
+    /// afterwards from the returned [`BodyStream`], which keeps to the same limits (the total
+    /// timeout runs from here to the body's last chunk).
+    pub async fn open(&self, request: FetchRequest<'_>) -> Result<Opened, FetchError> {
         // reqwest does not call the resolver for a literal address: check the URL first.
         let url = url::Url::parse(request.url).map_err(|e| {
             FetchError::new(
@@ -195,20 +220,49 @@ impl Fetcher {
         self.policy.check_url(&url).map_err(|e| refused(&e))?;
         let client = self.client(request.limits.connect_timeout_ms)?;
         let total_ms = request.limits.total_timeout_ms.unsigned_abs();
+        let deadline = Instant::now() + Duration::from_millis(total_ms.into());
         let mut progress = Progress::default();
-        let fetch = fetch_with(&client, &request, &mut progress);
-        match tokio::time::timeout(Duration::from_millis(total_ms.into()), fetch).await {
+        let open = open_with(&client, &request, &mut progress, deadline);
+        match tokio::time::timeout_at(deadline, open).await {
             Ok(result) => result,
             Err(_) => Err(FetchError {
                 http_status: progress.status,
-                bytes: progress.wire_bytes,
-                ..FetchError::new(
-                    ErrorKind::Timeout,
-                    format!("the fetch took longer than the total timeout of {total_ms} ms"),
-                )
+                ..total_timeout(total_ms)
             }),
         }
     }
+
+    /// Fetches one feed within its limits, the whole body in memory.
+    pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<Fetched, FetchError> {
+        let mut body = match self.open(request).await? {
+            Opened::NotModified { status } => return Ok(Fetched::NotModified { status }),
+            Opened::Body(body) => body,
+        };
+        // The announced length is what arrives: the buffer is sized once, never copied. A
+        // gzip body's decompressed size is not announced: the buffer is reserved to the cap.
+        let announced = match body.decoder {
+            Decoder::Plain => body.announced,
+            Decoder::Gzip(_) => None,
+        };
+        let mut buffer = CappedBuffer::new(body.max, announced);
+        while let Some(chunk) = body.next_chunk().await? {
+            buffer.extend(&chunk).map_err(|OverCap| body.over_cap())?;
+        }
+        Ok(Fetched::Body(FeedBody {
+            bytes: buffer.into_inner(),
+            status: body.status.as_u16(),
+            etag: body.etag,
+            last_modified: body.last_modified,
+            wire_bytes: body.wire_bytes,
+        }))
+    }
+}
+
+fn total_timeout(total_ms: u32) -> FetchError {
+    FetchError::new(
+        ErrorKind::Timeout,
+        format!("the fetch took longer than the total timeout of {total_ms} ms"),
+    )
 }
 
 /// Follows a redirect only to a destination the policy allows, checked before anything
@@ -274,14 +328,14 @@ fn refused(refused: &RefusedDestination) -> FetchError {
 #[derive(Debug, Default)]
 struct Progress {
     status: Option<u16>,
-    wire_bytes: u64,
 }
 
-async fn fetch_with(
+async fn open_with(
     client: &reqwest::Client,
     request: &FetchRequest<'_>,
     progress: &mut Progress,
-) -> Result<Fetched, FetchError> {
+    deadline: Instant,
+) -> Result<Opened, FetchError> {
     let limits = request.limits;
     let mut builder = client
         .get(request.url)
@@ -293,11 +347,11 @@ async fn fetch_with(
     if let Some(last_modified) = request.last_modified {
         builder = builder.header(header::IF_MODIFIED_SINCE, last_modified);
     }
-    let mut response = builder.send().await.map_err(transport_error)?;
+    let response = builder.send().await.map_err(transport_error)?;
     let status = response.status();
     progress.status = Some(status.as_u16());
     if status == StatusCode::NOT_MODIFIED {
-        return Ok(Fetched::NotModified {
+        return Ok(Opened::NotModified {
             status: status.as_u16(),
         });
     }
@@ -329,17 +383,13 @@ async fn fetch_with(
     };
     let etag = header_text(header::ETAG);
     let last_modified = header_text(header::LAST_MODIFIED);
-    let mut body = match header_text(header::CONTENT_ENCODING)
+    let decoder = match header_text(header::CONTENT_ENCODING)
         .as_deref()
         .map(str::trim)
     {
-        // The announced length is what arrives: the buffer is sized once, never copied.
-        None | Some("" | "identity") => Body::Plain(CappedBuffer::new(max, announced)),
-        // The decompressed size is not announced: the buffer grows, within the cap.
+        None | Some("" | "identity") => Decoder::Plain,
         Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => {
-            Body::Gzip(Box::new(flate2::write::GzDecoder::new(CappedBuffer::new(
-                max, None,
-            ))))
+            Decoder::Gzip(Box::new(Gunzip::new(max)))
         }
         Some(other) => {
             return Err(FetchError {
@@ -351,105 +401,288 @@ async fn fetch_with(
             });
         }
     };
-    let read_timeout = Duration::from_millis(limits.read_timeout_ms.unsigned_abs().into());
-    let mut wire_bytes = 0u64;
-    loop {
-        let chunk = match tokio::time::timeout(read_timeout, response.chunk()).await {
-            Err(_) => {
-                return Err(FetchError {
-                    http_status: Some(status.as_u16()),
-                    bytes: wire_bytes,
-                    ..FetchError::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "no data for {} ms while reading the feed",
-                            read_timeout.as_millis()
-                        ),
-                    )
-                });
-            }
-            Ok(Err(err)) => {
-                return Err(FetchError {
-                    http_status: Some(status.as_u16()),
-                    bytes: wire_bytes,
-                    ..transport_error(err)
-                });
-            }
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        wire_bytes += chunk.len() as u64;
-        progress.wire_bytes = wire_bytes;
-        if wire_bytes > max {
-            return Err(too_large(
-                format!("the feed is over the cap of {max} bytes"),
-                status,
-                wire_bytes,
-            ));
-        }
-        body.push(&chunk, max).map_err(|message| FetchError {
-            http_status: Some(status.as_u16()),
-            bytes: wire_bytes,
-            ..message
-        })?;
-    }
-    let bytes = body.finish().map_err(|message| FetchError {
-        http_status: Some(status.as_u16()),
-        bytes: wire_bytes,
-        ..message
-    })?;
-    Ok(Fetched::Body(FeedBody {
-        bytes,
-        status: status.as_u16(),
+    Ok(Opened::Body(Box::new(BodyStream {
+        response,
+        decoder,
+        status,
         etag,
         last_modified,
-        wire_bytes,
-    }))
+        announced,
+        max,
+        read_timeout: Duration::from_millis(limits.read_timeout_ms.unsigned_abs().into()),
+        total_ms: limits.total_timeout_ms.unsigned_abs(),
+        deadline,
+        wire_bytes: 0,
+        body_bytes: 0,
+        ended: false,
+    })))
 }
 
-/// A body being received, decompressed on the fly when it is gzip.
-enum Body {
-    Plain(CappedBuffer),
-    Gzip(Box<flate2::write::GzDecoder<CappedBuffer>>),
+/// A response's body, read chunk by chunk (see [`BodyStream::next_chunk`]) within the fetch's
+/// limits: the read timeout between two chunks from the network, the total timeout (started
+/// by [`Fetcher::open`]) on each, and the size cap on the bytes received and decoded.
+#[derive(Debug)]
+pub struct BodyStream {
+    response: reqwest::Response,
+    decoder: Decoder,
+    status: StatusCode,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    announced: Option<u64>,
+    max: u64,
+    read_timeout: Duration,
+    total_ms: u32,
+    deadline: Instant,
+    wire_bytes: u64,
+    body_bytes: u64,
+    ended: bool,
 }
 
-impl Body {
-    fn push(&mut self, chunk: &[u8], max: u64) -> Result<(), FetchError> {
-        let over = || {
-            FetchError::new(
-                ErrorKind::TooLarge,
-                format!("the feed decompresses to over the cap of {max} bytes"),
-            )
-        };
-        match self {
-            Self::Plain(bytes) => bytes.extend(chunk).map_err(|OverCap| {
-                FetchError::new(
-                    ErrorKind::TooLarge,
-                    format!("the feed is over the cap of {max} bytes"),
-                )
-            })?,
-            Self::Gzip(decoder) => {
-                for slice in chunk.chunks(DECODE_SLICE) {
-                    if let Err(err) = decoder.write_all(slice) {
-                        return Err(if decoder.get_ref().overflowed {
-                            over()
-                        } else {
-                            corrupt_gzip(&err)
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
+/// How the body travels.
+#[derive(Debug)]
+enum Decoder {
+    Plain,
+    Gzip(Box<Gunzip>),
+}
+
+impl BodyStream {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
     }
 
-    fn finish(self) -> Result<Vec<u8>, FetchError> {
-        match self {
-            Self::Plain(bytes) => Ok(bytes.into_inner()),
-            Self::Gzip(decoder) => decoder
-                .finish()
-                .map(CappedBuffer::into_inner)
-                .map_err(|e| corrupt_gzip(&e)),
+    /// The response's `ETag`, for the next conditional GET.
+    pub fn etag(&self) -> Option<&str> {
+        self.etag.as_deref()
+    }
+
+    /// The response's `Last-Modified`, for the next conditional GET.
+    pub fn last_modified(&self) -> Option<&str> {
+        self.last_modified.as_deref()
+    }
+
+    /// The body's length as the provider announced it (`Content-Length`), if it did: bytes on
+    /// the wire, compressed when the body is.
+    pub fn announced(&self) -> Option<u64> {
+        self.announced
+    }
+
+    /// Whether the body is gzip (decoded on the way).
+    pub fn is_gzip(&self) -> bool {
+        matches!(self.decoder, Decoder::Gzip(_))
+    }
+
+    /// When the total timeout expires: a caller that waits between two chunks (for a slow
+    /// consumer, say) should stop waiting then too.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The failure a caller reports when [`Self::deadline`] passes while it waits.
+    pub fn timed_out(&self) -> FetchError {
+        FetchError {
+            http_status: Some(self.status.as_u16()),
+            bytes: self.wire_bytes,
+            ..total_timeout(self.total_ms)
+        }
+    }
+
+    /// Bytes received on the wire so far (compressed, when the body is).
+    pub fn wire_bytes(&self) -> u64 {
+        self.wire_bytes
+    }
+
+    /// Bytes of body handed out so far (decompressed).
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes
+    }
+
+    /// The next decoded bytes of the body, or `None` at its end. A plain body's chunks are
+    /// those the network delivers; a gzip body's hold about [`CHUNK_BYTES`] each. Fails on a
+    /// timeout, a transport error, a corrupt gzip stream or a body over the cap; after a
+    /// failure the body must not be read further.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        let result = self.next_decoded().await;
+        result.map_err(|err| FetchError {
+            http_status: Some(self.status.as_u16()),
+            bytes: self.wire_bytes,
+            ..err
+        })
+    }
+
+    async fn next_decoded(&mut self) -> Result<Option<Bytes>, FetchError> {
+        loop {
+            if let Decoder::Gzip(gunzip) = &mut self.decoder
+                && let Some(decoded) = gunzip.next_output()?
+            {
+                self.body_bytes += decoded.len() as u64;
+                return Ok(Some(Bytes::from(decoded)));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            let Some(chunk) = self.next_wire_chunk().await? else {
+                self.ended = true;
+                if let Decoder::Gzip(gunzip) = &mut self.decoder {
+                    gunzip.finish()?;
+                }
+                continue;
+            };
+            match &mut self.decoder {
+                Decoder::Plain => {
+                    self.body_bytes += chunk.len() as u64;
+                    return Ok(Some(chunk));
+                }
+                Decoder::Gzip(gunzip) => gunzip.feed(chunk),
+            }
+        }
+    }
+
+    /// The next chunk from the network, within the read and total timeouts and the cap.
+    async fn next_wire_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        let until = (Instant::now() + self.read_timeout).min(self.deadline);
+        let chunk = match tokio::time::timeout_at(until, self.response.chunk()).await {
+            Err(_) if Instant::now() >= self.deadline => return Err(total_timeout(self.total_ms)),
+            Err(_) => {
+                return Err(FetchError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no data for {} ms while reading the feed",
+                        self.read_timeout.as_millis()
+                    ),
+                ));
+            }
+            Ok(Err(err)) => return Err(transport_error(err)),
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        self.wire_bytes += chunk.len() as u64;
+        if self.wire_bytes > self.max {
+            return Err(self.over_cap());
+        }
+        Ok(Some(chunk))
+    }
+
+    fn over_cap(&self) -> FetchError {
+        FetchError {
+            http_status: Some(self.status.as_u16()),
+            bytes: self.wire_bytes,
+            ..FetchError::new(
+                ErrorKind::TooLarge,
+                format!("the feed is over the cap of {} bytes", self.max),
+            )
+        }
+    }
+}
+
+/// A gzip body being decoded: what arrived from the network and is not decoded yet, and the
+/// decoder, whose output is counted against the cap.
+struct Gunzip {
+    decoder: flate2::write::GzDecoder<Decoded>,
+    input: Bytes,
+    max: u64,
+}
+
+impl std::fmt::Debug for Gunzip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gunzip")
+            .field("pending", &self.input.len())
+            .field("decoded", &self.decoder.get_ref().total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decoder's output: the bytes of the chunk being filled, and the count of all it wrote.
+#[derive(Debug, Default)]
+struct Decoded {
+    bytes: Vec<u8>,
+    total: u64,
+    max: u64,
+    overflowed: bool,
+}
+
+impl Write for Decoded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let total = self.total.saturating_add(buf.len() as u64);
+        if total > self.max {
+            self.overflowed = true;
+            return Err(std::io::Error::other(OverCap));
+        }
+        self.total = total;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Gunzip {
+    fn new(max: u64) -> Self {
+        Self {
+            decoder: flate2::write::GzDecoder::new(Decoded {
+                max,
+                ..Decoded::default()
+            }),
+            input: Bytes::new(),
+            max,
+        }
+    }
+
+    /// Takes the next bytes from the network; the previous ones must be decoded already.
+    fn feed(&mut self, chunk: Bytes) {
+        debug_assert!(
+            self.input.is_empty(),
+            "fed before the last input was decoded"
+        );
+        self.input = chunk;
+    }
+
+    /// Decodes the pending input until a chunk is full; returns the chunk when it is full, or
+    /// what there is when the input is used up (`None` when there is nothing).
+    fn next_output(&mut self) -> Result<Option<Vec<u8>>, FetchError> {
+        // Each `write` decodes at most the decoder's own buffer (32 KiB) of output, so the
+        // chunk ends at most that much past `CHUNK_BYTES`, whatever the compression ratio.
+        while !self.input.is_empty() && self.decoder.get_ref().bytes.len() < CHUNK_BYTES {
+            let slice = &self.input[..self.input.len().min(DECODE_SLICE)];
+            match self.decoder.write(slice) {
+                Ok(0) => {
+                    return Err(FetchError::new(
+                        ErrorKind::Parse,
+                        "the gzip body is corrupt: data after the end of the gzip stream",
+                    ));
+                }
+                Ok(n) => {
+                    let _ = self.input.split_to(n);
+                }
+                Err(err) => return Err(self.decode_error(&err)),
+            }
+        }
+        let decoded = &mut self.decoder.get_mut().bytes;
+        if decoded.len() >= CHUNK_BYTES || (self.input.is_empty() && !decoded.is_empty()) {
+            return Ok(Some(std::mem::take(decoded)));
+        }
+        Ok(None)
+    }
+
+    /// Ends the stream: flushes what the decoder holds and checks the gzip trailer (a
+    /// truncated stream fails here).
+    fn finish(&mut self) -> Result<(), FetchError> {
+        self.decoder.try_finish().map_err(|e| self.decode_error(&e))
+    }
+
+    fn decode_error(&self, err: &std::io::Error) -> FetchError {
+        if self.decoder.get_ref().overflowed {
+            FetchError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "the feed decompresses to over the cap of {} bytes",
+                    self.max
+                ),
+            )
+        } else {
+            corrupt_gzip(err)
         }
     }
 }
@@ -639,27 +872,64 @@ mod tests {
     }
 
     #[test]
-    fn a_gzip_bomb_stops_at_the_cap() {
+    fn a_gzip_bomb_stops_at_the_cap_decoded_a_chunk_at_a_time() {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(&vec![b' '; 10 * 1024 * 1024]).unwrap();
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 64 * 1024);
         let cap = 1024 * 1024;
-        let mut body = Body::Gzip(Box::new(flate2::write::GzDecoder::new(CappedBuffer::new(
-            cap, None,
-        ))));
-        let err = body.push(&bomb, cap).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::TooLarge);
-        let Body::Gzip(decoder) = body else {
-            unreachable!()
+        let mut gunzip = Gunzip::new(cap);
+        // The whole bomb arrives at once: it is still decoded a chunk at a time.
+        gunzip.feed(Bytes::from(bomb));
+        let mut decoded = 0;
+        let err = loop {
+            match gunzip.next_output() {
+                Ok(Some(chunk)) => {
+                    assert!(
+                        chunk.len() <= CHUNK_BYTES + 32 * 1024,
+                        "a chunk of {} bytes",
+                        chunk.len()
+                    );
+                    decoded += chunk.len();
+                }
+                Ok(None) => panic!("the input ran out before the cap"),
+                Err(err) => break err,
+            }
         };
-        let buffer = decoder.get_ref();
-        assert!(buffer.len() <= 1024 * 1024);
-        assert!(
-            buffer.capacity() <= 1024 * 1024,
-            "capacity {} over the cap",
-            buffer.capacity()
-        );
+        assert_eq!(err.kind, ErrorKind::TooLarge);
+        assert!(decoded <= 1024 * 1024);
+        assert!(gunzip.decoder.get_ref().bytes.capacity() <= CHUNK_BYTES + 64 * 1024);
+    }
+
+    #[test]
+    fn a_gzip_body_decodes_whole_in_chunks_and_a_truncated_one_fails() {
+        let feed: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("<e i=\"{i}\"/>").into_bytes())
+            .collect();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&feed).unwrap();
+        let gz = encoder.finish().unwrap();
+        let decode = |wire: &[u8]| -> Result<Vec<u8>, FetchError> {
+            let mut gunzip = Gunzip::new(u64::MAX);
+            let mut out = Vec::new();
+            for piece in wire.chunks(10_000) {
+                gunzip.feed(Bytes::copy_from_slice(piece));
+                while let Some(chunk) = gunzip.next_output()? {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+            gunzip.finish()?;
+            while let Some(chunk) = gunzip.next_output()? {
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        };
+        assert_eq!(decode(&gz).unwrap(), feed);
+        let err = decode(&gz[..gz.len() - 4]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Parse, "{err:?}");
+        let mut trailing = gz;
+        trailing.extend_from_slice(b"junk");
+        assert_eq!(decode(&trailing).unwrap_err().kind, ErrorKind::Parse);
     }
 
     #[test]

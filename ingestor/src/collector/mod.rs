@@ -1,9 +1,10 @@
-//! Collecting a provider's feed: fetch it (HTTP, with limits), then parse and validate it
-//! (pure code, on a blocking thread), producing what one short commit will store. Nothing here
-//! touches the database.
+//! Collecting a provider's feed: fetch it (HTTP, with limits) and, as it arrives, parse and
+//! validate it (pure code, on a blocking thread), producing what one short commit will store.
+//! Nothing here touches the database.
 
 pub mod fetch;
 pub mod fever_xml;
+pub mod pipe;
 
 use entity::{
     ErrorKind, ProviderKind, destination::DestinationPolicy, provider, settings::FetchLimits,
@@ -70,8 +71,11 @@ pub enum Feed {
 
 /// Fetches and reads `provider`'s feed, each record within `records`.
 ///
-/// Memory: the body is moved into the parser and freed when parsing ends, so the body and
-/// the validated records are alive together only while parsing.
+/// Memory: the body is never held whole. The fetch writes its decoded chunks into a bounded
+/// [`pipe`] to the parser, on a blocking thread, and hashes them on the way; the pipe's few
+/// buffers are recycled once parsed. What stays is the validated records. When the body
+/// turns out to be the one stored last (same hash), the records are dropped and nothing is
+/// written.
 pub async fn collect(
     fetcher: &Fetcher,
     provider: &provider::Model,
@@ -91,69 +95,111 @@ pub async fn collect(
         etag: provider.etag.as_deref(),
         last_modified: provider.last_modified.as_deref(),
     };
-    let previous = Validators {
-        etag: provider.etag.clone(),
-        last_modified: provider.last_modified.clone(),
-        body_hash: provider.body_hash.clone(),
-    };
-    let body = match fetcher.fetch(request).await? {
-        fetch::Fetched::NotModified { status } => {
+    let mut body = match fetcher.open(request).await? {
+        fetch::Opened::NotModified { status } => {
             return Ok(Collected {
                 http_status: status,
                 bytes: 0,
-                validators: previous,
+                validators: Validators {
+                    etag: provider.etag.clone(),
+                    last_modified: provider.last_modified.clone(),
+                    body_hash: provider.body_hash.clone(),
+                },
                 feed: Feed::NotModified,
             });
         }
-        fetch::Fetched::Body(body) => body,
+        fetch::Opened::Body(body) => body,
     };
-    let body_hash = body_hash(&body.bytes);
-    let validators = Validators {
-        etag: body.etag,
-        last_modified: body.last_modified,
-        body_hash: Some(body_hash.clone()),
-    };
-    let bytes = body.bytes.len() as u64;
-    if provider.body_hash.as_deref() == Some(body_hash.as_str()) {
-        return Ok(Collected {
-            http_status: body.status,
-            bytes,
-            validators,
-            feed: Feed::SameBody,
-        });
-    }
     let kind = provider.kind;
-    let feed_bytes = body.bytes;
     let records = *records;
-    // Parsing a large feed takes a while of pure CPU: keep it off the async workers. The body
-    // moves in and is dropped there, before the records go on to be stored.
-    let read = tokio::task::spawn_blocking(move || match kind {
-        ProviderKind::FeverXml => fever_xml::read_feed(&feed_bytes, zone, &records),
+    // The most the body can weigh decoded, to size the record list: what it announces when it
+    // is sent as is, the cap otherwise.
+    let cap = u64::try_from(limits.max_body_bytes).unwrap_or(u64::MAX);
+    let size = body.announced().map_or(cap, |n| n.min(cap));
+    let size = if body.is_gzip() { cap } else { size };
+    let (mut writer, reader) = pipe::channel();
+    // Parsing a large feed takes a while of pure CPU: keep it off the async workers.
+    let parser = tokio::task::spawn_blocking(move || match kind {
+        ProviderKind::FeverXml => fever_xml::read_stream(reader, size, zone, &records),
+    });
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let deadline = body.deadline();
+    let pumped = tokio::time::timeout_at(deadline, async {
+        while let Some(chunk) = body.next_chunk().await? {
+            hasher.update(&chunk);
+            if writer.write(&chunk).await.is_err() {
+                // The parser stopped before the end: the feed is broken, its error says how.
+                return Ok(false);
+            }
+        }
+        Ok(writer.finish().await.is_ok())
     })
     .await
-    .map_err(|e| FetchError {
+    .unwrap_or_else(|_| Err(body.timed_out()));
+    // The writer went with the pump: the parser's input has ended, whether the body did or not.
+    let status = body.status();
+    let bytes = body.body_bytes();
+    let parse_failed = |message: String| FetchError {
         kind: ErrorKind::Parse,
-        message: format!("the parser stopped: {e}"),
-        http_status: Some(body.status),
+        message,
+        http_status: Some(status),
         retry_after: None,
         bytes,
-    })?
-    .map_err(|e| FetchError {
-        kind: ErrorKind::Parse,
-        message: e.to_string(),
-        http_status: Some(body.status),
-        retry_after: None,
-        bytes,
-    })?;
+    };
+    // A failed fetch fails the collection, whatever the parser made of the part it saw.
+    let complete = pumped?;
+    let read = parser
+        .await
+        .map_err(|e| parse_failed(format!("the parser stopped: {e}")))?
+        .map_err(|e| parse_failed(e.to_string()))?;
+    if !complete {
+        // Unreachable in practice: a parser that succeeded read its input to the end.
+        return Err(parse_failed(
+            "the parser stopped before the end of the feed".to_owned(),
+        ));
+    }
+    let body_hash = hash_text(hasher.digest128());
+    let feed = if provider.body_hash.as_deref() == Some(body_hash.as_str()) {
+        Feed::SameBody
+    } else {
+        Feed::Read(read)
+    };
     Ok(Collected {
-        http_status: body.status,
+        http_status: status,
         bytes,
-        validators,
-        feed: Feed::Read(read),
+        validators: Validators {
+            etag: body.etag().map(str::to_owned),
+            last_modified: body.last_modified().map(str::to_owned),
+            body_hash: Some(body_hash),
+        },
+        feed,
     })
 }
 
 /// The hash that tells two feed bodies apart (XXH3, 128 bits, hex).
 pub fn body_hash(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+    hash_text(xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// A body's hash as [`body_hash`] writes it, from the 128 bits (which a streaming hasher
+/// gives for the same bytes fed in any pieces).
+fn hash_text(hash: u128) -> String {
+    format!("{hash:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_hashed_in_pieces_has_the_hash_of_the_whole() {
+        let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        for piece in [1, 7, 4096, 65_536, 300_000] {
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            for chunk in body.chunks(piece) {
+                hasher.update(chunk);
+            }
+            assert_eq!(hash_text(hasher.digest128()), body_hash(&body), "{piece}");
+        }
+    }
 }

@@ -201,6 +201,35 @@ db_test!(async fn an_unchanged_feed_writes_no_event(test_db) {
     assert_eq!(snapshot(db, acme).await, before);
 });
 
+db_test!(async fn a_resent_identical_body_is_parsed_then_recognised_and_writes_nothing(test_db) {
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    sim.set_gzip(true);
+    let acme = provider_at(db, &sim.url(), "UTC").await;
+    assert_eq!(collect(db).await.inserted, 3);
+    let version = query::catalog_version::current(db).await.unwrap();
+    let before = snapshot(db, acme).await;
+    let stored = query::provider::find_by_id(db, acme).await.unwrap().unwrap();
+    let hash = stored.body_hash.clone();
+    assert_eq!(
+        hash.as_deref(),
+        Some(ingestor::collector::body_hash(&sample_feed("response_1.xml")).as_str()),
+        "the hash taken while streaming is the hash of the decoded body"
+    );
+    // No ETag to send: the provider sends the whole body again (gzip), and only its hash,
+    // known at its end, says it is the same.
+    query::provider::record_feed_validators(db, acme, None, None, hash)
+        .await
+        .unwrap();
+    let again = collect(db).await;
+    assert_eq!(again.status, JobState::Completed, "{again:?}");
+    assert_eq!(again.http_status, Some(200));
+    assert!(again.feed_unchanged);
+    assert_eq!((again.inserted, again.updated), (0, 0));
+    assert_eq!(query::catalog_version::current(db).await.unwrap(), version);
+    assert_eq!(snapshot(db, acme).await, before, "not a row written");
+});
+
 db_test!(async fn gzip_feeds_are_decoded(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;

@@ -1,9 +1,11 @@
-//! The `fever_xml` collector's pure half: from a feed body to validated records.
+//! The `fever_xml` collector's pure half: from a feed body to validated records. The
+//! collector reads a feed as a stream ([`read_stream`]), so the body is never held whole; a
+//! body in memory reads the same ([`read_feed`], on two threads when it is large).
 
 pub mod parse;
 pub mod validate;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, io::BufRead};
 
 use entity::query::event::EventRecord;
 
@@ -112,6 +114,37 @@ pub fn read_feed_on_one_thread(
     Ok(merger.finish(summary))
 }
 
+/// Reads a feed from `input` as it arrives, as [`read_feed_on_one_thread`] reads a body in
+/// memory: only the event being read is held, besides the records. `size` is what the body
+/// may weigh at most (its announced length, or the size cap), to size the record list once.
+pub fn read_stream(
+    input: impl BufRead,
+    size: u64,
+    zone: chrono_tz::Tz,
+    limits: &RecordLimits,
+) -> Result<ReadFeed, ParseError> {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    // The list is reserved for as many records as the body could hold: address space, not
+    // memory (pages are written, so resident, only as records arrive), and no outgrown list
+    // left resident by growth. The index is probed at random, so every page of a table is soon
+    // resident: it starts at a typical record size (~700 bytes) and grows if need be.
+    let mut merger = Merger {
+        records: Vec::with_capacity(size / MIN_RECORD_BYTES),
+        index: HashMap::with_capacity(size / TYPICAL_RECORD_BYTES),
+        ..Merger::default()
+    };
+    let summary = parse::parse_stream(input, limits.max_zones_per_event, |base, event| {
+        merger.add(validate::validate(base, event, zone, limits));
+    })?;
+    Ok(merger.finish(summary))
+}
+
+/// No valid record is shorter in a feed.
+const MIN_RECORD_BYTES: usize = 64;
+
+/// A record with a few zones, as providers write them.
+const TYPICAL_RECORD_BYTES: usize = 1024;
+
 /// How many records `body` may hold, to size the record list once: each growth by doubling
 /// would leave the outgrown list resident for a while (the allocator purges freed memory
 /// lazily), and the list of a large feed is tens of megabytes. The count of event tags, but
@@ -119,7 +152,7 @@ pub fn read_feed_on_one_thread(
 /// tags cannot make it reserve much more than the body itself.
 fn estimated_records(body: &[u8]) -> usize {
     let count = |tag: &[u8]| memchr::memmem::find_iter(body, tag).count();
-    (count(b"<event ") + count(b"<plan ")).min(body.len() / 64)
+    (count(b"<event ") + count(b"<plan ")).min(body.len() / MIN_RECORD_BYTES)
 }
 
 /// Collects validated records in feed order, merging repeated triples (last wins).
@@ -307,6 +340,39 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(without_extra, events.records);
+    }
+
+    #[test]
+    fn a_stream_reads_what_a_body_reads_in_both_dialects_and_fails_alike() {
+        for name in [
+            "response_1.xml",
+            "response_2.xml",
+            "plan_format/response_1.xml",
+        ] {
+            let body = fixture(name);
+            let whole = read_feed(&body, chrono_tz::Europe::Madrid, &L).unwrap();
+            let streamed = read_stream(&body[..], 0, chrono_tz::Europe::Madrid, &L).unwrap();
+            assert_eq!(streamed, whole, "{name}");
+        }
+        let body = fixture("response_1.xml");
+        let broken: [&[u8]; 4] = [
+            &body[..body.len() / 2],
+            b"",
+            b"<eventList>\xff</eventList>",
+            b"<eventList/> trailing",
+        ];
+        for bad in broken {
+            assert!(
+                read_feed(bad, chrono_tz::UTC, &L).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(
+                read_stream(bad, 0, chrono_tz::UTC, &L).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

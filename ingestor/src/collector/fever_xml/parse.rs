@@ -6,6 +6,12 @@
 //! still read, so a wrapper such as `<output>` is transparent). Values are kept as text:
 //! validating them is the next, separate step. A feed that is not well-formed, is truncated,
 //! or has an unknown root fails as a whole.
+//!
+//! The same reading runs over a body in memory ([`parse_feed`], [`parse_region`]) or over a
+//! stream ([`parse_stream`]), which holds only the event being read: the collector reads feeds
+//! as they arrive from the network, without keeping them.
+
+use std::io::BufRead;
 
 use quick_xml::{
     Reader,
@@ -341,14 +347,93 @@ pub fn parse_region(
     text: &str,
     inside: Option<Dialect>,
     max_zones: usize,
-    mut on_event: impl FnMut(&RawBase, &mut RawEvent),
+    on_event: impl FnMut(&RawBase, &mut RawEvent),
 ) -> Result<RegionEnd, ParseError> {
     let mut reader = Reader::from_str(text);
-    let config = reader.config_mut();
+    configure(reader.config_mut(), inside);
+    read_events(&mut InMemory(reader), inside, max_zones, on_event)
+}
+
+/// Reads a whole document from `input` as [`parse_feed`] reads a body, holding only the
+/// event being read (a tag, or a run of text) besides what `input` buffers. Whitespace
+/// between elements is skipped without being held.
+pub fn parse_stream(
+    input: impl BufRead,
+    max_zones: usize,
+    on_event: impl FnMut(&RawBase, &mut RawEvent),
+) -> Result<ParseSummary, ParseError> {
+    let mut reader = Reader::from_reader(input);
+    configure(reader.config_mut(), None);
+    let mut source = Buffered {
+        reader,
+        event: Vec::new(),
+    };
+    let end = read_events(&mut source, None, max_zones, on_event)?;
+    if !end.open.is_empty() {
+        return Err(ParseError::Truncated(source.position()));
+    }
+    Ok(ParseSummary {
+        dialect: end.dialect,
+        events: end.events,
+    })
+}
+
+fn configure(config: &mut quick_xml::reader::Config, inside: Option<Dialect>) {
     config.check_end_names = true;
     config.allow_unmatched_ends = inside.is_some();
     config.trim_text(true);
+}
 
+/// Where [`read_events`] takes its events from.
+trait EventSource {
+    /// The next event.
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>>;
+    /// Bytes read so far.
+    fn position(&self) -> u64;
+}
+
+/// A document in memory: events borrow from it.
+struct InMemory<'a>(Reader<&'a [u8]>);
+
+impl EventSource for InMemory<'_> {
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>> {
+        self.0.read_event()
+    }
+
+    fn position(&self) -> u64 {
+        self.0.buffer_position()
+    }
+}
+
+/// A document read from a stream: each event is copied into a buffer, reused.
+struct Buffered<R> {
+    reader: Reader<R>,
+    event: Vec<u8>,
+}
+
+/// An event buffer grown past this (a huge tag or text) is not kept for the next event.
+const KEPT_EVENT_BUFFER: usize = 64 * 1024;
+
+impl<R: BufRead> EventSource for Buffered<R> {
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>> {
+        if self.event.capacity() > KEPT_EVENT_BUFFER {
+            self.event = Vec::new();
+        }
+        self.event.clear();
+        self.reader.read_event_into(&mut self.event)
+    }
+
+    fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+}
+
+fn read_events(
+    source: &mut impl EventSource,
+    inside: Option<Dialect>,
+    max_zones: usize,
+    mut on_event: impl FnMut(&RawBase, &mut RawEvent),
+) -> Result<RegionEnd, ParseError> {
     let mut dialect = inside;
     let mut root_closed = false;
     let mut names: Vec<String> = Vec::new();
@@ -362,9 +447,9 @@ pub fn parse_region(
     let mut events = 0usize;
 
     loop {
-        let position = reader.buffer_position();
+        let position = source.position();
         let malformed = |message: String| ParseError::Malformed { position, message };
-        let item = reader.read_event().map_err(|e| malformed(e.to_string()))?;
+        let item = source.next_event().map_err(|e| malformed(e.to_string()))?;
         match item {
             Event::Start(ref element) | Event::Empty(ref element) => {
                 let is_empty = matches!(item, Event::Empty(_));
