@@ -4,9 +4,9 @@
 //! - [`schema`] builds the schema (and its readable SDL); [`limits`] and [`cost`] bound what a
 //!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
 //!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
-//! - [`query`], [`mutation`], [`subscription`]: the roots.
-//! - [`event`], [`job`], [`provider`], [`stats`], [`scalars`]: the types; [`cursors`]: opaque
-//!   connection cursors; [`loaders`]: batched loading.
+//! - `query`, `mutation`, `subscription`: the roots.
+//! - `event`, `job`, `provider`, `stats`, `scalars`: the types; `cursors`: opaque
+//!   connection cursors; `loaders`: batched loading.
 
 pub mod cost;
 pub(crate) mod cursors;
