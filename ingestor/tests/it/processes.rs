@@ -149,7 +149,7 @@ async fn a_worker_killed_mid_job_is_rescued_and_its_job_retried() {
     ])
     .await;
     // A daily schedule: only the jobs this test creates run.
-    let acme = provider(db, &sim.url(), "0 0 3 * * *").await;
+    let acme = provider(db, &sim.url(), "0 0 0 1 1 * 2100").await;
     ingestor::collect::collect_now(
         db,
         "acme",

@@ -184,7 +184,7 @@ async fn fault_and_retries(test_db: TestDb, fault: Fault, kind: ErrorKind, attem
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_fault(fault.clone());
     // A daily schedule keeps the next tick out of the way of the retries.
-    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
     query::job::enqueue(db, NewJob::manual(acme, time::now()))
         .await
         .unwrap();
@@ -234,7 +234,7 @@ db_test!(async fn retry_after_is_honoured(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_fault(Fault::TooManyRequests { retry_after_secs: 1 });
-    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
     query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap();
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(worker::run(db.clone(), fast_settings(), shutdown.clone()));
@@ -256,7 +256,7 @@ db_test!(async fn shutdown_interrupts_what_outlasts_the_grace_period(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_fault(Fault::Slow { delay_ms: 60_000 });
-    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
     // A generous total timeout: the job is still fetching when the grace period ends.
     let changes = ProviderChanges {
         limits: Some(FetchLimits { total_timeout_ms: 60_000, read_timeout_ms: 60_000, ..FetchLimits::default() }),
@@ -279,7 +279,7 @@ db_test!(async fn shutdown_interrupts_what_outlasts_the_grace_period(test_db) {
 
 db_test!(async fn an_expired_lease_is_rescued_as_interrupted_and_retried(test_db) {
     let db = &test_db.db;
-    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 0 3 * * *").await;
+    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 0 0 1 1 * 2100").await;
     let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
         panic!("created");
     };
@@ -309,7 +309,13 @@ async fn claimers_never_double_claim(test_db: TestDb) {
     let db = &test_db.db;
     let mut expected = HashSet::new();
     for i in 0..120 {
-        let p = provider(db, &format!("p{i}"), "http://127.0.0.1:9/x", "0 0 3 * * *").await;
+        let p = provider(
+            db,
+            &format!("p{i}"),
+            "http://127.0.0.1:9/x",
+            "0 0 0 1 1 * 2100",
+        )
+        .await;
         let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(p, time::now()))
             .await
             .unwrap()
@@ -360,7 +366,7 @@ async fn claimers_never_double_claim_on_postgres() {
 db_test!(async fn retention_prunes_old_finished_jobs_and_keeps_events(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
-    let acme = provider(db, "acme", &sim.url(), "0 0 3 * * *").await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
     ingestor::collect::collect_now(
         db,
         "acme",
