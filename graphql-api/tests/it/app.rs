@@ -68,6 +68,26 @@ pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
     }
 }
 
+/// A pool to `test_db` through `proxy` (which can cut every connection), waiting at most
+/// `acquire_timeout` for a connection.
+pub(crate) async fn pool_through(
+    test_db: &TestDb,
+    proxy: &test_support::proxy::TcpProxy,
+    acquire_timeout: Duration,
+) -> sea_orm::DatabaseConnection {
+    let through_proxy: entity::db::DatabaseUrl = test_db
+        .url
+        .expose()
+        .replace("127.0.0.1:5432", &proxy.addr().to_string())
+        .parse()
+        .unwrap();
+    let options = entity::db::PoolOptions {
+        max_connections: 4,
+        acquire_timeout,
+    };
+    entity::db::connect(&through_proxy, &options).await.unwrap()
+}
+
 /// Starts the API over `test_db`.
 pub(crate) async fn spawn_app_on(test_db: TestDb) -> TestApp {
     let db = test_db.db.clone();

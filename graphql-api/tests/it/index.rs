@@ -108,17 +108,7 @@ async fn search_serves_through_a_database_outage_and_catches_up_after() {
     crate::app::ingest_samples(&test_db.db).await;
     // The API reaches PostgreSQL through a proxy that can drop every connection.
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
-    let through_proxy: entity::db::DatabaseUrl = test_db
-        .url
-        .expose()
-        .replace("127.0.0.1:5432", &proxy.addr().to_string())
-        .parse()
-        .unwrap();
-    let options = entity::db::PoolOptions {
-        max_connections: 4,
-        acquire_timeout: Duration::from_millis(500),
-    };
-    let api_db = entity::db::connect(&through_proxy, &options).await.unwrap();
+    let api_db = crate::app::pool_through(&test_db, &proxy, Duration::from_millis(500)).await;
     let ingest_db = test_db.connect_again().await;
     let app = crate::app::spawn_app_with(test_db, api_db).await;
     let (_, before) = app.search("").await;
