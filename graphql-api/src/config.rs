@@ -56,7 +56,7 @@ pub struct ServeArgs {
     pub max_request_bytes: usize,
 
     /// Longest a request may take, in milliseconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = millis(ServeConfig::default().request_timeout))]
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = millis(Limits::default().request_timeout))]
     pub request_timeout_ms: u64,
 
     /// How long in-flight requests may finish after a shutdown signal, in milliseconds.
@@ -140,8 +140,6 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Largest request body accepted.
     pub max_request_bytes: usize,
-    /// Longest a request may take.
-    pub request_timeout: Duration,
     /// How long in-flight requests may finish after shutdown starts.
     pub shutdown_grace: Duration,
     /// The API tokens (masked in `Debug`).
@@ -170,7 +168,6 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             limits: Limits::default(),
             max_request_bytes: 64 * 1024,
-            request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             tokens: Tokens::default(),
             search_requires_viewer: false,
@@ -191,7 +188,6 @@ impl std::fmt::Debug for ServeConfig {
             .field("listen", &self.listen)
             .field("limits", &self.limits)
             .field("max_request_bytes", &self.max_request_bytes)
-            .field("request_timeout", &self.request_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("tokens", &self.tokens)
             .field("search_requires_viewer", &self.search_requires_viewer)
@@ -304,7 +300,6 @@ impl ServeArgs {
                 ..Limits::default()
             },
             max_request_bytes: self.max_request_bytes,
-            request_timeout,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             tokens,
             search_requires_viewer: self.search_requires_viewer,

@@ -17,7 +17,8 @@ pub struct Limits {
     /// Largest answer sent, in bytes (JSON); a larger one is refused with
     /// `RESPONSE_TOO_LARGE`.
     pub max_response_bytes: usize,
-    /// Longest a query or mutation may run.
+    /// Longest a request may take: a query or mutation stops then (`TIMEOUT`), and anything
+    /// else is cut with a 503 just after.
     pub request_timeout: Duration,
     /// Most database connections one request holds at once.
     pub db_connections_per_request: usize,

@@ -72,7 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // `TIMEOUT`; anything else still running a little later is cut with a 503.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout + Duration::from_millis(250),
+            config.limits.request_timeout + Duration::from_millis(250),
         ))
         // Outside the timeout, so a request it cuts is counted (as 503).
         .layer(middleware::from_fn_with_state(

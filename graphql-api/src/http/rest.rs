@@ -134,7 +134,7 @@ pub async fn search(
     }
     // Queued behind the large answers being streamed, for as long as a request may take.
     let permit = match tokio::time::timeout(
-        state.config.request_timeout,
+        state.config.limits.request_timeout,
         Arc::clone(&state.large_searches).acquire_owned(),
     )
     .await

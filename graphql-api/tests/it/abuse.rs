@@ -308,7 +308,6 @@ async fn search_over_600k_events_streams_to_8_clients_within_100mb() {
     seed_events(&test_db.db, EVENTS).await;
     let db = test_db.db.clone();
     let app = spawn_app_configured(test_db, db, |config| {
-        config.request_timeout = Duration::from_secs(60);
         config.limits.request_timeout = Duration::from_secs(60);
     })
     .await;
@@ -694,7 +693,6 @@ async fn requests_cut_by_the_timeout_are_counted_in_metrics() {
     let db = test_db.db.clone();
     let locker = test_db.connect_again().await;
     let app = spawn_app_configured(test_db, db, |config| {
-        config.request_timeout = Duration::from_millis(300);
         config.limits.request_timeout = Duration::from_millis(300);
     })
     .await;
