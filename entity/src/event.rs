@@ -53,7 +53,7 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The catalogue version of its last change, which the search index follows.
     pub catalog_version: i64,
-    /// Its zones in feed order, as a JSON array (see `query::event::ZoneRecord`).
+    /// Its zones in feed order, as a JSON array (see [`crate::record::ZoneRecord`]).
     #[sea_orm(column_type = "Text")]
     pub zones: String,
 }
@@ -77,3 +77,10 @@ impl Related<super::provider::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The zones stored with the event, in feed order.
+    pub fn zone_records(&self) -> Result<Vec<crate::record::ZoneRecord>, serde_json::Error> {
+        serde_json::from_str(&self.zones)
+    }
+}

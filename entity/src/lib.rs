@@ -7,6 +7,8 @@
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
 //! - [`db`]: opening the database (PostgreSQL, or the embedded SQLite file by default).
 //! - [`destination`]: which provider addresses may be fetched (public only by default).
+//! - [`record`]: the feed's domain record (an event as a feed gives it, validated) and its
+//!   content hash; the collector builds these and never needs [`query`].
 //! - Parse-once domain types: [`ids`], [`settings`] (what a provider is configured with, and
 //!   [`settings::redact_url`] for showing a URL),
 //!   [`time`] (the one timestamp format written to both databases).
@@ -22,6 +24,7 @@ pub mod job;
 pub mod job_outcome;
 pub mod provider;
 pub mod query;
+pub mod record;
 pub mod sea_orm_active_enums;
 pub mod settings;
 pub mod time;

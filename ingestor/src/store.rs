@@ -14,10 +14,11 @@ use entity::{
     EventId, JobState, job, provider,
     query::{
         self,
-        event::{EventRecord, EventWrite, StoredState},
+        event::{EventWrite, StoredState},
         job::NewJob,
         job_outcome::Finished,
     },
+    record::EventRecord,
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 

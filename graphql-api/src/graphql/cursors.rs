@@ -5,10 +5,10 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{error::ApiError, search::IndexedEvent};
+use crate::{error::ApiError, search::EventSummary};
 
 /// An opaque cursor for an event: its start and id.
-pub(crate) fn event_cursor(event: &IndexedEvent) -> String {
+pub(crate) fn event_cursor(event: &EventSummary) -> String {
     let raw = format!("{}:{}", event.starts_at.timestamp_micros(), event.id);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    search::{IndexedEvent, format},
+    search::{EventSummary, format},
 };
 
 /// Most zones an event answers with: what ingestion accepts for one event.
@@ -28,13 +28,13 @@ pub enum Node {
 /// An event: one session of a show, as its provider last described it.
 #[derive(Clone)]
 pub struct Event {
-    event: Arc<IndexedEvent>,
+    event: Arc<EventSummary>,
     provider: Arc<str>,
 }
 
 impl Event {
     /// The event `event` of the provider called `provider`.
-    pub fn new(event: Arc<IndexedEvent>, provider: Arc<str>) -> Self {
+    pub fn new(event: Arc<EventSummary>, provider: Arc<str>) -> Self {
         Self { event, provider }
     }
 }

@@ -5,10 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
-use entity::{
-    EventId, JobId, ProviderId, job, job_outcome, provider,
-    query::{self, event::ZoneRecord},
-};
+use entity::{EventId, JobId, ProviderId, job, job_outcome, provider, query, record::ZoneRecord};
 use sea_orm::DbErr;
 
 use super::event::MAX_ZONES;

@@ -199,7 +199,7 @@ impl QueryRoot {
             )));
         };
         let db = db(ctx).await?;
-        let Some(found) = query::event::find_searchable(&*db, EventId(uuid)).await? else {
+        let Some(found) = query::event::find_summary(&*db, EventId(uuid)).await? else {
             return Ok(None);
         };
         let provider = query::provider::find_by_id(&*db, found.provider_id)

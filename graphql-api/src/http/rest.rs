@@ -21,7 +21,7 @@ use crate::{
     access::Role,
     error::ApiError,
     search::{
-        DateRange, IndexedEvent, Snapshot,
+        DateRange, EventSummary, Snapshot,
         format::{write_cents, write_date, write_time},
         parse_instant,
     },
@@ -205,7 +205,7 @@ fn write_events(
 }
 
 /// One event in the contract's `EventSummary` shape.
-fn write_event(out: &mut Vec<u8>, e: &IndexedEvent) {
+fn write_event(out: &mut Vec<u8>, e: &EventSummary) {
     let mut id = uuid::Uuid::encode_buffer();
     out.extend_from_slice(br#"{"id":""#);
     out.extend_from_slice(e.id.0.hyphenated().encode_lower(&mut id).as_bytes());
@@ -278,7 +278,7 @@ mod tests {
     fn events_are_written_in_the_contract_shape() {
         let local =
             NaiveDateTime::parse_from_str("2021-06-30T21:00:00", "%Y-%m-%dT%H:%M:%S").unwrap();
-        let event = IndexedEvent {
+        let event = EventSummary {
             id: entity::EventId(uuid::Uuid::nil()),
             provider_id: entity::ProviderId(1),
             title: "Camela \"en\" concierto".into(),

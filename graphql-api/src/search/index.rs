@@ -53,7 +53,7 @@ impl DateRange {
     }
 
     /// Whether an event that starts within the range also ends within it.
-    pub fn admits_end(&self, event: &IndexedEvent) -> bool {
+    pub fn admits_end(&self, event: &EventSummary) -> bool {
         self.to.is_none_or(|to| event.ends_at <= to)
     }
 }
@@ -74,11 +74,10 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     .map(|t| t.and_utc())
 }
 
-/// One event as the index keeps it: the searchable projection of the `event` row.
-pub use entity::query::event::Searchable as IndexedEvent;
+pub use entity::query::event::EventSummary;
 
 /// The index's sort key: start, then id.
-pub fn key(event: &IndexedEvent) -> (DateTime<Utc>, Uuid) {
+pub fn key(event: &EventSummary) -> (DateTime<Utc>, Uuid) {
     (event.starts_at, event.id.0)
 }
 
@@ -87,7 +86,7 @@ pub fn key(event: &IndexedEvent) -> (DateTime<Utc>, Uuid) {
 pub struct Snapshot {
     /// The catalogue version it includes every change up to.
     pub version: i64,
-    events: Vec<Arc<IndexedEvent>>,
+    events: Vec<Arc<EventSummary>>,
     providers: HashMap<ProviderId, Arc<str>>,
 }
 
@@ -96,7 +95,7 @@ impl Snapshot {
     /// the searchable (ever online) ones.
     pub fn new(
         version: i64,
-        events: impl IntoIterator<Item = IndexedEvent>,
+        events: impl IntoIterator<Item = EventSummary>,
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
         Self::from_shared(
@@ -110,7 +109,7 @@ impl Snapshot {
     /// copies of it).
     pub fn from_shared(
         version: i64,
-        mut events: Vec<Arc<IndexedEvent>>,
+        mut events: Vec<Arc<EventSummary>>,
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
         events.sort_unstable_by_key(|e| key(e));
@@ -144,7 +143,7 @@ impl Snapshot {
         &'a self,
         range: &DateRange,
         after: Option<(DateTime<Utc>, Uuid)>,
-    ) -> impl Iterator<Item = &'a Arc<IndexedEvent>> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<EventSummary>> + 'a {
         let mut positions = self.candidates(range);
         if let Some(after) = after {
             positions.start = positions
@@ -171,7 +170,7 @@ impl Snapshot {
     }
 
     /// Every event, by start then id.
-    pub fn events(&self) -> &[Arc<IndexedEvent>] {
+    pub fn events(&self) -> &[Arc<EventSummary>] {
         &self.events
     }
 
@@ -181,11 +180,11 @@ impl Snapshot {
     pub fn apply(
         &self,
         version: i64,
-        changed: Vec<IndexedEvent>,
+        changed: Vec<EventSummary>,
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
         let replaced: std::collections::HashSet<Uuid> = changed.iter().map(|e| e.id.0).collect();
-        let mut added: Vec<Arc<IndexedEvent>> = changed.into_iter().map(Arc::new).collect();
+        let mut added: Vec<Arc<EventSummary>> = changed.into_iter().map(Arc::new).collect();
         added.sort_unstable_by_key(|e| key(e));
         let mut events = Vec::with_capacity(self.events.len() + added.len());
         let mut added = added.into_iter().peekable();
@@ -236,8 +235,8 @@ mod tests {
         parse_instant(text).unwrap()
     }
 
-    fn event(n: u128, start: &str, end: &str) -> IndexedEvent {
-        IndexedEvent {
+    fn event(n: u128, start: &str, end: &str) -> EventSummary {
+        EventSummary {
             id: entity::EventId(Uuid::from_u128(n)),
             provider_id: ProviderId(1),
             title: format!("event {n}"),
@@ -258,7 +257,7 @@ mod tests {
         }
     }
 
-    fn ids<'a>(found: impl Iterator<Item = &'a Arc<IndexedEvent>>) -> Vec<u128> {
+    fn ids<'a>(found: impl Iterator<Item = &'a Arc<EventSummary>>) -> Vec<u128> {
         found.map(|e| e.id.0.as_u128()).collect()
     }
 

@@ -6,5 +6,5 @@ pub mod index;
 pub mod refresh;
 
 pub use index::{
-    DateRange, IndexedEvent, InvertedRange, SearchIndex, Snapshot, key, parse_instant,
+    DateRange, EventSummary, InvertedRange, SearchIndex, Snapshot, key, parse_instant,
 };

@@ -26,7 +26,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{IndexedEvent, SearchIndex, Snapshot};
+use super::{EventSummary, SearchIndex, Snapshot};
 use crate::changes::Change;
 
 /// Rows a refresh decodes between two yields to the runtime.
@@ -39,7 +39,7 @@ pub async fn load(db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
     let version = query::catalog_version::current(db).await?;
     let providers = provider_names(db).await?;
     let mut events = Vec::new();
-    let mut rows = std::pin::pin!(query::event::searchable_stream(db).await?);
+    let mut rows = std::pin::pin!(query::event::summary_stream(db).await?);
     while let Some(event) = rows.next().await {
         events.push(Arc::new(event?));
     }
@@ -101,7 +101,7 @@ async fn refresh_inner(db: &DatabaseConnection, index: &SearchIndex) -> Result<b
     // hold thousands of rows, and a large commit (100k events) must not keep a worker thread
     // from serving for its whole decoding.
     let mut count = 0_usize;
-    let mut changed: Vec<IndexedEvent> = Vec::new();
+    let mut changed: Vec<EventSummary> = Vec::new();
     let mut rows =
         std::pin::pin!(query::event::changed_between(db, current.version, version).await?);
     while let Some(event) = rows.next().await {

@@ -7,7 +7,7 @@ pub mod validate;
 
 use std::{collections::HashMap, io::BufRead};
 
-use entity::query::event::EventRecord;
+use entity::record::EventRecord;
 
 pub use parse::{Dialect, ParseError};
 pub use validate::{RecordLimits, Rejection};

@@ -15,7 +15,7 @@ use chrono::{
     DateTime, Datelike as _, FixedOffset, LocalResult, NaiveDateTime, Offset as _, TimeDelta,
     TimeZone, Utc,
 };
-use entity::query::event::{EventRecord, ZoneRecord};
+use entity::record::{EventRecord, ZoneRecord};
 use serde::Serialize;
 
 use super::parse::{RawBase, RawEvent, RawZone};

@@ -1,0 +1,16 @@
+//! Queries over `event`: [`read`] for lookups and the search projection, [`write`] for the
+//! batched writes of a collected feed. What a row holds is decided once: the reads select
+//! the fields of their projections ([`EventSummary`], [`StoredState`]), and the writes follow
+//! one list of written columns, from which every statement they send is built.
+
+mod read;
+mod write;
+
+pub use read::{
+    EventSummary, StoredState, changed_between, count_for_provider, find_by_base_event,
+    find_summary, list_for_provider, search, stored_states, summary_stream, zones_of,
+};
+pub use write::{EventWrite, touch_seen, write_many};
+
+/// Ids per `IN (...)` list.
+const ID_BATCH: usize = 5_000;
