@@ -4,8 +4,8 @@ use sea_orm::entity::prelude::*;
 
 use crate::{ErrorKind, JobId, JobState, ProviderId};
 
-/// A job outcome row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// A job outcome row. It serialises as stored (`ingestor collect` prints it).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "job_outcome")]
 pub struct Model {
     /// The job it belongs to.

@@ -79,7 +79,8 @@ async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
         &CancellationToken::new(),
     )
     .await
-    .expect("the collection runs");
+    .expect("the collection runs")
+    .outcome;
     let elapsed = started.elapsed();
     Step {
         name,

@@ -356,7 +356,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             let report = crate::collect::collect_now(&db, &name, settings, &shutdown).await?;
             // Serialising plain data cannot fail; an empty line would still be honest.
             println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            if report.status != entity::JobState::Completed {
+            if report.outcome.status != entity::JobState::Completed {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
-    ErrorKind, JobState, job, job_outcome, provider,
-    query::{self, job::NewJob, job_outcome::Finished},
+    ErrorKind, JobId, job, job_outcome, provider,
+    query::{self, job::NewJob},
     time,
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -18,7 +18,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    collector::{self, CollectSettings, FetchError, Fetcher},
+    collector::{self, CollectSettings, Fetcher},
+    failure::Failure,
     retry,
     store::{self, Committed},
 };
@@ -67,7 +68,7 @@ pub struct JobReport {
 }
 
 enum Run {
-    Collected(Result<collector::Collected, FetchError>),
+    Collected(Result<collector::Collected, Failure>),
     Stopped,
     LeaseLost,
 }
@@ -146,13 +147,7 @@ impl JobRunner {
         stop: &CancellationToken,
     ) -> Result<JobReport, DbErr> {
         let Some(provider) = provider else {
-            let error = FetchError {
-                kind: ErrorKind::Config,
-                message: "the provider no longer exists".to_owned(),
-                http_status: None,
-                retry_after: None,
-                bytes: 0,
-            };
+            let error = Failure::new(ErrorKind::Config, "the provider no longer exists");
             return self.fail(job, None, error).await;
         };
         let run = tokio::select! {
@@ -174,28 +169,21 @@ impl JobRunner {
                         // The outcome is shown to operators through the API: the database's
                         // own words stay in this process's log.
                         tracing::error!(error = %err, "storing the feed failed");
-                        let error = FetchError {
-                            kind: ErrorKind::Database,
-                            message:
-                                "storing the feed failed (database error; see the ingestor log)"
-                                    .to_owned(),
-                            http_status: Some(collected.http_status),
-                            retry_after: None,
-                            bytes: collected.bytes,
-                        };
+                        let error = Failure::new(
+                            ErrorKind::Database,
+                            "storing the feed failed (database error; see the ingestor log)",
+                        )
+                        .answered(collected.http_status, collected.bytes);
                         self.fail(job, Some(&provider), error).await
                     }
                 }
             }
             Run::Collected(Err(error)) => self.fail(job, Some(&provider), error).await,
             Run::Stopped => {
-                let error = FetchError {
-                    kind: ErrorKind::Interrupted,
-                    message: "the worker stopped before the job finished".to_owned(),
-                    http_status: None,
-                    retry_after: None,
-                    bytes: 0,
-                };
+                let error = Failure::new(
+                    ErrorKind::Interrupted,
+                    "the worker stopped before the job finished",
+                );
                 self.fail(job, Some(&provider), error).await
             }
             Run::LeaseLost => Ok(JobReport {
@@ -227,21 +215,13 @@ impl JobRunner {
         &self,
         job: job::Model,
         provider: Option<&provider::Model>,
-        error: FetchError,
+        error: Failure,
     ) -> Result<JobReport, DbErr> {
         let now = time::now();
         let retry = provider
             .filter(|_| self.settings.retries)
             .and_then(|p| retry_for(&job, p, &error, now));
-        let finished = Finished {
-            finished_at: now,
-            error: Some((error.kind, error.message.clone())),
-            http_status: error.http_status,
-            bytes: Some(error.bytes).filter(|b| *b > 0),
-            retry_after: error.retry_after,
-            ..Finished::default()
-        };
-        let (committed, retry) = store::fail(&self.db, &job, finished, retry).await?;
+        let (committed, retry) = store::fail(&self.db, &job, error.finished(now), retry).await?;
         Ok(JobReport {
             job,
             committed,
@@ -254,7 +234,7 @@ impl JobRunner {
 fn retry_for(
     job: &job::Model,
     provider: &provider::Model,
-    error: &FetchError,
+    error: &Failure,
     now: DateTime<Utc>,
 ) -> Option<NewJob> {
     let next_tick = next_tick(provider, now);
@@ -272,51 +252,21 @@ fn retry_for(
 
 pub use entity::settings::next_tick;
 
-/// A job's outcome as `ingestor collect` prints it: one JSON object.
+/// A job's outcome as `ingestor collect` prints it, one JSON object: the stored outcome row
+/// as it is, then what the job adds to it (whose, why, which attempt, and the retry it caused).
 #[derive(Debug, Clone, Serialize)]
 pub struct OutcomeReport {
-    /// The job.
-    pub job_id: i64,
+    /// The stored outcome.
+    #[serde(flatten)]
+    pub outcome: job_outcome::Model,
     /// The provider's name.
     pub provider: String,
-    /// `completed` or `failed` (or `running` / `pending` if not finished).
-    pub status: JobState,
     /// What created the job.
     pub trigger: entity::JobTrigger,
     /// The attempt number.
     pub attempt: i32,
-    /// When processing started.
-    pub processed_at: Option<DateTime<Utc>>,
-    /// When it ended.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// How long it took.
-    pub duration_ms: Option<i64>,
-    /// Why it failed.
-    pub error_kind: Option<ErrorKind>,
-    /// What failed.
-    pub error_message: Option<String>,
-    /// The provider's HTTP status.
-    pub http_status: Option<i32>,
-    /// Bytes of feed received.
-    pub bytes: Option<i64>,
-    /// The feed had not changed.
-    pub feed_unchanged: bool,
-    /// The feed was well-formed but listed no events (completed with a warning).
-    pub empty_feed: bool,
-    /// Event records in the feed.
-    pub seen: i32,
-    /// New events stored.
-    pub inserted: i32,
-    /// Changed events stored.
-    pub updated: i32,
-    /// Events with the same content.
-    pub unchanged: i32,
-    /// Records rejected.
-    pub rejected: i32,
-    /// The first rejection reasons.
-    pub rejections: serde_json::Value,
     /// The retry job created, if any.
-    pub retry_job_id: Option<i64>,
+    pub retry_job_id: Option<JobId>,
 }
 
 impl OutcomeReport {
@@ -328,27 +278,20 @@ impl OutcomeReport {
         retry: Option<&job::Model>,
     ) -> Self {
         Self {
-            job_id: job.id.0,
+            outcome,
             provider: provider.to_owned(),
-            status: outcome.status,
             trigger: job.trigger,
             attempt: job.attempt,
-            processed_at: outcome.processed_at,
-            finished_at: outcome.finished_at,
-            duration_ms: outcome.duration_ms,
-            error_kind: outcome.error_kind,
-            error_message: outcome.error_message,
-            http_status: outcome.http_status,
-            bytes: outcome.bytes,
-            feed_unchanged: outcome.feed_unchanged,
-            empty_feed: outcome.empty_feed,
-            seen: outcome.seen,
-            inserted: outcome.inserted,
-            updated: outcome.updated,
-            unchanged: outcome.unchanged,
-            rejected: outcome.rejected,
-            rejections: outcome.rejections.unwrap_or_else(|| serde_json::json!([])),
-            retry_job_id: retry.map(|r| r.id.0),
+            retry_job_id: retry.map(|r| r.id),
         }
+    }
+
+    /// The first rejection reasons, as stored (none when nothing was rejected).
+    pub fn rejections(&self) -> &[serde_json::Value] {
+        self.outcome
+            .rejections
+            .as_ref()
+            .and_then(serde_json::Value::as_array)
+            .map_or(&[], Vec::as_slice)
     }
 }

@@ -4,6 +4,7 @@
 //!   once, and the code each subcommand runs.
 //! - [`providers`]: creating, updating and listing providers.
 //! - [`collector`]: fetching a feed and reading it (no database).
+//! - [`failure`]: why a job failed, whatever failed, as its outcome records it.
 //! - [`store`]: the one short transaction that ends a job.
 //! - [`jobs`]: running one claimed job; [`retry`]: when a failed one runs again.
 //! - [`collect`]: `ingestor collect NAME`, one job now in the foreground.
@@ -13,6 +14,7 @@
 pub mod cli;
 pub mod collect;
 pub mod collector;
+pub mod failure;
 pub mod jobs;
 pub mod maintenance;
 pub mod providers;

@@ -29,6 +29,7 @@ use std::{
     time::Duration,
 };
 
+use crate::failure::Failure;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use entity::{
@@ -100,36 +101,6 @@ pub struct FeedBody {
     pub etag: Option<String>,
     /// Its `Last-Modified`, for the next conditional GET.
     pub last_modified: Option<String>,
-    /// Bytes received on the wire (compressed, when it was).
-    pub wire_bytes: u64,
-}
-
-/// Why a fetch failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct FetchError {
-    /// The kind the job outcome records.
-    pub kind: ErrorKind,
-    /// What happened, for an operator.
-    pub message: String,
-    /// The provider's status, when it answered.
-    pub http_status: Option<u16>,
-    /// When the provider asked us to come back.
-    pub retry_after: Option<DateTime<Utc>>,
-    /// Bytes received before the failure.
-    pub bytes: u64,
-}
-
-impl FetchError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            http_status: None,
-            retry_after: None,
-            bytes: 0,
-        }
-    }
 }
 
 /// Fetches feeds, only from destinations its [`DestinationPolicy`] allows. Clone it freely:
@@ -169,7 +140,7 @@ impl Fetcher {
         self.policy
     }
 
-    fn client(&self, connect_timeout_ms: i32) -> Result<reqwest::Client, FetchError> {
+    fn client(&self, connect_timeout_ms: i32) -> Result<reqwest::Client, Failure> {
         let mut clients = self
             .clients
             .lock()
@@ -197,7 +168,7 @@ impl Fetcher {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| {
-                FetchError::new(
+                Failure::new(
                     ErrorKind::Config,
                     format!("cannot build an HTTP client: {e}"),
                 )
@@ -209,10 +180,10 @@ impl Fetcher {
     /// Sends the request and reads the response's head within the limits; the body is read
     /// afterwards from the returned [`BodyStream`], which keeps to the same limits (the total
     /// timeout runs from here to the body's last chunk).
-    pub async fn open(&self, request: FetchRequest<'_>) -> Result<Opened, FetchError> {
+    pub async fn open(&self, request: FetchRequest<'_>) -> Result<Opened, Failure> {
         // reqwest does not call the resolver for a literal address: check the URL first.
         let url = url::Url::parse(request.url).map_err(|e| {
-            FetchError::new(
+            Failure::new(
                 ErrorKind::Config,
                 format!("the provider URL does not parse: {e}"),
             )
@@ -225,7 +196,7 @@ impl Fetcher {
         let open = open_with(&client, &request, &mut progress, deadline);
         match tokio::time::timeout_at(deadline, open).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError {
+            Err(_) => Err(Failure {
                 http_status: progress.status,
                 ..total_timeout(total_ms)
             }),
@@ -233,7 +204,7 @@ impl Fetcher {
     }
 
     /// Fetches one feed within its limits, the whole body in memory.
-    pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<Fetched, FetchError> {
+    pub async fn fetch(&self, request: FetchRequest<'_>) -> Result<Fetched, Failure> {
         let mut body = match self.open(request).await? {
             Opened::NotModified { status } => return Ok(Fetched::NotModified { status }),
             Opened::Body(body) => body,
@@ -253,13 +224,12 @@ impl Fetcher {
             status: body.status.as_u16(),
             etag: body.etag,
             last_modified: body.last_modified,
-            wire_bytes: body.wire_bytes,
         }))
     }
 }
 
-fn total_timeout(total_ms: u32) -> FetchError {
-    FetchError::new(
+fn total_timeout(total_ms: u32) -> Failure {
+    Failure::new(
         ErrorKind::Timeout,
         format!("the fetch took longer than the total timeout of {total_ms} ms"),
     )
@@ -320,8 +290,8 @@ impl reqwest::dns::Resolve for SystemResolver {
     }
 }
 
-fn refused(refused: &RefusedDestination) -> FetchError {
-    FetchError::new(ErrorKind::Destination, refused.to_string())
+fn refused(refused: &RefusedDestination) -> Failure {
+    Failure::new(ErrorKind::Destination, refused.to_string())
 }
 
 /// How far a fetch got, so a timeout can still say what the provider answered.
@@ -335,7 +305,7 @@ async fn open_with(
     request: &FetchRequest<'_>,
     progress: &mut Progress,
     deadline: Instant,
-) -> Result<Opened, FetchError> {
+) -> Result<Opened, Failure> {
     let limits = request.limits;
     let mut builder = client
         .get(request.url)
@@ -356,10 +326,10 @@ async fn open_with(
         });
     }
     if !status.is_success() {
-        return Err(FetchError {
+        return Err(Failure {
             http_status: Some(status.as_u16()),
             retry_after: retry_after(response.headers(), Utc::now()),
-            ..FetchError::new(
+            ..Failure::new(
                 ErrorKind::HttpStatus,
                 format!("the provider answered {status}"),
             )
@@ -392,9 +362,9 @@ async fn open_with(
             Decoder::Gzip(Box::new(Gunzip::new(max)))
         }
         Some(other) => {
-            return Err(FetchError {
+            return Err(Failure {
                 http_status: Some(status.as_u16()),
-                ..FetchError::new(
+                ..Failure::new(
                     ErrorKind::Parse,
                     format!("unsupported content encoding `{other}`"),
                 )
@@ -479,17 +449,8 @@ impl BodyStream {
     }
 
     /// The failure a caller reports when [`Self::deadline`] passes while it waits.
-    pub fn timed_out(&self) -> FetchError {
-        FetchError {
-            http_status: Some(self.status.as_u16()),
-            bytes: self.wire_bytes,
-            ..total_timeout(self.total_ms)
-        }
-    }
-
-    /// Bytes received on the wire so far (compressed, when the body is).
-    pub fn wire_bytes(&self) -> u64 {
-        self.wire_bytes
+    pub fn timed_out(&self) -> Failure {
+        total_timeout(self.total_ms).answered(self.status.as_u16(), self.wire_bytes)
     }
 
     /// Bytes of body handed out so far (decompressed).
@@ -501,16 +462,12 @@ impl BodyStream {
     /// those the network delivers; a gzip body's hold about [`CHUNK_BYTES`] each. Fails on a
     /// timeout, a transport error, a corrupt gzip stream or a body over the cap; after a
     /// failure the body must not be read further.
-    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         let result = self.next_decoded().await;
-        result.map_err(|err| FetchError {
-            http_status: Some(self.status.as_u16()),
-            bytes: self.wire_bytes,
-            ..err
-        })
+        result.map_err(|err| err.answered(self.status.as_u16(), self.wire_bytes))
     }
 
-    async fn next_decoded(&mut self) -> Result<Option<Bytes>, FetchError> {
+    async fn next_decoded(&mut self) -> Result<Option<Bytes>, Failure> {
         loop {
             if let Decoder::Gzip(gunzip) = &mut self.decoder
                 && let Some(decoded) = gunzip.next_output()?
@@ -539,12 +496,12 @@ impl BodyStream {
     }
 
     /// The next chunk from the network, within the read and total timeouts and the cap.
-    async fn next_wire_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+    async fn next_wire_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         let until = (Instant::now() + self.read_timeout).min(self.deadline);
         let chunk = match tokio::time::timeout_at(until, self.response.chunk()).await {
             Err(_) if Instant::now() >= self.deadline => return Err(total_timeout(self.total_ms)),
             Err(_) => {
-                return Err(FetchError::new(
+                return Err(Failure::new(
                     ErrorKind::Timeout,
                     format!(
                         "no data for {} ms while reading the feed",
@@ -563,15 +520,12 @@ impl BodyStream {
         Ok(Some(chunk))
     }
 
-    fn over_cap(&self) -> FetchError {
-        FetchError {
-            http_status: Some(self.status.as_u16()),
-            bytes: self.wire_bytes,
-            ..FetchError::new(
-                ErrorKind::TooLarge,
-                format!("the feed is over the cap of {} bytes", self.max),
-            )
-        }
+    fn over_cap(&self) -> Failure {
+        Failure::new(
+            ErrorKind::TooLarge,
+            format!("the feed is over the cap of {} bytes", self.max),
+        )
+        .answered(self.status.as_u16(), self.wire_bytes)
     }
 }
 
@@ -641,14 +595,14 @@ impl Gunzip {
 
     /// Decodes the pending input until a chunk is full; returns the chunk when it is full, or
     /// what there is when the input is used up (`None` when there is nothing).
-    fn next_output(&mut self) -> Result<Option<Vec<u8>>, FetchError> {
+    fn next_output(&mut self) -> Result<Option<Vec<u8>>, Failure> {
         // Each `write` decodes at most the decoder's own buffer (32 KiB) of output, so the
         // chunk ends at most that much past `CHUNK_BYTES`, whatever the compression ratio.
         while !self.input.is_empty() && self.decoder.get_ref().bytes.len() < CHUNK_BYTES {
             let slice = &self.input[..self.input.len().min(DECODE_SLICE)];
             match self.decoder.write(slice) {
                 Ok(0) => {
-                    return Err(FetchError::new(
+                    return Err(Failure::new(
                         ErrorKind::Parse,
                         "the gzip body is corrupt: data after the end of the gzip stream",
                     ));
@@ -668,13 +622,13 @@ impl Gunzip {
 
     /// Ends the stream: flushes what the decoder holds and checks the gzip trailer (a
     /// truncated stream fails here).
-    fn finish(&mut self) -> Result<(), FetchError> {
+    fn finish(&mut self) -> Result<(), Failure> {
         self.decoder.try_finish().map_err(|e| self.decode_error(&e))
     }
 
-    fn decode_error(&self, err: &std::io::Error) -> FetchError {
+    fn decode_error(&self, err: &std::io::Error) -> Failure {
         if self.decoder.get_ref().overflowed {
-            FetchError::new(
+            Failure::new(
                 ErrorKind::TooLarge,
                 format!(
                     "the feed decompresses to over the cap of {} bytes",
@@ -782,21 +736,17 @@ impl Write for CappedBuffer {
     }
 }
 
-fn corrupt_gzip(err: &std::io::Error) -> FetchError {
-    FetchError::new(ErrorKind::Parse, format!("the gzip body is corrupt: {err}"))
+fn corrupt_gzip(err: &std::io::Error) -> Failure {
+    Failure::new(ErrorKind::Parse, format!("the gzip body is corrupt: {err}"))
 }
 
-fn too_large(message: String, status: StatusCode, bytes: u64) -> FetchError {
-    FetchError {
-        http_status: Some(status.as_u16()),
-        bytes,
-        ..FetchError::new(ErrorKind::TooLarge, message)
-    }
+fn too_large(message: String, status: StatusCode, bytes: u64) -> Failure {
+    Failure::new(ErrorKind::TooLarge, message).answered(status.as_u16(), bytes)
 }
 
 /// Classifies a transport error; the URL is left out of the message. A refused destination
 /// (from the resolver or a redirect) is recognised in the error's chain.
-fn transport_error(err: reqwest::Error) -> FetchError {
+fn transport_error(err: reqwest::Error) -> Failure {
     let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
         if let Some(refusal) = cause.downcast_ref::<RefusedDestination>() {
@@ -830,7 +780,7 @@ fn transport_error(err: reqwest::Error) -> FetchError {
     } else {
         format!("{what}: {detail}")
     };
-    FetchError::new(kind, message)
+    Failure::new(kind, message)
 }
 
 /// `Retry-After` as an instant: delay seconds or an HTTP date.
@@ -909,7 +859,7 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&feed).unwrap();
         let gz = encoder.finish().unwrap();
-        let decode = |wire: &[u8]| -> Result<Vec<u8>, FetchError> {
+        let decode = |wire: &[u8]| -> Result<Vec<u8>, Failure> {
             let mut gunzip = Gunzip::new(u64::MAX);
             let mut out = Vec::new();
             for piece in wire.chunks(10_000) {

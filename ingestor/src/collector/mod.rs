@@ -10,7 +10,9 @@ use entity::{
     ErrorKind, ProviderKind, destination::DestinationPolicy, provider, settings::FetchLimits,
 };
 
-pub use fetch::{FetchError, Fetcher};
+pub use fetch::Fetcher;
+
+use crate::failure::Failure;
 pub use fever_xml::RecordLimits;
 
 /// How collections run beyond each provider's own settings: where feeds may be fetched from,
@@ -80,13 +82,12 @@ pub async fn collect(
     fetcher: &Fetcher,
     provider: &provider::Model,
     records: &RecordLimits,
-) -> Result<Collected, FetchError> {
-    let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| FetchError {
-        kind: ErrorKind::Config,
-        message: format!("unknown time zone `{}`", provider.time_zone),
-        http_status: None,
-        retry_after: None,
-        bytes: 0,
+) -> Result<Collected, Failure> {
+    let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| {
+        Failure::new(
+            ErrorKind::Config,
+            format!("unknown time zone `{}`", provider.time_zone),
+        )
     })?;
     let limits = FetchLimits::of(provider);
     let request = fetch::FetchRequest {
@@ -139,13 +140,8 @@ pub async fn collect(
     // The writer went with the pump: the parser's input has ended, whether the body did or not.
     let status = body.status();
     let bytes = body.body_bytes();
-    let parse_failed = |message: String| FetchError {
-        kind: ErrorKind::Parse,
-        message,
-        http_status: Some(status),
-        retry_after: None,
-        bytes,
-    };
+    let parse_failed =
+        |message: String| Failure::new(ErrorKind::Parse, message).answered(status, bytes);
     // A failed fetch fails the collection, whatever the parser made of the part it saw.
     let complete = pumped?;
     let read = parser

@@ -64,19 +64,19 @@ db_test!(async fn the_three_samples_in_order_give_the_promised_state(test_db) {
     let acme = provider_at(db, &sim.url(), "UTC").await;
 
     let first = collect(db).await;
-    assert_eq!(first.status, JobState::Completed, "{first:?}");
-    assert_eq!((first.seen, first.inserted, first.updated, first.rejected), (3, 3, 0, 0));
+    assert_eq!(first.outcome.status, JobState::Completed, "{first:?}");
+    assert_eq!((first.outcome.seen, first.outcome.inserted, first.outcome.updated, first.outcome.rejected), (3, 3, 0, 0));
 
     let second = collect(db).await;
-    assert_eq!(second.status, JobState::Completed, "{second:?}");
+    assert_eq!(second.outcome.status, JobState::Completed, "{second:?}");
     // 291 and 1591 changed; 444 carries 2021-09-31 and is rejected alone.
-    assert_eq!((second.seen, second.inserted, second.updated, second.unchanged, second.rejected), (3, 0, 2, 0, 1));
-    assert_eq!(second.rejections[0]["base_event_id"], "444");
-    assert!(second.rejections[0]["reason"].as_str().unwrap().contains("2021-09-31"));
+    assert_eq!((second.outcome.seen, second.outcome.inserted, second.outcome.updated, second.outcome.unchanged, second.outcome.rejected), (3, 0, 2, 0, 1));
+    assert_eq!(second.rejections()[0]["base_event_id"], "444");
+    assert!(second.rejections()[0]["reason"].as_str().unwrap().contains("2021-09-31"));
 
     let third = collect(db).await;
-    assert_eq!(third.status, JobState::Completed, "{third:?}");
-    assert_eq!((third.seen, third.updated, third.rejected), (3, 2, 1));
+    assert_eq!(third.outcome.status, JobState::Completed, "{third:?}");
+    assert_eq!((third.outcome.seen, third.outcome.updated, third.outcome.rejected), (3, 2, 1));
 
     // 322 left the feed after the first snapshot and stays stored with its last values.
     let pantomima = event(db, acme, "322", "1642").await.expect("322 stays stored");
@@ -115,7 +115,7 @@ db_test!(async fn an_offline_event_is_stored_but_never_online(test_db) {
     .await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
     for _ in 0..3 {
-        assert_eq!(collect(db).await.status, JobState::Completed);
+        assert_eq!(collect(db).await.outcome.status, JobState::Completed);
     }
     let tributo = event(db, acme, "444", "1642").await.expect("444 is stored");
     assert!(!tributo.ever_online);
@@ -139,7 +139,7 @@ db_test!(async fn ever_online_is_never_cleared(test_db) {
     let acme = provider_at(db, &sim.url(), "UTC").await;
     collect(db).await;
     let report = collect(db).await;
-    assert_eq!(report.updated, 3, "the sell mode changed");
+    assert_eq!(report.outcome.updated, 3, "the sell mode changed");
     for e in query::event::list_for_provider(db, acme).await.unwrap() {
         assert_eq!(e.sell_mode, "offline", "latest values win");
         assert!(e.ever_online, "but it was online once");
@@ -156,8 +156,8 @@ db_test!(async fn the_plan_dialect_stores_the_same_model(test_db) {
     let plans = ProviderSimulator::start(vec![sample_feed("plan_format/response_1.xml")]).await;
     provider_at(db, &plans.url(), "Europe/Madrid").await;
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Completed);
-    assert_eq!((report.seen, report.inserted, report.unchanged), (4, 1, 3), "only 1643 is new");
+    assert_eq!(report.outcome.status, JobState::Completed);
+    assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.unchanged), (4, 1, 3), "only 1643 is new");
     let from_plans: Vec<_> = snapshot(db, acme)
         .await
         .into_iter()
@@ -180,9 +180,9 @@ db_test!(async fn an_unchanged_feed_writes_no_event(test_db) {
 
     // The simulator answers 304 to the ETag we send back.
     let again = collect(db).await;
-    assert_eq!(again.status, JobState::Completed);
-    assert!(again.feed_unchanged);
-    assert_eq!(again.http_status, Some(304));
+    assert_eq!(again.outcome.status, JobState::Completed);
+    assert!(again.outcome.feed_unchanged);
+    assert_eq!(again.outcome.http_status, Some(304));
     let sent = sim.last_request().unwrap();
     assert_eq!(
         sent.get("if-none-match").unwrap().to_str().unwrap(),
@@ -193,9 +193,9 @@ db_test!(async fn an_unchanged_feed_writes_no_event(test_db) {
     let changes = ProviderChanges { url: Some(sim.url().parse().unwrap()), ..Default::default() };
     query::provider::upsert(db, &"acme".parse().unwrap(), changes).await.unwrap();
     let first_again = collect(db).await;
-    assert_eq!(first_again.unchanged, 3, "a provider with a new URL reads the feed again");
+    assert_eq!(first_again.outcome.unchanged, 3, "a provider with a new URL reads the feed again");
     let same_body = collect(db).await;
-    assert!(same_body.feed_unchanged);
+    assert!(same_body.outcome.feed_unchanged);
 
     assert_eq!(query::catalog_version::current(db).await.unwrap(), version, "no event changed");
     assert_eq!(snapshot(db, acme).await, before);
@@ -206,7 +206,7 @@ db_test!(async fn a_resent_identical_body_is_parsed_then_recognised_and_writes_n
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_gzip(true);
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    assert_eq!(collect(db).await.inserted, 3);
+    assert_eq!(collect(db).await.outcome.inserted, 3);
     let version = query::catalog_version::current(db).await.unwrap();
     let before = snapshot(db, acme).await;
     let stored = query::provider::find_by_id(db, acme).await.unwrap().unwrap();
@@ -222,10 +222,10 @@ db_test!(async fn a_resent_identical_body_is_parsed_then_recognised_and_writes_n
         .await
         .unwrap();
     let again = collect(db).await;
-    assert_eq!(again.status, JobState::Completed, "{again:?}");
-    assert_eq!(again.http_status, Some(200));
-    assert!(again.feed_unchanged);
-    assert_eq!((again.inserted, again.updated), (0, 0));
+    assert_eq!(again.outcome.status, JobState::Completed, "{again:?}");
+    assert_eq!(again.outcome.http_status, Some(200));
+    assert!(again.outcome.feed_unchanged);
+    assert_eq!((again.outcome.inserted, again.outcome.updated), (0, 0));
     assert_eq!(query::catalog_version::current(db).await.unwrap(), version);
     assert_eq!(snapshot(db, acme).await, before, "not a row written");
 });
@@ -236,9 +236,9 @@ db_test!(async fn gzip_feeds_are_decoded(test_db) {
     sim.set_gzip(true);
     provider_at(db, &sim.url(), "UTC").await;
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Completed, "{report:?}");
-    assert_eq!(report.inserted, 3);
-    assert_eq!(report.bytes, Some(sample_feed("response_1.xml").len() as i64));
+    assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
+    assert_eq!(report.outcome.inserted, 3);
+    assert_eq!(report.outcome.bytes, Some(sample_feed("response_1.xml").len() as i64));
     let sent = sim.last_request().unwrap();
     assert!(sent.get("accept-encoding").unwrap().to_str().unwrap().contains("gzip"));
     assert!(sent.get("user-agent").unwrap().to_str().unwrap().starts_with("fever-ingestor/"));
@@ -264,18 +264,18 @@ async fn fault_fails_and_keeps_events(
 
     sim.set_fault(fault.clone());
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Failed, "{fault:?}: {report:?}");
-    assert_eq!(report.error_kind, Some(kind), "{fault:?}: {report:?}");
-    assert_eq!(report.http_status, status, "{fault:?}: {report:?}");
+    assert_eq!(report.outcome.status, JobState::Failed, "{fault:?}: {report:?}");
+    assert_eq!(report.outcome.error_kind, Some(kind), "{fault:?}: {report:?}");
+    assert_eq!(report.outcome.http_status, status, "{fault:?}: {report:?}");
     assert!(
         report
-            .error_message
+            .outcome.error_message
             .as_deref()
             .is_some_and(|m| !m.is_empty())
     );
     assert!(
         !report
-            .error_message
+            .outcome.error_message
             .as_deref()
             .unwrap()
             .contains("127.0.0.1"),
@@ -291,8 +291,8 @@ async fn fault_fails_and_keeps_events(
     // Once the provider behaves again, the next feed is stored.
     sim.set_fault(Fault::None);
     let recovered = collect(db).await;
-    assert_eq!(recovered.status, JobState::Completed, "{recovered:?}");
-    assert_eq!(recovered.updated, 2);
+    assert_eq!(recovered.outcome.status, JobState::Completed, "{recovered:?}");
+    assert_eq!(recovered.outcome.updated, 2);
 }
 
 db_test!(async fn a_slow_provider_times_out(test_db) {
@@ -339,10 +339,10 @@ db_test!(async fn too_many_requests_keeps_retry_after(test_db) {
     sim.set_fault(Fault::TooManyRequests { retry_after_secs: 120 });
     let before = chrono::Utc::now();
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Failed);
-    assert_eq!(report.error_kind, Some(ErrorKind::HttpStatus));
-    assert_eq!(report.http_status, Some(429));
-    let outcome = query::job_outcome::find(db, entity::JobId(report.job_id)).await.unwrap().unwrap();
+    assert_eq!(report.outcome.status, JobState::Failed);
+    assert_eq!(report.outcome.error_kind, Some(ErrorKind::HttpStatus));
+    assert_eq!(report.outcome.http_status, Some(429));
+    let outcome = query::job_outcome::find(db, report.outcome.job_id).await.unwrap().unwrap();
     let retry_after = outcome.retry_after.expect("Retry-After is kept");
     let wait = (retry_after - before).num_seconds();
     assert!((118..=121).contains(&wait), "Retry-After 120 s read as {wait} s");
@@ -362,9 +362,9 @@ db_test!(async fn an_unreachable_provider_is_a_connect_failure(test_db) {
     // Nothing listens on port 9 here.
     provider_at(db, "http://127.0.0.1:9/feed.xml", "UTC").await;
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Failed);
-    assert_eq!(report.error_kind, Some(ErrorKind::Connect));
-    assert_eq!(report.http_status, None);
+    assert_eq!(report.outcome.status, JobState::Failed);
+    assert_eq!(report.outcome.error_kind, Some(ErrorKind::Connect));
+    assert_eq!(report.outcome.http_status, None);
 });
 
 db_test!(async fn a_well_formed_feed_without_events_completes_with_a_warning(test_db) {
@@ -373,14 +373,14 @@ db_test!(async fn a_well_formed_feed_without_events_completes_with_a_warning(tes
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml"), empty]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
     let first = collect(db).await;
-    assert!(!first.empty_feed, "{first:?}");
+    assert!(!first.outcome.empty_feed, "{first:?}");
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Completed, "{report:?}");
-    assert!(report.empty_feed, "{report:?}");
-    assert_eq!((report.seen, report.inserted, report.rejected), (0, 0, 0));
+    assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
+    assert!(report.outcome.empty_feed, "{report:?}");
+    assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.rejected), (0, 0, 0));
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["empty_feed"], true, "the collect JSON says so: {json}");
-    let outcome = query::job_outcome::find(db, entity::JobId(report.job_id)).await.unwrap().unwrap();
+    let outcome = query::job_outcome::find(db, report.outcome.job_id).await.unwrap().unwrap();
     assert!(outcome.empty_feed);
     // What was stored stays stored.
     assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3);
@@ -395,9 +395,9 @@ db_test!(async fn a_record_dated_year_zero_is_rejected_alone_and_counted(test_db
     let sim = ProviderSimulator::start(vec![axum::body::Bytes::from(broken)]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
     let report = collect(db).await;
-    assert_eq!(report.status, JobState::Completed, "{report:?}");
-    assert_eq!((report.seen, report.inserted, report.rejected), (3, 2, 1));
-    let reason = report.rejections[0]["reason"].as_str().unwrap();
+    assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
+    assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.rejected), (3, 2, 1));
+    let reason = report.rejections()[0]["reason"].as_str().unwrap();
     assert!(reason.contains("outside the years 1970 to 2200"), "{reason}");
     let stored = query::event::list_for_provider(db, acme).await.unwrap();
     assert!(stored.iter().all(|e| e.starts_at.format("%Y").to_string() != "0000"));

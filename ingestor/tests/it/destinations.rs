@@ -43,13 +43,13 @@ async fn collect_with(
 }
 
 fn assert_refused(report: &OutcomeReport, needle: &str) {
-    assert_eq!(report.status, JobState::Failed, "{report:?}");
+    assert_eq!(report.outcome.status, JobState::Failed, "{report:?}");
     assert_eq!(
-        report.error_kind,
+        report.outcome.error_kind,
         Some(ErrorKind::Destination),
         "{report:?}"
     );
-    let message = report.error_message.as_deref().unwrap_or_default();
+    let message = report.outcome.error_message.as_deref().unwrap_or_default();
     assert!(message.starts_with("refused destination"), "{message}");
     assert!(message.contains(needle), "{message} should name {needle}");
 }
@@ -90,7 +90,7 @@ db_test!(async fn a_provider_at_a_loopback_address_is_refused_by_default_and_not
     assert_eq!(report.retry_job_id, None);
     // Allowed explicitly, the same provider is collected.
     let allowed = collect_with(db, CollectSettings::allowing_private()).await;
-    assert_eq!(allowed.status, JobState::Completed, "{allowed:?}");
+    assert_eq!(allowed.outcome.status, JobState::Completed, "{allowed:?}");
 });
 
 db_test!(async fn a_refused_destination_is_not_retried(test_db) {
