@@ -25,13 +25,6 @@ pub enum JobState {
     Failed,
 }
 
-impl JobState {
-    /// Whether the job still occupies its provider's single active slot.
-    pub fn is_active(self) -> bool {
-        matches!(self, Self::Pending | Self::Running)
-    }
-}
-
 /// What created a job.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
