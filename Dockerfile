@@ -25,12 +25,12 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
 COPY entity/Cargo.toml entity/
 COPY migration/Cargo.toml migration/
-COPY service/Cargo.toml service/
+COPY lifecycle/Cargo.toml lifecycle/
 COPY ingestor/Cargo.toml ingestor/
 COPY graphql-api/Cargo.toml graphql-api/
 COPY test-support/Cargo.toml test-support/
 RUN set -eux; \
-    for crate in . entity migration service ingestor graphql-api test-support; do \
+    for crate in . entity migration lifecycle ingestor graphql-api test-support; do \
         mkdir -p "$crate/src"; \
         : > "$crate/src/lib.rs"; \
     done; \
@@ -43,7 +43,7 @@ RUN set -eux; \
     done; \
     rustc --version; \
     cargo build --release --locked -p ingestor -p graphql-api; \
-    rm -rf ./src entity/src migration/src service/src ingestor/src ingestor/benches \
+    rm -rf ./src entity/src migration/src lifecycle/src ingestor/src ingestor/benches \
         graphql-api/src test-support/src
 
 # 2. The workspace itself. The copied sources may be older than the stubs just built, so
@@ -53,7 +53,7 @@ RUN set -eux; \
 ARG STRIP_DEBUG=0
 COPY . .
 RUN set -eux; \
-    find src entity migration service ingestor graphql-api test-support \
+    find src entity migration lifecycle ingestor graphql-api test-support \
         -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p ingestor -p graphql-api; \
     mkdir -p /out; \

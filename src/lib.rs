@@ -21,7 +21,7 @@ use ingestor::{
     jobs::RunnerSettings,
     worker::{self, WorkerSettings},
 };
-use service::CommonArgs;
+use lifecycle::CommonArgs;
 use tokio_util::sync::CancellationToken;
 
 /// The admin token when none is configured: fine on loopback, to be replaced anywhere else.
@@ -60,7 +60,7 @@ pub enum SystemError {
     Api(#[from] ApiRunError),
     /// The database could not be opened.
     #[error(transparent)]
-    Database(#[from] service::database::OpenError),
+    Database(#[from] lifecycle::database::OpenError),
     /// The demo provider could not start or be registered.
     #[error("cannot set up the demo provider: {0}")]
     Demo(String),

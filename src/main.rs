@@ -10,8 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = fever::SystemConfig::parse();
-    service::init_logging(config.common.log_format);
-    let shutdown = service::shutdown_on_signal();
+    lifecycle::init_logging(config.common.log_format);
+    let shutdown = lifecycle::shutdown_on_signal();
     let token = if config.admin_token == fever::DEMO_ADMIN_TOKEN {
         format!(
             "{} (the demo default; set ADMIN_TOKEN to change it)",
@@ -34,5 +34,5 @@ async fn main() -> ExitCode {
         println!("Press Ctrl-C to stop.");
     })
     .await;
-    service::report(result.map(|()| ExitCode::SUCCESS))
+    lifecycle::report(result.map(|()| ExitCode::SUCCESS))
 }

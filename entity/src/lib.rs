@@ -5,7 +5,6 @@
 //!   zones are a JSON array in its row (`zone` is a view over it, for SQL readers).
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
-//! - [`db`]: opening the database (PostgreSQL, or the embedded SQLite file by default).
 //! - [`destination`]: which provider addresses may be fetched (public only by default).
 //! - [`record`]: the feed's domain record (an event as a feed gives it, validated) and its
 //!   content hash; the collector builds these and never needs [`query`].
@@ -16,7 +15,6 @@
 //! The schema itself lives in the `migration` crate.
 
 pub mod catalog_version;
-pub mod db;
 pub mod destination;
 pub mod event;
 pub mod ids;

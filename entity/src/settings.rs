@@ -430,9 +430,15 @@ pub fn redact_url(url: &str) -> String {
     redact(url, Userinfo::Mask)
 }
 
+/// A database URL as it may be shown: like [`redact_url`], but the user name is kept (it is
+/// not a secret, and it tells an operator which role failed).
+pub fn redact_database_url(url: &str) -> String {
+    redact(url, Userinfo::KeepUser)
+}
+
 /// What [`redact`] does with a URL's userinfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Userinfo {
+enum Userinfo {
     /// Replace user and password with one `***` (provider URLs).
     Mask,
     /// Keep the user name, mask the password (database URLs: the user is not a secret).
@@ -440,7 +446,7 @@ pub(crate) enum Userinfo {
 }
 
 /// Masks the secrets of `url` (see [`redact_url`]).
-pub(crate) fn redact(url: &str, userinfo: Userinfo) -> String {
+fn redact(url: &str, userinfo: Userinfo) -> String {
     let url = url.trim();
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.has_host() || !url.contains('@') => {

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use service::CommonArgs;
+use lifecycle::CommonArgs;
 
 use entity::destination::DestinationPolicy;
 
@@ -225,7 +225,7 @@ pub enum ApiRunError {
     Invalid(String),
     /// The database could not be opened.
     #[error(transparent)]
-    Database(#[from] service::database::OpenError),
+    Database(#[from] lifecycle::database::OpenError),
     /// The listener failed.
     #[error("cannot serve on {addr}: {source}")]
     Listen {
@@ -333,7 +333,7 @@ pub async fn execute(cli: Cli) -> Result<(), ApiRunError> {
             let database = cli.common.database.validate()?;
             let db = database.open().await?;
             let listener = bind(config.listen).await?;
-            let shutdown = service::shutdown_on_signal();
+            let shutdown = lifecycle::shutdown_on_signal();
             crate::run(config, db, listener, shutdown).await
         }
     }

@@ -82,9 +82,12 @@ impl Database {
                 }
             }
             while self.is_down() {
-                let up = tokio::time::timeout(PROBE_TIMEOUT, entity::db::ping(&self.connection))
-                    .await
-                    .unwrap_or(false);
+                let up = tokio::time::timeout(
+                    PROBE_TIMEOUT,
+                    lifecycle::database::ping(&self.connection),
+                )
+                .await
+                .unwrap_or(false);
                 if up {
                     self.down.store(false, Ordering::Release);
                     tracing::info!("database answers again");

@@ -10,8 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = graphql_api::config::Cli::parse();
-    service::init_logging(cli.common.log_format);
-    service::report(
+    lifecycle::init_logging(cli.common.log_format);
+    lifecycle::report(
         graphql_api::config::execute(cli)
             .await
             .map(|()| ExitCode::SUCCESS),

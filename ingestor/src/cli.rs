@@ -10,7 +10,7 @@ use entity::{
         CronSchedule, FeedUrl, FetchLimits, ProviderName, ProviderPatch, RetryPolicy, TimeZone,
     },
 };
-use service::CommonArgs;
+use lifecycle::CommonArgs;
 
 use crate::{
     IngestorError,
@@ -339,7 +339,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
         Command::Run(args) => {
             let settings = args.validate().map_err(IngestorError::Invalid)?;
             let db = database.open().await?;
-            let shutdown = service::shutdown_on_signal();
+            let shutdown = lifecycle::shutdown_on_signal();
             crate::worker::run(db, settings, shutdown).await;
         }
         Command::Collect {
@@ -352,7 +352,7 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
                 records: records.validate().map_err(IngestorError::Invalid)?,
             };
             let db = database.open().await?;
-            let shutdown = service::shutdown_on_signal();
+            let shutdown = lifecycle::shutdown_on_signal();
             let report = crate::collect::collect_now(&db, &name, settings, &shutdown).await?;
             // Serialising plain data cannot fail; an empty line would still be honest.
             println!("{}", serde_json::to_string(&report).unwrap_or_default());

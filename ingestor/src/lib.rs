@@ -28,7 +28,7 @@ pub mod worker;
 pub enum IngestorError {
     /// The database could not be opened or its schema is not usable.
     #[error(transparent)]
-    Open(#[from] service::database::OpenError),
+    Open(#[from] lifecycle::database::OpenError),
     /// A migration failed.
     #[error(transparent)]
     Schema(#[from] migration::SchemaError),

@@ -10,6 +10,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = ingestor::cli::Cli::parse();
-    service::init_logging(cli.common.log_format);
-    service::report(ingestor::cli::execute(cli).await)
+    lifecycle::init_logging(cli.common.log_format);
+    lifecycle::report(ingestor::cli::execute(cli).await)
 }

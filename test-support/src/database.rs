@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use entity::db::{DatabaseUrl, PoolOptions};
+use lifecycle::database::{DatabaseUrl, PoolOptions};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 /// Where the tests find PostgreSQL when `TEST_DATABASE_URL` is not set.
@@ -74,7 +74,7 @@ impl TestDb {
 
     /// Opens another pool on the same database.
     pub async fn connect_again(&self) -> DatabaseConnection {
-        entity::db::connect(&self.url, &PoolOptions::default())
+        lifecycle::database::connect(&self.url, &PoolOptions::default())
             .await
             .expect("the test database accepts a second pool")
     }
@@ -91,7 +91,7 @@ impl TestDb {
         let url: DatabaseUrl = with_database(&admin_url, &name)
             .parse()
             .expect("TEST_DATABASE_URL is a PostgreSQL URL");
-        let db = entity::db::connect(&url, &PoolOptions::default())
+        let db = lifecycle::database::connect(&url, &PoolOptions::default())
             .await
             .expect("the new test database accepts connections");
         Self {
@@ -108,7 +108,7 @@ impl TestDb {
         let url: DatabaseUrl = format!("sqlite://{}", path.display())
             .parse()
             .expect("a SQLite URL");
-        let db = entity::db::connect(&url, &PoolOptions::default())
+        let db = lifecycle::database::connect(&url, &PoolOptions::default())
             .await
             .expect("a SQLite file opens");
         Self {
@@ -160,7 +160,7 @@ async fn admin_connection(admin_url: &str) -> DatabaseConnection {
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_secs(3),
     };
-    match entity::db::connect(&url, &options).await {
+    match lifecycle::database::connect(&url, &options).await {
         Ok(db) => db,
         Err(err) => panic!(
             "\n\nPostgreSQL is not reachable, and these tests need it: {err}\n\

@@ -23,10 +23,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(1);
 /// `GET /readyz`: the API can serve. Search is served from the index, which survives a
 /// database outage, so the API stays ready then and says the database is down.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let database_up =
-        tokio::time::timeout(READY_TIMEOUT, entity::db::ping(state.database.connection()))
-            .await
-            .unwrap_or(false);
+    let database_up = tokio::time::timeout(
+        READY_TIMEOUT,
+        lifecycle::database::ping(state.database.connection()),
+    )
+    .await
+    .unwrap_or(false);
     Json(json!({
         "status": "ready",
         "database": if database_up { "up" } else { "down" },

@@ -64,7 +64,7 @@ pub(crate) async fn ingest_samples(db: &sea_orm::DatabaseConnection) {
         )
         .await
         .unwrap();
-        assert_eq!(report.status, entity::JobState::Completed);
+        assert_eq!(report.outcome.status, entity::JobState::Completed);
     }
 }
 
@@ -75,17 +75,19 @@ pub(crate) async fn pool_through(
     proxy: &test_support::proxy::TcpProxy,
     acquire_timeout: Duration,
 ) -> sea_orm::DatabaseConnection {
-    let through_proxy: entity::db::DatabaseUrl = test_db
+    let through_proxy: lifecycle::database::DatabaseUrl = test_db
         .url
         .expose()
         .replace("127.0.0.1:5432", &proxy.addr().to_string())
         .parse()
         .unwrap();
-    let options = entity::db::PoolOptions {
+    let options = lifecycle::database::PoolOptions {
         max_connections: 4,
         acquire_timeout,
     };
-    entity::db::connect(&through_proxy, &options).await.unwrap()
+    lifecycle::database::connect(&through_proxy, &options)
+        .await
+        .unwrap()
 }
 
 /// Starts the API over `test_db`.

@@ -34,7 +34,11 @@ async fn ingest_generated(db: &sea_orm::DatabaseConnection, name: &str, seed: u6
     )
     .await
     .unwrap();
-    assert_eq!(report.status, entity::JobState::Completed, "{report:?}");
+    assert_eq!(
+        report.outcome.status,
+        entity::JobState::Completed,
+        "{report:?}"
+    );
 }
 
 /// A small deterministic generator, so a failure can be replayed.

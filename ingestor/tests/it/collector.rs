@@ -264,18 +264,28 @@ async fn fault_fails_and_keeps_events(
 
     sim.set_fault(fault.clone());
     let report = collect(db).await;
-    assert_eq!(report.outcome.status, JobState::Failed, "{fault:?}: {report:?}");
-    assert_eq!(report.outcome.error_kind, Some(kind), "{fault:?}: {report:?}");
+    assert_eq!(
+        report.outcome.status,
+        JobState::Failed,
+        "{fault:?}: {report:?}"
+    );
+    assert_eq!(
+        report.outcome.error_kind,
+        Some(kind),
+        "{fault:?}: {report:?}"
+    );
     assert_eq!(report.outcome.http_status, status, "{fault:?}: {report:?}");
     assert!(
         report
-            .outcome.error_message
+            .outcome
+            .error_message
             .as_deref()
             .is_some_and(|m| !m.is_empty())
     );
     assert!(
         !report
-            .outcome.error_message
+            .outcome
+            .error_message
             .as_deref()
             .unwrap()
             .contains("127.0.0.1"),
@@ -291,7 +301,11 @@ async fn fault_fails_and_keeps_events(
     // Once the provider behaves again, the next feed is stored.
     sim.set_fault(Fault::None);
     let recovered = collect(db).await;
-    assert_eq!(recovered.outcome.status, JobState::Completed, "{recovered:?}");
+    assert_eq!(
+        recovered.outcome.status,
+        JobState::Completed,
+        "{recovered:?}"
+    );
     assert_eq!(recovered.outcome.updated, 2);
 }
 

@@ -1,7 +1,7 @@
-//! Queries over `event`: [`read`] for lookups and the search projection, [`write`] for the
+//! Queries over `event`: `read.rs` for lookups and the search projection, `write.rs` for the
 //! batched writes of a collected feed. What a row holds is decided once: the reads select
-//! the fields of their projections ([`EventSummary`], [`StoredState`]), and the writes follow
-//! one list of written columns, from which every statement they send is built.
+//! the fields of their projections ([`EventSummary`], [`StoredState`]), and every write
+//! statement is built from the entity's own column list.
 
 mod read;
 mod write;

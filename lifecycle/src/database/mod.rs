@@ -1,8 +1,11 @@
-//! The database options every binary takes, and opening the database with them.
+//! The database options every binary takes, and opening the database with them: connect
+//! ([`connect`]), then bring the schema to what the binary needs (`migration::prepare`).
+
+mod connect;
 
 use std::time::Duration;
 
-use entity::db::{DEFAULT_DATABASE_URL, DatabaseUrl, DbOpenError, PoolOptions};
+pub use connect::{DEFAULT_DATABASE_URL, DatabaseUrl, DbOpenError, PoolOptions, connect, ping};
 use migration::{SchemaError, StartupMigrations};
 use sea_orm::DatabaseConnection;
 
@@ -132,7 +135,7 @@ impl DatabaseConfig {
 
     /// Connects without looking at the schema (for `migrate` itself).
     pub async fn connect(&self) -> Result<DatabaseConnection, OpenError> {
-        Ok(entity::db::connect(&self.url, &self.pool).await?)
+        Ok(connect(&self.url, &self.pool).await?)
     }
 }
 

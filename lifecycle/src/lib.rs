@@ -1,5 +1,12 @@
-//! Process plumbing every Fever binary shares: how it logs, how it opens the database, and
-//! how it learns to stop.
+//! What every Fever binary does at start and at stop, written once:
+//!
+//! - [`CommonArgs`]: the flags every command takes (the database, the log format), under
+//!   their own heading in `--help`;
+//! - [`init_logging`]: log lines on standard error, text or JSON;
+//! - [`database`]: connecting to the database and bringing its schema to what the binary needs
+//!   (the one place a pool is opened);
+//! - [`shutdown_on_signal`]: a cancellation token that SIGINT or SIGTERM cancels;
+//! - [`report`]: how a binary ends, with its error on one line and an exit code.
 
 pub mod database;
 

@@ -1,7 +1,9 @@
-//! Opening the database: PostgreSQL, or the embedded SQLite file by default.
+//! Connecting to the database, PostgreSQL or the embedded SQLite file: the one place a pool
+//! is opened (binaries through [`super::DatabaseConfig`], tests directly).
 
 use std::{fmt, str::FromStr, time::Duration};
 
+use entity::settings::redact_database_url;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 /// The embedded default: a SQLite file under `./data`, created on first use.
@@ -60,7 +62,7 @@ impl DatabaseUrl {
     /// The URL with its secrets masked: the password, and every query value (a password may
     /// be given as `?password=`). The user name is kept.
     pub fn redacted(&self) -> String {
-        crate::settings::redact(&self.url, crate::settings::Userinfo::KeepUser)
+        redact_database_url(&self.url)
     }
 
     /// `text` (a driver's message) with every secret of this URL masked, should the driver
@@ -132,10 +134,7 @@ impl FromStr for DatabaseUrl {
         };
         if backend == DbBackend::Postgres && url::Url::parse(s).is_err() {
             // Shown masked: an unparsable URL may still carry a password.
-            return Err(DbOpenError::UnsupportedUrl(crate::settings::redact(
-                s,
-                crate::settings::Userinfo::KeepUser,
-            )));
+            return Err(DbOpenError::UnsupportedUrl(redact_database_url(s)));
         }
         Ok(Self {
             url: s.to_owned(),
