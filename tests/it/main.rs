@@ -7,5 +7,6 @@
     reason = "test helpers are test code: a failure should stop the test loudly"
 )]
 
+mod architecture;
 mod e2e;
 mod whole_system;
