@@ -14,7 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ingestor", &["entity", "lifecycle", "migration"]),
     ("graphql-api", &["entity", "lifecycle"]),
     ("fever", &["entity", "graphql-api", "ingestor", "lifecycle"]),
-    ("test-support", &["entity", "lifecycle", "migration"]),
+    ("test-support", &["lifecycle", "migration"]),
 ];
 
 #[test]
