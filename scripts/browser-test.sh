@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Browser test of the job-monitoring page (`/`): seeds a throwaway SQLite database with the
-# real binaries, serves it with graphql-api, and drives the page in headless Chromium
-# (Debian's, through playwright-core; no browser download).
+# Browser test of the job-monitoring page (`/`) and of GraphiQL (`GET /graphql`): seeds a
+# throwaway SQLite database with the real binaries, serves it with graphql-api, and drives both
+# pages in headless Chromium (Debian's, through playwright-core; no browser download).
 #
 #   scripts/browser-test.sh [SCREENSHOT]   (default: target/browser/monitor.png)
 #
@@ -29,16 +29,19 @@ fi
 step "npm ci (tests/browser)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
-step "cargo build -p graphql-api -p ingestor"
-cargo build --quiet -p graphql-api -p ingestor
+step "cargo build -p graphql-api -p ingestor -p test-support"
+cargo build --quiet -p graphql-api -p ingestor -p test-support --bins
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 case $target_dir in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 ingestor=$target_dir/debug/ingestor
 api=$target_dir/debug/graphql-api
+simulator=$target_dir/debug/provider-simulator
 
 tmp=$(mktemp -d)
 server_pid=
+simulator_pid=
 cleanup() {
+    if [[ -n $simulator_pid ]]; then kill "$simulator_pid" 2>/dev/null || true; fi
     if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -93,6 +96,31 @@ step "driving the page in headless Chromium"
 mkdir -p "$(dirname "$screenshot")"
 status=0
 timeout 120 node tests/browser/monitor.spec.mjs "$base" "$admin_token" "$viewer_token" "$screenshot" \
+    || status=$?
+if [[ $status -ne 0 ]]; then
+    echo "--- graphql-api log ---" >&2
+    tail -n 50 "$tmp/api.log" >&2
+    exit "$status"
+fi
+step "GraphiQL: seeding provider gamma with fixtures/feeds/response_1.xml"
+"$simulator" fixtures/feeds/response_1.xml >"$tmp/simulator.out" 2>&1 &
+simulator_pid=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$tmp/simulator.out" 2>/dev/null && break
+    sleep 0.1
+done
+feed_url="$(sed -n 's/^listening on //p' "$tmp/simulator.out")/feed.xml"
+"$ingestor" provider add gamma --url "$feed_url"
+"$ingestor" collect gamma >"$tmp/collect-gamma.json"
+# The API's index follows the database; on SQLite it polls.
+for _ in $(seq 1 100); do
+    [[ $(curl -fsS "$base/search?starts_at=2021-01-01T00:00:00Z&ends_at=2031-01-01T00:00:00Z") == *'"title"'* ]] && break
+    sleep 0.2
+done
+
+step "driving GraphiQL in headless Chromium"
+status=0
+timeout 100 node tests/browser/graphiql.spec.mjs "$base" "$(dirname "$screenshot")/graphiql.png" \
     || status=$?
 if [[ $status -ne 0 ]]; then
     echo "--- graphql-api log ---" >&2

@@ -47,6 +47,17 @@ pub struct ServeArgs {
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = Limits::default().max_complexity)]
     pub graphql_max_complexity: usize,
 
+    /// Answer introspection (`__schema`, `__type`), which GraphiQL's docs and autocompletion
+    /// and client code generators need: `false` turns it off.
+    #[arg(
+        long,
+        env = "GRAPHQL_INTROSPECTION",
+        default_value_t = Limits::default().introspection,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub graphql_introspection: bool,
+
     /// Largest page a connection returns.
     #[arg(long, env = "GRAPHQL_MAX_PAGE_SIZE", default_value_t = Limits::default().max_page_size)]
     pub graphql_max_page_size: usize,
@@ -297,6 +308,7 @@ impl ServeArgs {
                 max_response_bytes: self.max_response_bytes,
                 request_timeout,
                 db_connections_per_request: self.graphql_db_connections_per_request,
+                introspection: self.graphql_introspection,
                 ..Limits::default()
             },
             max_request_bytes: self.max_request_bytes,

@@ -10,10 +10,9 @@
 // scripts/browser-test.sh seeds the database, starts the server and runs this. Plain node, no
 // test runner: prints one line per check and exits non-zero on the first failure.
 
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { assert, describe, start, until } from "./harness.mjs";
 
 const BASE = (process.argv[2] ?? process.env.BASE_URL ?? "").replace(/\/$/, "");
 const TOKEN = process.argv[3] ?? process.env.ADMIN_TOKEN ?? "";
@@ -21,7 +20,6 @@ const VIEWER_TOKEN = process.argv[4] ?? process.env.VIEWER_TOKEN ?? "";
 const SCREENSHOT = resolve(process.argv[5] ?? process.env.SCREENSHOT ?? "target/browser/monitor.png");
 const PROMPT_SCREENSHOT = SCREENSHOT.replace(/(\.png)?$/, "-no-token.png");
 const TOKEN_KEY = "fever.monitor.adminToken";
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const DEADLINE_MS = 100_000;
 const WAIT_MS = 10_000;
 
@@ -30,53 +28,7 @@ if (!BASE || !TOKEN || !VIEWER_TOKEN) {
   process.exit(2);
 }
 
-const started = Date.now();
-let passed = 0;
-let context;
-const userDataDir = mkdtempSync(join(tmpdir(), "fever-chromium-"));
-
-// Whatever happens, stop well within the runner's budget.
-const watchdog = setTimeout(() => {
-  console.error(`not ok - the test did not finish within ${DEADLINE_MS / 1000} s`);
-  rmSync(userDataDir, { recursive: true, force: true });
-  process.exit(1);
-}, DEADLINE_MS);
-watchdog.unref();
-
 // ---- Helpers -------------------------------------------------------------------------------
-
-async function check(name, body) {
-  await body();
-  passed += 1;
-  console.log(`ok ${passed} - ${name}`);
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-/** Polls `probe` until it returns a truthy value; fails with the last value seen. */
-async function until(what, probe, timeout = WAIT_MS) {
-  const end = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${describe(last)})`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function describe(value) {
-  if (value instanceof Error) return value.message;
-  try { return JSON.stringify(value); } catch { return String(value); }
-}
 
 /** A GraphQL request straight to the API, beside the page: reads with the viewer token. */
 async function gql(query, variables = {}, token = VIEWER_TOKEN) {
@@ -180,20 +132,11 @@ async function selectFilter(page, selector, value, expectedProvider, expectedSta
 
 // ---- The test ------------------------------------------------------------------------------
 
-async function main() {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 900 },
-    timeout: 30_000,
-  });
-  context.setDefaultTimeout(WAIT_MS);
-  const page = context.pages()[0] ?? (await context.newPage());
+const { page, check, run } = await start({
+  deadlineMs: DEADLINE_MS, screenshot: SCREENSHOT, waitMs: WAIT_MS,
+});
 
+async function main() {
   const problems = [];
   page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
@@ -442,23 +385,4 @@ async function main() {
   console.log(`screenshot: ${SCREENSHOT}`);
 }
 
-try {
-  await main();
-  console.log(`${passed} passed, 0 failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-} catch (err) {
-  console.log(`not ok ${passed + 1} - ${err.message}`);
-  try {
-    const page = context?.pages()[0];
-    if (page) {
-      mkdirSync(dirname(SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      console.log(`screenshot (at the failure): ${SCREENSHOT}`);
-    }
-  } catch { /* the browser may be gone */ }
-  console.log(`${passed} passed, 1 failed`);
-  process.exitCode = 1;
-} finally {
-  await context?.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
-  clearTimeout(watchdog);
-}
+await run(main);

@@ -79,6 +79,9 @@ pub enum CostError {
         "the document's fragments expand to over {MAX_EXPANDED_SELECTIONS} selections; spread fewer fragments"
     )]
     TooLarge,
+    /// It asks for introspection, which this server does not answer.
+    #[error("introspection (`__schema`, `__type`) is turned off on this server")]
+    IntrospectionDisabled,
 }
 
 impl CostError {
@@ -87,6 +90,7 @@ impl CostError {
         match self {
             Self::TooDeep { .. } | Self::TooNested => "QUERY_TOO_DEEP",
             Self::TooComplex { .. } | Self::TooLarge => "QUERY_TOO_COMPLEX",
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
         }
     }
 }
@@ -162,6 +166,9 @@ fn check_operation(measure: Measure, limits: &Limits) -> Result<(), CostError> {
             depth: measure.depth,
             max: limits.max_depth,
         });
+    }
+    if measure.introspection_depth > 0 && !limits.introspection {
+        return Err(CostError::IntrospectionDisabled);
     }
     if measure.introspection_depth > INTROSPECTION_MAX_DEPTH {
         return Err(CostError::TooDeep {

@@ -5,7 +5,9 @@
 //! refused past the limits, so no document can make validation walk an exponential tree.
 //! Then the schema runs it within the request timeout, with a cap on the database connections
 //! the request holds; after it, every error gets its stable `extensions.code`, an error that
-//! says the database is unreachable trips the breaker, and errors are counted by code.
+//! says the database is unreachable trips the breaker, and errors are counted by code. A
+//! response carries what its document cost against the limits in `extensions.cost`, so a
+//! client learns its budget; [`Wire`] is how a response is written.
 
 use std::{sync::Arc, time::Duration};
 
@@ -58,29 +60,33 @@ impl GraphQl {
         &self.limits
     }
 
-    /// Resolves, parses and measures a request; an error carries its code.
-    fn prepare(&self, request: Request) -> Result<Request, ServerError> {
+    /// Resolves, parses and measures a request; an error carries its code. The cost is
+    /// unknown for a document that does not parse (the executor then says where it fails).
+    fn prepare(&self, request: Request) -> Result<(Request, Option<cost::Cost>), ServerError> {
         let mut request = self.documents.prepare(request)?;
         // Taken out for the measure, as reading the document borrows the request.
         let operation = request.operation_name.take();
         let variables = std::mem::take(&mut request.variables);
-        // A document that does not parse goes on: the executor reports where it fails.
-        if let Ok(document) = request.parsed_query() {
-            cost::check(document, operation.as_deref(), &variables, &self.limits)
-                .map_err(|err| coded(err.code(), &err.to_string()))?;
-        }
+        let measured = match request.parsed_query() {
+            Ok(document) => Some(
+                cost::check(document, operation.as_deref(), &variables, &self.limits)
+                    .map_err(|err| coded(err.code(), &err.to_string()))?,
+            ),
+            Err(_) => None,
+        };
         request.operation_name = operation;
         request.variables = variables;
-        Ok(request.data(RequestConnections::new(
+        let request = request.data(RequestConnections::new(
             self.limits.db_connections_per_request,
-        )))
+        ));
+        Ok((request, measured))
     }
 
     /// Runs one query or mutation, within the request timeout.
     pub async fn run(&self, request: Request) -> Response {
         let mut response = match self.prepare(request) {
-            Ok(request) => {
-                match tokio::time::timeout(
+            Ok((request, measured)) => {
+                let mut response = match tokio::time::timeout(
                     self.limits.request_timeout,
                     self.schema.execute(request),
                 )
@@ -91,12 +97,35 @@ impl GraphQl {
                         let err = ApiError::Timeout(millis(self.limits.request_timeout));
                         Response::from_errors(vec![server_error(&err)])
                     }
+                };
+                if let Some(cost) = measured {
+                    response
+                        .extensions
+                        .insert("cost".to_owned(), self.cost_extension(cost));
                 }
+                response
             }
             Err(error) => Response::from_errors(vec![error]),
         };
         self.finish(&mut response);
         response
+    }
+
+    /// `extensions.cost`: what the document cost, and what it may cost.
+    fn cost_extension(&self, cost: cost::Cost) -> Value {
+        let number = |n: u64| Value::Number(n.into());
+        let size = |n: usize| number(u64::try_from(n).unwrap_or(u64::MAX));
+        Value::Object(
+            [
+                ("requested", number(cost.complexity)),
+                ("limit", size(self.limits.max_complexity)),
+                ("depth", size(cost.depth)),
+                ("maxDepth", size(self.limits.max_depth)),
+            ]
+            .into_iter()
+            .map(|(name, value)| (async_graphql::Name::new(name), value))
+            .collect(),
+        )
     }
 
     /// Gives each error its code, counts it, and trips the breaker on `UNAVAILABLE`.
@@ -135,7 +164,7 @@ impl Executor for GraphQl {
                 this.finish(&mut response);
                 stream::once(async move { response }).boxed()
             }
-            Ok(request) => Executor::execute_stream(&self.schema, request, session_data)
+            Ok((request, _)) => Executor::execute_stream(&self.schema, request, session_data)
                 .map(move |mut response| {
                     this.finish(&mut response);
                     // Every message is held to the same size cap as an HTTP answer.
@@ -151,6 +180,32 @@ impl Executor for GraphQl {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A response as it is written: `data`, `errors` and `extensions` as the GraphQL spec shapes
+/// them. `data` is left out when the request failed before it ran (no data, and no error
+/// with a path: a field error always has one), where async-graphql would write `null`.
+pub struct Wire<'a>(pub &'a Response);
+
+impl serde::Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let response = self.0;
+        let request_error = response.data == Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let mut map = serializer.serialize_map(None)?;
+        if !request_error {
+            map.serialize_entry("data", &response.data)?;
+        }
+        if !response.errors.is_empty() {
+            map.serialize_entry("errors", &response.errors)?;
+        }
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
+    }
 }
 
 /// `value` as JSON, unless it is longer than `cap` bytes (the writing stops there).

@@ -105,8 +105,6 @@ pub enum ErrorKind {
     Database,
     /// Its worker stopped before it finished.
     Interrupted,
-    /// An operator cancelled it.
-    Cancelled,
     /// The provider's configuration cannot be used.
     Config,
     /// The provider's address (or one it resolved or redirected to) is not public, and
@@ -123,8 +121,9 @@ impl From<entity::ErrorKind> for ErrorKind {
             entity::ErrorKind::TooLarge => Self::TooLarge,
             entity::ErrorKind::Parse => Self::Parse,
             entity::ErrorKind::Database => Self::Database,
-            entity::ErrorKind::Interrupted => Self::Interrupted,
-            entity::ErrorKind::Cancelled => Self::Cancelled,
+            // Nothing cancels a job yet, so the schema does not offer the kind; a row that
+            // says so was stopped before it finished.
+            entity::ErrorKind::Interrupted | entity::ErrorKind::Cancelled => Self::Interrupted,
             entity::ErrorKind::Config => Self::Config,
             entity::ErrorKind::Destination => Self::Destination,
         }

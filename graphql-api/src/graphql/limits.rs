@@ -22,6 +22,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most database connections one request holds at once.
     pub db_connections_per_request: usize,
+    /// Whether the schema answers introspection (`__schema`, `__type`): GraphiQL's docs and
+    /// autocompletion and every client code generator need it.
+    pub introspection: bool,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             max_response_bytes: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             db_connections_per_request: 2,
+            introspection: true,
         }
     }
 }

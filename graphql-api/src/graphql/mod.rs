@@ -33,7 +33,7 @@ pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejec
 pub use loaders::DbLoader;
 pub use mutation::{MutationRoot, ProviderInput};
 pub use provider::{Health, Provider, ProviderKind};
-pub use query::{QueryRoot, Viewer};
+pub use query::{QueryRoot, RequestLimits, Viewer};
 pub use scalars::Instant;
 pub use stats::ProviderStats;
 pub use subscription::SubscriptionRoot;

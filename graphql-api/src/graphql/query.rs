@@ -34,14 +34,15 @@ fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
 async fn job_filter(
     db: &impl ConnectionTrait,
     filter: Option<JobFilter>,
-) -> Result<Option<query::job::JobFilter>, ApiError> {
+) -> Result<query::job::JobFilter, ApiError> {
     let filter = filter.unwrap_or_default();
     let provider_id = match &filter.provider {
-        Some(name) => match query::provider::find_by_name(db, name).await? {
-            Some(p) => Some(p.id),
-            // No such provider: nothing matches.
-            None => return Ok(None),
-        },
+        Some(name) => Some(
+            query::provider::find_by_name(db, name)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))?
+                .id,
+        ),
         None => None,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
@@ -51,13 +52,13 @@ async fn job_filter(
             "`from` must not be after `to`".to_owned(),
         ));
     }
-    Ok(Some(query::job::JobFilter {
+    Ok(query::job::JobFilter {
         provider_id,
         state: filter.state.map(Into::into),
         trigger: filter.trigger.map(Into::into),
         from: filter.from.map(|t| t.0),
         to: filter.to.map(|t| t.0),
-    }))
+    })
 }
 
 /// What a page of jobs (or of their outcomes) asks for.
@@ -71,39 +72,31 @@ struct JobPage {
 }
 
 impl JobPage {
-    /// Reads the arguments `jobs` and `jobOutcomes` share; none when the filter can match
-    /// nothing.
+    /// Reads the arguments `jobs` and `jobOutcomes` share.
     async fn read(
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Option<Self>, ApiError> {
+    ) -> Result<Self, ApiError> {
         let first = page_size(ctx, first)?;
         let before = after
             .as_deref()
             .map(cursors::parse_job_cursor)
             .transpose()?
             .map(entity::JobId);
-        let Some(filter) = job_filter(&*db(ctx).await?, filter).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
+        let filter = job_filter(&*db(ctx).await?, filter).await?;
+        Ok(Self {
             first,
             before,
             filter,
-        }))
+        })
     }
 
     /// Rows to read: one more than the page, which says whether a next page exists.
     fn limit(&self) -> u64 {
         self.first as u64 + 1
     }
-}
-
-/// A page with nothing on it.
-fn empty_page<N: async_graphql::OutputType>() -> Connection<String, N, Totals> {
-    Connection::with_additional_fields(false, false, Totals { total_count: 0 })
 }
 
 /// A connection page of job rows: `rows` holds up to `first + 1` rows (the extra one says
@@ -146,6 +139,39 @@ impl From<&Principal> for Viewer {
         Self {
             name: principal.name.to_string(),
             role: principal.role,
+        }
+    }
+}
+
+/// What one request may ask for: the budget `extensions.cost` is counted against.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct RequestLimits {
+    /// Deepest selection accepted (introspection is limited apart).
+    pub max_depth: i32,
+    /// Highest cost accepted: a field costs 1, plus its children times the page size of a
+    /// connection (or a realistic size for other lists); fragments are costed once.
+    pub max_complexity: i32,
+    /// Largest page a connection returns (`first`).
+    pub max_page_size: i32,
+    /// Largest answer sent, in bytes.
+    pub max_response_bytes: i32,
+    /// Longest a request may take, in milliseconds.
+    pub request_timeout_ms: i32,
+    /// Whether introspection is answered.
+    pub introspection: bool,
+}
+
+impl From<&Limits> for RequestLimits {
+    fn from(limits: &Limits) -> Self {
+        let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Self {
+            max_depth: int(limits.max_depth),
+            max_complexity: int(limits.max_complexity),
+            max_page_size: int(limits.max_page_size),
+            max_response_bytes: int(limits.max_response_bytes),
+            request_timeout_ms: i32::try_from(limits.request_timeout.as_millis())
+                .unwrap_or(i32::MAX),
+            introspection: limits.introspection,
         }
     }
 }
@@ -214,6 +240,12 @@ impl QueryRoot {
         Ok(self.event(ctx, id).await?.map(Node::Event))
     }
 
+    /// What one request may ask for (public): the limits each response's `extensions.cost`
+    /// is counted against.
+    async fn limits(&self, ctx: &Context<'_>) -> RequestLimits {
+        RequestLimits::from(ctx.data_unchecked::<Limits>())
+    }
+
     /// Who the request's token belongs to and what its role allows; null without a valid
     /// token.
     async fn viewer(&self, ctx: &Context<'_>) -> Option<Viewer> {
@@ -249,9 +281,7 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, Job, Totals>, ApiError> {
-        let Some(page) = JobPage::read(ctx, filter, first, after).await? else {
-            return Ok(empty_page());
-        };
+        let page = JobPage::read(ctx, filter, first, after).await?;
         let rows =
             query::job::list(&*db(ctx).await?, &page.filter, page.before, page.limit()).await?;
         let total = async {
@@ -280,9 +310,7 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, JobOutcome, Totals>, ApiError> {
-        let Some(page) = JobPage::read(ctx, filter, first, after).await? else {
-            return Ok(empty_page());
-        };
+        let page = JobPage::read(ctx, filter, first, after).await?;
         let rows =
             query::job_outcome::list(&*db(ctx).await?, &page.filter, page.before, page.limit())
                 .await?;

@@ -15,12 +15,17 @@ pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 fn builder(limits: Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     // Depth and complexity are measured before the schema sees a document (`cost`), with
     // fragments costed once: async-graphql's own limits expand every spread first.
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_recursive_depth(32)
         .limit_directives(16)
         // No extensions: with one, the executor sends every field through the extension
         // chain. Persisted queries are resolved before execution (`documents`).
-        .data(limits)
+        .data(limits);
+    if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
 }
 
 /// What the schema's resolvers read.

@@ -14,8 +14,8 @@ pub struct ProviderStats {
     pub completed: i64,
     /// Failed jobs.
     pub failed: i64,
-    /// Share of completed jobs, from 0 to 1.
-    pub success_rate: f64,
+    /// Share of completed jobs, from 0 to 1; null without finished jobs (as in `Health`).
+    pub success_rate: Option<f64>,
     /// Average job duration, in milliseconds.
     pub average_duration_ms: i64,
     /// Events inserted.
@@ -42,11 +42,7 @@ pub(super) fn per_provider(
                 jobs,
                 completed,
                 failed: jobs - completed,
-                success_rate: if jobs > 0 {
-                    completed as f64 / jobs as f64
-                } else {
-                    0.0
-                },
+                success_rate: (jobs > 0).then(|| completed as f64 / jobs as f64),
                 average_duration_ms: t.map_or(0, |t| {
                     if t.jobs > 0 {
                         t.duration_ms / t.jobs

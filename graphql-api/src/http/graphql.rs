@@ -4,17 +4,21 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use axum::{
     Json,
     body::Bytes,
+    extract::Request,
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    middleware::Next,
+    response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use crate::{graphql::executor::encode_within, state::AppState};
+use crate::{
+    graphql::executor::{Wire, encode_within},
+    state::AppState,
+};
 
 /// `POST /graphql`: one GraphQL request as JSON (batches are refused).
 ///
@@ -60,14 +64,7 @@ pub(crate) async fn graphql_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(query) = query.filter(|q| q.contains("query=") || q.contains("extensions=")) else {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Fever API")
-                .finish(),
-        )
-        .into_response();
+        return super::ui::graphiql::page();
     };
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
@@ -86,8 +83,8 @@ pub(crate) async fn graphql_get(
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
     let response = state.graphql.run(request).await;
     let cap = state.config.limits.max_response_bytes;
-    let body = encode_within(&response, cap)
-        .or_else(|| encode_within(&state.graphql.too_large(), cap))
+    let body = encode_within(&Wire(&response), cap)
+        .or_else(|| encode_within(&Wire(&state.graphql.too_large()), cap))
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -106,7 +103,44 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// A GraphQL-shaped error for a request that never reached the executor.
 pub fn graphql_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body =
-        json!({ "data": null, "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
+}
+
+/// Transport faults on `/graphql` as GraphQL-shaped JSON with a code, instead of the plain text
+/// of the middleware that produced them: a body over the limit (413, `PAYLOAD_TOO_LARGE`) and a
+/// request cut by the backstop timeout (503, `TIMEOUT`).
+pub(crate) async fn transport_errors(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let graphql = request.uri().path() == "/graphql";
+    let response = next.run(request).await;
+    let is_json_already = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !graphql || is_json_already {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!(
+                "the request body is over the limit of {} bytes",
+                state.config.max_request_bytes
+            ),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => graphql_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            &format!(
+                "the request took longer than {} ms",
+                state.config.limits.request_timeout.as_millis()
+            ),
+        ),
+        _ => response,
+    }
 }

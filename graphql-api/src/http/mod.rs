@@ -62,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(graphql::graphql_get).post(graphql::graphql_post),
         )
         .route("/graphql/ws", get(websocket::upgrade))
+        .route("/graphiql/{tag}/{name}", get(ui::graphiql::asset))
         .route("/search", get(rest::search))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
@@ -73,6 +74,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.limits.request_timeout + Duration::from_millis(250),
+        ))
+        // Outside the body limit and the timeout: their plain-text answers become GraphQL
+        // errors with a code on /graphql.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            graphql::transport_errors,
         ))
         // Outside the timeout, so a request it cuts is counted (as 503).
         .layer(middleware::from_fn_with_state(

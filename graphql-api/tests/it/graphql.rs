@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use test_support::{Backend, TestDb};
 
 use crate::app::{
-    ADMIN_TOKEN, VIEWER_TOKEN, first_error_code, spawn_app, spawn_app_with, spawn_app_with_samples,
+    ADMIN_TOKEN, VIEWER_TOKEN, first_error_code, spawn_app, spawn_app_configured, spawn_app_with,
+    spawn_app_with_samples,
 };
 
 const EVENTS: &str = "query($from: DateTime, $to: DateTime, $first: Int, $after: String) {
@@ -157,13 +158,103 @@ async fn a_text_plain_post_is_refused_so_there_is_no_csrf_path() {
 }
 
 #[tokio::test]
-async fn graphiql_is_served_and_the_second_ide_is_gone() {
+async fn graphiql_is_served_from_the_binary_and_the_second_ide_is_gone() {
     let app = spawn_app(Backend::Sqlite).await;
     let graphiql = app.client.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(graphiql.status(), StatusCode::OK);
-    assert!(graphiql.text().await.unwrap().contains("graphiql"));
+    let csp = graphiql.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let page = graphiql.text().await.unwrap();
+    assert!(
+        !page.contains("https://") && !page.contains("http://"),
+        "{page}"
+    );
+
+    // Every script and stylesheet of the page is served here, gzipped to browsers.
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 6, "{page}");
+    for asset in assets {
+        let response = app
+            .client
+            .get(app.url(asset))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        let cache = response.headers()["cache-control"].to_str().unwrap();
+        assert!(cache.contains("immutable"), "{asset}: {cache}");
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    // A client that does not take gzip gets the file as it is; an old build's address is gone.
+    let (status, script) = app.get(&page_asset(&page, "react.production.min.js")).await;
+    assert_eq!(status, 200);
+    assert!(
+        script.contains("React"),
+        "{}",
+        &script[..200.min(script.len())]
+    );
+    let (status, _) = app.get("/graphiql/0000000000000000/graphiql.min.js").await;
+    assert_eq!(status, 404);
+
     let playground = app.client.get(app.url("/playground")).send().await.unwrap();
     assert_eq!(playground.status(), StatusCode::NOT_FOUND);
+}
+
+fn page_asset(page: &str, name: &str) -> String {
+    page.split('"')
+        .find(|part| part.starts_with("/graphiql/") && part.ends_with(name))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_graphql_js_introspection_query_passes_the_default_limits() {
+    // The exact text of graphql-js `getIntrospectionQuery({ descriptions, specifiedByUrl,
+    // directiveIsRepeatable, schemaDescription, inputValueDeprecation })`, which GraphiQL,
+    // code generators and Postman send.
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app
+        .graphql_anonymous(include_str!("introspection.graphql"), json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{}", &body.to_string()[..500]);
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    let query = types.iter().find(|t| t["name"] == "Query").unwrap();
+    let events = query["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "events")
+        .unwrap();
+    assert!(
+        !events["description"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off() {
+    let test_db = TestDb::migrated(Backend::Sqlite).await;
+    let db = test_db.db.clone();
+    let app = spawn_app_configured(test_db, db, |config| config.limits.introspection = false).await;
+    let body = app
+        .graphql_anonymous("{ __schema { types { name } } }", json!({}))
+        .await;
+    assert_eq!(first_error_code(&body), "INTROSPECTION_DISABLED", "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+    let typename = app.graphql_anonymous("{ __typename }", json!({})).await;
+    assert_eq!(typename["data"]["__typename"], "Query", "{typename}");
 }
 
 #[tokio::test]
@@ -350,9 +441,23 @@ async fn jobs_filter_and_page_newest_first() {
     );
     assert_eq!(rest["pageInfo"]["hasNextPage"], false);
 
-    let none = app.graphql("{ jobs(filter: { state: FAILED }) { totalCount } jobOutcomes(filter: { provider: \"nope\" }) { totalCount } }", json!({})).await;
+    let none = app
+        .graphql(
+            "{ jobs(filter: { state: FAILED }) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(none["data"]["jobs"]["totalCount"], 0);
-    assert_eq!(none["data"]["jobOutcomes"]["totalCount"], 0);
+    // An unknown provider is NOT_FOUND here as in the mutations and the subscription.
+    for field in ["jobs", "jobOutcomes"] {
+        let typo = app
+            .graphql(
+                &format!("{{ {field}(filter: {{ provider: \"nope\" }}) {{ totalCount }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(first_error_code(&typo), "NOT_FOUND", "{typo}");
+    }
     let outcomes = app
         .graphql(
             "{ jobOutcomes(first: 5) { totalCount edges { node { status job { trigger } } } } }",
@@ -438,4 +543,67 @@ fn sha256_hex(text: &str) -> String {
         .next()
         .unwrap()
         .to_owned()
+}
+
+#[tokio::test]
+async fn a_response_says_what_its_query_cost_and_a_request_error_has_no_data() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app
+        .graphql_anonymous(
+            "{ events(first: 5) { edges { node { title } } } }",
+            json!({}),
+        )
+        .await;
+    let cost = &body["extensions"]["cost"];
+    assert_eq!(cost["limit"], 5_000, "{body}");
+    assert_eq!(cost["maxDepth"], 12, "{body}");
+    assert!(cost["requested"].as_u64().unwrap() >= 5, "{body}");
+    assert_eq!(cost["depth"], 4, "{body}");
+
+    // Failed before it ran: the spec leaves `data` out.
+    for document in ["{ events(first: 5) { edges { node { title } }", "{ nope }"] {
+        let body = app.graphql_anonymous(document, json!({})).await;
+        assert!(body.get("data").is_none(), "{body}");
+        assert!(!first_error_code(&body).is_empty(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_graphql_error_with_a_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let padding = " ".repeat(70 * 1024);
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"query\": \"{{ __typename }}{padding}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(first_error_code(&body), "PAYLOAD_TOO_LARGE", "{body}");
+    assert!(body.get("data").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn the_limits_are_public_and_match_the_cost_extension() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app
+        .graphql_anonymous(
+            "{ limits { maxDepth maxComplexity maxPageSize maxResponseBytes requestTimeoutMs introspection } }",
+            json!({}),
+        )
+        .await;
+    let limits = &body["data"]["limits"];
+    assert_eq!(
+        limits["maxComplexity"], body["extensions"]["cost"]["limit"],
+        "{body}"
+    );
+    assert_eq!(
+        limits["maxDepth"], body["extensions"]["cost"]["maxDepth"],
+        "{body}"
+    );
+    assert_eq!(limits["maxPageSize"], 100, "{body}");
+    assert_eq!(limits["introspection"], true, "{body}");
 }

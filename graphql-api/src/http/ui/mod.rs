@@ -1,4 +1,7 @@
-//! The job-monitoring page served at `/`.
+//! The pages a browser opens: the job-monitoring page at `/` (this module) and GraphiQL at
+//! `GET /graphql` ([`graphiql`]).
+//!
+//! The job-monitoring page:
 //!
 //! One self-contained HTML file (inline CSS and a small script, nothing fetched from elsewhere)
 //! that reads and acts only through the GraphQL API: `POST /graphql` for queries and the admin
@@ -7,6 +10,8 @@
 //! and in the subscription's `connection_init`, shows whose it is (`viewer { name role }`) and
 //! offers the actions only to an admin token. It is compiled into the binary, so there is
 //! nothing to deploy beside it.
+
+pub mod graphiql;
 
 use axum::{http::header, response::Html};
 
