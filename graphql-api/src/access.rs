@@ -232,6 +232,12 @@ fn access<'a>(ctx: &Context<'a>) -> std::borrow::Cow<'a, Access> {
     )
 }
 
+/// Allows the request to read what an operator sees, or says why not (for a field that only
+/// sometimes returns operator data, as `node` does).
+pub(crate) fn require_viewer(ctx: &Context<'_>) -> Result<(), ApiError> {
+    access(ctx).require(Role::Viewer).map(|_| ())
+}
+
 /// A field an operator reads: needs a `viewer` (or `admin`) token.
 pub struct ViewerGuard;
 
@@ -264,14 +270,19 @@ pub struct SearchGuard;
 
 impl Guard for SearchGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        if ctx
-            .data_opt::<SearchAccess>()
-            .is_some_and(|s| s.requires_viewer)
-        {
-            access(ctx).require(Role::Viewer)?;
-        }
-        Ok(())
+        Ok(require_search(ctx)?)
     }
+}
+
+/// Allows the request to search events, or says why not.
+pub(crate) fn require_search(ctx: &Context<'_>) -> Result<(), ApiError> {
+    if ctx
+        .data_opt::<SearchAccess>()
+        .is_some_and(|s| s.requires_viewer)
+    {
+        access(ctx).require(Role::Viewer)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

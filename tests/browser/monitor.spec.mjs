@@ -48,7 +48,7 @@ async function gql(query, variables = {}, token = VIEWER_TOKEN) {
 async function jobsOf(provider) {
   const data = await gql(
     `query($p: String) { jobs(filter: { provider: $p }, first: 100) {
-       totalCount edges { node { id state trigger attempt provider { name } } } } }`,
+       totalCount edges { node { id databaseId state trigger attempt provider { name } } } } }`,
     { p: provider },
   );
   return { total: data.jobs.totalCount, jobs: data.jobs.edges.map((e) => e.node) };
@@ -298,13 +298,14 @@ async function main() {
     const before = await jobsOf("alpha");
     const result = await clickForStatus(page, 'tr[data-provider="alpha"] button[data-action=trigger]',
       (s) => s.kind === "ok", "the trigger's confirmation");
-    const id = /Queued job #(\d+) for alpha/.exec(result.text)?.[1];
-    assert(id, `status: ${result.text}`);
+    // The page says the job's number (as the logs print it); rows carry its global id.
+    const number = /Queued job #(\d+) for alpha/.exec(result.text)?.[1];
+    assert(number, `status: ${result.text}`);
     const after = await jobsOf("alpha");
     assert(after.total === before.total + 1, `alpha jobs ${before.total} -> ${after.total}`);
-    const job = after.jobs.find((j) => j.id === id);
+    const job = after.jobs.find((j) => j.databaseId === number);
     assert(job && job.trigger === "MANUAL" && job.state === "PENDING", `new job ${describe(job)}`);
-    await page.waitForSelector(`#jobs tr[data-job-id="${id}"][data-state=PENDING][data-provider=alpha]`);
+    await page.waitForSelector(`#jobs tr[data-job-id="${job.id}"][data-state=PENDING][data-provider=alpha]`);
     const rows = await jobRows(page);
     assert(rows.length === after.total, `page shows ${rows.length} alpha jobs, the API has ${after.total}`);
   });

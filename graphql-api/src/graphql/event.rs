@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, Interface, Object, SimpleObject, dataloader::Da
 use chrono::NaiveDateTime;
 
 use super::{
+    Job, JobOutcome, Provider,
     loaders::{DbLoader, ZonesOf},
     scalars::{Instant, money},
 };
@@ -17,12 +18,19 @@ use crate::{
 /// Most zones an event answers with: what ingestion accepts for one event.
 pub(super) const MAX_ZONES: usize = 1_000;
 
-/// Anything with a global id. Event ids are UUIDs, unique across providers and databases.
+/// Anything with a global id (see `ids`): `node(id:)` reads any of them back. Event ids are
+/// UUIDs, unique across providers and databases; the others are opaque.
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID", desc = "The global id."))]
 pub enum Node {
     /// An event.
     Event(Event),
+    /// A job.
+    Job(Job),
+    /// A job's outcome.
+    JobOutcome(JobOutcome),
+    /// A provider.
+    Provider(Provider),
 }
 
 /// An event: one session of a show, as its provider last described it.

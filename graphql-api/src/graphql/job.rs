@@ -1,9 +1,10 @@
 //! The `Job` and `JobOutcome` types and their filters.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, dataloader::DataLoader};
-use entity::{JobId, job, job_outcome};
+use entity::{job, job_outcome};
 
 use super::{
+    ids::GlobalId,
     loaders::{DbLoader, OutcomeOf},
     provider::Provider,
     scalars::Instant,
@@ -152,8 +153,13 @@ pub struct Job(pub job::Model);
 /// One attempt to collect one provider's feed.
 #[Object]
 impl Job {
-    /// Its id.
-    async fn id(&self) -> ID {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
+        GlobalId::Job(self.0.id).to_id()
+    }
+
+    /// Its number in the database, as the ingestor's logs print it (`job.id=`).
+    async fn database_id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
@@ -192,9 +198,9 @@ impl Job {
         self.0.attempt
     }
 
-    /// The failed job it retries.
+    /// The failed job it retries (its global id).
     async fn retry_of(&self) -> Option<ID> {
-        self.0.retry_of.map(|id| ID(id.to_string()))
+        self.0.retry_of.map(|id| GlobalId::Job(id).to_id())
     }
 
     /// Not started before this instant.
@@ -251,9 +257,14 @@ pub struct JobOutcome(pub job_outcome::Model);
 /// What a job did: when, how long, what failed, and what it stored.
 #[Object]
 impl JobOutcome {
-    /// Its job's id.
+    /// Its global id.
+    pub async fn id(&self) -> ID {
+        GlobalId::JobOutcome(self.0.job_id).to_id()
+    }
+
+    /// Its job's global id.
     async fn job_id(&self) -> ID {
-        ID(self.0.job_id.to_string())
+        GlobalId::Job(self.0.job_id).to_id()
     }
 
     /// Its job.
@@ -356,9 +367,4 @@ impl JobOutcome {
     }
 }
 
-/// Reads a job id argument.
-pub(super) fn job_id(id: &ID) -> Result<JobId, ApiError> {
-    id.parse::<i64>()
-        .map(JobId)
-        .map_err(|_| ApiError::BadUserInput(format!("`{}` is not a job id", id.as_str())))
-}
+pub(super) use super::ids::job_id;

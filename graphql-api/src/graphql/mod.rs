@@ -13,6 +13,7 @@ pub(crate) mod cursors;
 pub mod documents;
 mod event;
 pub mod executor;
+mod ids;
 mod job;
 pub mod limits;
 mod loaders;

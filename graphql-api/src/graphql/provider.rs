@@ -1,9 +1,10 @@
 //! The `Provider` type, with its health.
 
-use async_graphql::{Context, Enum, Object, SimpleObject, dataloader::DataLoader};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject, dataloader::DataLoader};
 use entity::{JobState as StoredState, provider};
 
 use super::{
+    ids::GlobalId,
     job::JobState,
     loaders::{DbLoader, HEALTH_WINDOW, HealthData, HealthOf},
     scalars::Instant,
@@ -40,6 +41,11 @@ pub struct Provider(pub provider::Model);
 /// A source of events: its feed, schedule, limits and health.
 #[Object]
 impl Provider {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
+        GlobalId::Provider(self.0.id).to_id()
+    }
+
     /// Unique name; part of every event id.
     async fn name(&self) -> &str {
         &self.0.name

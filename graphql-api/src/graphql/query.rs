@@ -12,12 +12,14 @@ use entity::{EventId, query};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    Event, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db, job,
+    Event, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db,
+    ids::GlobalId,
+    job,
     limits::Limits,
     stats::{self, ProviderStats},
 };
 use crate::{
-    access::{Access, Principal, Role, SearchGuard, ViewerGuard},
+    access::{Access, Principal, Role, SearchGuard, ViewerGuard, require_search, require_viewer},
     error::ApiError,
     search::{DateRange, SearchIndex},
 };
@@ -234,10 +236,28 @@ impl QueryRoot {
         Ok(Some(Event::new(Arc::new(found), provider)))
     }
 
-    /// The object with this global id.
-    #[graphql(guard = "SearchGuard")]
+    /// The object with this global id, or null. An event is as public as `events`; a job,
+    /// an outcome or a provider needs a viewer token.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
-        Ok(self.event(ctx, id).await?.map(Node::Event))
+        let target = GlobalId::parse(&id)?;
+        if let GlobalId::Event(_) = target {
+            require_search(ctx)?;
+            return Ok(self.event(ctx, id).await?.map(Node::Event));
+        }
+        require_viewer(ctx)?;
+        let db = db(ctx).await?;
+        Ok(match target {
+            GlobalId::Event(_) => None,
+            GlobalId::Job(job) => query::job::find(&*db, job)
+                .await?
+                .map(|j| Node::Job(Job(j))),
+            GlobalId::JobOutcome(job) => query::job_outcome::find(&*db, job)
+                .await?
+                .map(|o| Node::JobOutcome(JobOutcome(o))),
+            GlobalId::Provider(provider) => query::provider::find_by_id(&*db, provider)
+                .await?
+                .map(|p| Node::Provider(Provider(p))),
+        })
     }
 
     /// What one request may ask for (public): the limits each response's `extensions.cost`

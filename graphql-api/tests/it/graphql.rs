@@ -607,3 +607,75 @@ async fn the_limits_are_public_and_match_the_cost_extension() {
     assert_eq!(limits["maxPageSize"], 100, "{body}");
     assert_eq!(limits["introspection"], true, "{body}");
 }
+
+#[tokio::test]
+async fn jobs_outcomes_and_providers_round_trip_through_node_by_their_global_ids() {
+    let app = spawn_app_with_samples(Backend::Sqlite).await;
+    let listed = app
+        .graphql(
+            "{ jobs(first: 1) { edges { node { id databaseId outcome { id jobId } provider { id name } } } } }",
+            json!({}),
+        )
+        .await;
+    let job = &listed["data"]["jobs"]["edges"][0]["node"];
+    let (job_id, number) = (
+        job["id"].as_str().unwrap(),
+        job["databaseId"].as_str().unwrap(),
+    );
+    let outcome_id = job["outcome"]["id"].as_str().unwrap();
+    let provider_id = job["provider"]["id"].as_str().unwrap();
+    assert_ne!(job_id, number, "a global id is not the database number");
+    assert_eq!(job["outcome"]["jobId"], job_id);
+    let ids = [job_id, outcome_id, provider_id];
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "{listed}"
+    );
+
+    let query = "query($id: ID!) { node(id: $id) { id __typename ... on Job { databaseId } ... on Provider { name } } }";
+    for (id, typename) in [
+        (job_id, "Job"),
+        (outcome_id, "JobOutcome"),
+        (provider_id, "Provider"),
+    ] {
+        let body = app.graphql(query, json!({ "id": id })).await;
+        assert_eq!(body["data"]["node"]["id"], id, "{body}");
+        assert_eq!(body["data"]["node"]["__typename"], typename, "{body}");
+        // Operator objects need a token, even through node.
+        let anonymous = app.graphql_anonymous(query, json!({ "id": id })).await;
+        assert_eq!(
+            first_error_code(&anonymous),
+            "UNAUTHENTICATED",
+            "{anonymous}"
+        );
+    }
+
+    // job(id:) and retryJob take the global id, and the number for now (deprecated).
+    for id in [job_id, number] {
+        let body = app
+            .graphql(
+                "query($id: ID!) { job(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(body["data"]["job"]["id"], job_id, "{body}");
+    }
+    // An id this API did not give, or one of another type, is a bad argument.
+    for id in ["bm9wZQ", provider_id] {
+        let body = app
+            .graphql(
+                "query($id: ID!) { job(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(first_error_code(&body), "BAD_USER_INPUT", "{body}");
+    }
+    let garbage = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": "bm9wZQ" }),
+        )
+        .await;
+    assert_eq!(first_error_code(&garbage), "BAD_USER_INPUT", "{garbage}");
+}

@@ -44,7 +44,7 @@ async fn job_changes_arrive_as_they_happen(backend: Backend) {
         .send(send(json!({
             "id": "1",
             "type": "subscribe",
-            "payload": { "query": "subscription { jobUpdates(provider: \"acme\") { id state trigger provider { name } } }" }
+            "payload": { "query": "subscription { jobUpdates(provider: \"acme\") { id databaseId state trigger provider { name } } }" }
         })))
         .await
         .unwrap();
@@ -68,7 +68,13 @@ async fn job_changes_arrive_as_they_happen(backend: Backend) {
     assert_eq!(update["type"], "next", "{update}");
     assert_eq!(
         update["payload"]["data"]["jobUpdates"],
-        json!({ "id": job.id.0.to_string(), "state": "PENDING", "trigger": "MANUAL", "provider": { "name": "acme" } })
+        json!({
+            "id": global_job_id(job.id.0),
+            "databaseId": job.id.0.to_string(),
+            "state": "PENDING",
+            "trigger": "MANUAL",
+            "provider": { "name": "acme" }
+        })
     );
 }
 
@@ -80,4 +86,10 @@ async fn job_changes_arrive_as_they_happen_on_postgres() {
 #[tokio::test]
 async fn job_changes_arrive_as_they_happen_on_sqlite() {
     job_changes_arrive_as_they_happen(Backend::Sqlite).await;
+}
+
+/// A job's global id, as the API writes it: `Job:N` in URL-safe base64 without padding.
+fn global_job_id(number: i64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("Job:{number}"))
 }
