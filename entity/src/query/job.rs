@@ -468,18 +468,15 @@ impl JobFilter {
     }
 }
 
-/// Jobs matching `filter`, newest first, with ids below `before` (keyset pagination).
+/// Up to `limit` jobs matching `filter` in `window` of the list newest first, newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &JobFilter,
-    before: Option<JobId>,
+    window: super::Window,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    let mut select = Entity::find().filter(filter.condition());
-    if let Some(before) = before {
-        select = select.filter(Column::Id.lt(before));
-    }
-    select.order_by_desc(Column::Id).limit(limit).all(db).await
+    let select = Entity::find().filter(filter.condition());
+    super::newest_first(db, select, Column::Id, window, limit).await
 }
 
 /// How many jobs match `filter`.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, sea_query::Expr,
+    EntityTrait, QueryFilter, QuerySelect, Statement, sea_query::Expr,
 };
 
 use crate::{
@@ -154,22 +154,15 @@ fn filtered(filter: &JobFilter) -> sea_orm::Select<Entity> {
         .filter(filter.condition())
 }
 
-/// Outcomes whose job matches `filter`, newest first, with job ids below `before`.
+/// Up to `limit` outcomes whose job matches `filter`, in `window` of the list newest first,
+/// newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &JobFilter,
-    before: Option<JobId>,
+    window: super::Window,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    let mut select = filtered(filter);
-    if let Some(before) = before {
-        select = select.filter(Column::JobId.lt(before));
-    }
-    select
-        .order_by_desc(Column::JobId)
-        .limit(limit)
-        .all(db)
-        .await
+    super::newest_first(db, filtered(filter), Column::JobId, window, limit).await
 }
 
 /// How many outcomes match `filter`.

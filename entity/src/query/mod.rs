@@ -8,9 +8,51 @@ pub mod job_outcome;
 pub mod provider;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqlErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
+
+use crate::JobId;
+
+/// Which page of a list kept newest first (jobs, outcomes), next to a job: keyset pagination
+/// both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The newest ones older than this job (from the newest without one): a page forward.
+    Older(Option<JobId>),
+    /// The oldest ones newer than this job (from the oldest without one): a page backward.
+    Newer(Option<JobId>),
+}
+
+/// Up to `limit` rows of `select` in `window` of the list ordered by `id` newest first,
+/// returned newest first whichever way the page goes.
+pub(crate) async fn newest_first<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id: E::Column,
+    window: Window,
+    limit: u64,
+) -> Result<Vec<E::Model>, DbErr> {
+    match window {
+        Window::Older(before) => {
+            let select = match before {
+                Some(before) => select.filter(id.lt(before)),
+                None => select,
+            };
+            select.order_by_desc(id).limit(limit).all(db).await
+        }
+        Window::Newer(after) => {
+            let select = match after {
+                Some(after) => select.filter(id.gt(after)),
+                None => select,
+            };
+            let mut rows = select.order_by_asc(id).limit(limit).all(db).await?;
+            rows.reverse();
+            Ok(rows)
+        }
+    }
+}
 
 /// Begins a transaction that will write.
 ///

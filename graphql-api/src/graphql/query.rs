@@ -8,7 +8,7 @@ use async_graphql::{
     Context, ID, Object, SimpleObject,
     connection::{Connection, Edge},
 };
-use entity::{EventId, query};
+use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
@@ -24,13 +24,61 @@ use crate::{
     search::{DateRange, SearchIndex},
 };
 
-fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<usize, ApiError> {
-    let max = ctx.data_unchecked::<Limits>().max_page_size;
-    let first = first.unwrap_or(20);
-    usize::try_from(first)
-        .ok()
-        .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| ApiError::BadUserInput(format!("`first` must be between 1 and {max}")))
+/// How a connection is paged: forward with `first`/`after` (the default), or backward with
+/// `last`/`before`; `C` is what a cursor names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging<C> {
+    /// The `size` items after `after` (from the start without one).
+    Forward { size: usize, after: Option<C> },
+    /// The `size` items before `before` (up to the end without one).
+    Backward { size: usize, before: Option<C> },
+}
+
+/// The connection arguments every list takes.
+#[derive(Debug, Default)]
+struct PageArgs {
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+}
+
+impl PageArgs {
+    /// Reads the arguments: one direction, a page size within the server's limit (20 when not
+    /// given), and cursors of this connection (`cursor` reads one).
+    fn paging<C>(
+        self,
+        ctx: &Context<'_>,
+        cursor: impl Fn(&str) -> Result<C, ApiError>,
+    ) -> Result<Paging<C>, ApiError> {
+        let max = ctx.data_unchecked::<Limits>().max_page_size;
+        let size = |name: &str, n: Option<i32>| {
+            usize::try_from(n.unwrap_or(20))
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadUserInput(format!("`{name}` must be between 1 and {max}"))
+                })
+        };
+        let backward = self.last.is_some() || self.before.is_some();
+        if backward && (self.first.is_some() || self.after.is_some()) {
+            return Err(ApiError::BadUserInput(
+                "page forward with `first`/`after` or backward with `last`/`before`, not both"
+                    .to_owned(),
+            ));
+        }
+        Ok(if backward {
+            Paging::Backward {
+                size: size("last", self.last)?,
+                before: self.before.as_deref().map(cursor).transpose()?,
+            }
+        } else {
+            Paging::Forward {
+                size: size("first", self.first)?,
+                after: self.after.as_deref().map(cursor).transpose()?,
+            }
+        })
+    }
 }
 
 async fn job_filter(
@@ -66,9 +114,9 @@ async fn job_filter(
 /// What a page of jobs (or of their outcomes) asks for.
 struct JobPage {
     /// Its size.
-    first: usize,
-    /// It starts after this job (jobs are listed newest first).
-    before: Option<entity::JobId>,
+    size: usize,
+    /// Which jobs around its cursor (jobs are listed newest first).
+    window: Window,
     /// Which jobs.
     filter: query::job::JobFilter,
 }
@@ -78,53 +126,62 @@ impl JobPage {
     async fn read(
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        args: PageArgs,
     ) -> Result<Self, ApiError> {
-        let first = page_size(ctx, first)?;
-        let before = after
-            .as_deref()
-            .map(cursors::parse_job_cursor)
-            .transpose()?
-            .map(entity::JobId);
+        let (size, window) = match args.paging(ctx, cursors::parse_job_cursor)? {
+            Paging::Forward { size, after } => (size, Window::Older(after.map(JobId))),
+            Paging::Backward { size, before } => (size, Window::Newer(before.map(JobId))),
+        };
         let filter = job_filter(&*db(ctx).await?, filter).await?;
         Ok(Self {
-            first,
-            before,
+            size,
+            window,
             filter,
         })
     }
 
-    /// Rows to read: one more than the page, which says whether a next page exists.
+    /// Rows to read: one more than the page, which says whether there is more beyond it.
     fn limit(&self) -> u64 {
-        self.first as u64 + 1
+        self.size as u64 + 1
     }
-}
 
-/// A connection page of job rows: `rows` holds up to `first + 1` rows (the extra one says
-/// there is a next page); the total is counted only when the query asks for it.
-async fn page_of<R, N: async_graphql::OutputType>(
-    ctx: &Context<'_>,
-    mut rows: Vec<R>,
-    first: usize,
-    has_previous: bool,
-    total: impl Future<Output = Result<usize, ApiError>>,
-    node: impl Fn(R) -> (i64, N),
-) -> Result<Connection<String, N, Totals>, ApiError> {
-    let total_count = if ctx.look_ahead().field("totalCount").exists() {
-        total.await?
-    } else {
-        0
-    };
-    let has_next = rows.len() > first;
-    rows.truncate(first);
-    let mut connection =
-        Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
-    connection.edges.extend(rows.into_iter().map(|row| {
-        let (id, node) = node(row);
-        Edge::new(cursors::job_cursor(id), node)
-    }));
-    Ok(connection)
+    /// The connection of `rows` (newest first, up to [`Self::limit`] of them); the total is
+    /// counted only when the query asks for it.
+    async fn connection<R, N: async_graphql::OutputType>(
+        &self,
+        ctx: &Context<'_>,
+        mut rows: Vec<R>,
+        total: impl Future<Output = Result<usize, ApiError>>,
+        node: impl Fn(R) -> (i64, N),
+    ) -> Result<Connection<String, N, Totals>, ApiError> {
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            total.await?
+        } else {
+            0
+        };
+        let more = rows.len() > self.size;
+        // The extra row is the one farthest from the cursor: the oldest going forward, the
+        // newest going backward. Past the cursor there is at least the cursor's own job.
+        let (has_previous, has_next) = match self.window {
+            Window::Older(cursor) => {
+                rows.truncate(self.size);
+                (cursor.is_some(), more)
+            }
+            Window::Newer(cursor) => {
+                if more {
+                    rows.drain(..rows.len() - self.size);
+                }
+                (more, cursor.is_some())
+            }
+        };
+        let mut connection =
+            Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
+        connection.edges.extend(rows.into_iter().map(|row| {
+            let (id, node) = node(row);
+            Edge::new(cursors::job_cursor(id), node)
+        }));
+        Ok(connection)
+    }
 }
 
 /// Who a token belongs to.
@@ -187,33 +244,58 @@ impl QueryRoot {
     /// Events that were ever online, with their latest values, whose start is at or after
     /// `startsAt` and whose end is at or before `endsAt` (both optional), by start then id.
     #[graphql(guard = "SearchGuard")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is an argument of the GraphQL field"
+    )]
     async fn events(
         &self,
         ctx: &Context<'_>,
         starts_at: Option<Instant>,
         ends_at: Option<Instant>,
-        #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
+        #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
+        first: Option<i32>,
         #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Page size going backward (at most the server's limit).")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "Continue backward, before this cursor.")] before: Option<String>,
     ) -> Result<Connection<String, Event, Totals>, ApiError> {
-        let first = page_size(ctx, first)?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let paging = args.paging(ctx, cursors::parse_event_cursor)?;
         let range = DateRange::new(starts_at.map(|t| t.0), ends_at.map(|t| t.0))
             .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
-        let after = after
-            .as_deref()
-            .map(cursors::parse_event_cursor)
-            .transpose()?;
         let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
-        let total_count = snapshot.search(&range, None).count();
-        let mut page = snapshot.search(&range, after).take(first + 1);
+        // Counting walks the whole range: only when asked.
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            snapshot.search(&range, None, None).count()
+        } else {
+            0
+        };
+        let (page, has_previous, has_next) = match paging {
+            Paging::Forward { size, after } => {
+                let mut found = snapshot.search(&range, after, None);
+                let page: Vec<_> = found.by_ref().take(size).collect();
+                (page, after.is_some(), found.next().is_some())
+            }
+            Paging::Backward { size, before } => {
+                let mut found = snapshot.search(&range, None, before).rev();
+                let mut page: Vec<_> = found.by_ref().take(size).collect();
+                page.reverse();
+                (page, found.next().is_some(), before.is_some())
+            }
+        };
         let mut connection =
-            Connection::with_additional_fields(after.is_some(), false, Totals { total_count });
-        for found in page.by_ref().take(first) {
+            Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
+        connection.edges.extend(page.into_iter().map(|found| {
             let node = Event::new(Arc::clone(found), snapshot.provider_name(found.provider_id));
-            connection
-                .edges
-                .push(Edge::new(cursors::event_cursor(found), node));
-        }
-        connection.has_next_page = page.next().is_some();
+            Edge::new(cursors::event_cursor(found), node)
+        }));
         Ok(connection)
     }
 
@@ -298,20 +380,29 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
+        #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Page size going backward (at most the server's limit).")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "Continue backward, before this cursor.")] before: Option<String>,
     ) -> Result<Connection<String, Job, Totals>, ApiError> {
-        let page = JobPage::read(ctx, filter, first, after).await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let page = JobPage::read(ctx, filter, args).await?;
         let rows =
-            query::job::list(&*db(ctx).await?, &page.filter, page.before, page.limit()).await?;
+            query::job::list(&*db(ctx).await?, &page.filter, page.window, page.limit()).await?;
         let total = async {
             let count = query::job::count(&*db(ctx).await?, &page.filter).await?;
             Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
-        page_of(ctx, rows, page.first, page.before.is_some(), total, |j| {
-            (j.id.0, Job(j))
-        })
-        .await
+        page.connection(ctx, rows, total, |j| (j.id.0, Job(j)))
+            .await
     }
 
     /// The job with this id, or null. Needs a viewer token.
@@ -327,21 +418,30 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
+        #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Page size going backward (at most the server's limit).")] last: Option<
+            i32,
+        >,
+        #[graphql(desc = "Continue backward, before this cursor.")] before: Option<String>,
     ) -> Result<Connection<String, JobOutcome, Totals>, ApiError> {
-        let page = JobPage::read(ctx, filter, first, after).await?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let page = JobPage::read(ctx, filter, args).await?;
         let rows =
-            query::job_outcome::list(&*db(ctx).await?, &page.filter, page.before, page.limit())
+            query::job_outcome::list(&*db(ctx).await?, &page.filter, page.window, page.limit())
                 .await?;
         let total = async {
             let count = query::job_outcome::count(&*db(ctx).await?, &page.filter).await?;
             Ok(usize::try_from(count).unwrap_or(usize::MAX))
         };
-        page_of(ctx, rows, page.first, page.before.is_some(), total, |o| {
-            (o.job_id.0, JobOutcome(o))
-        })
-        .await
+        page.connection(ctx, rows, total, |o| (o.job_id.0, JobOutcome(o)))
+            .await
     }
 
     /// Per-provider totals of the jobs that finished in the range (both bounds optional).

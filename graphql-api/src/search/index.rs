@@ -138,17 +138,25 @@ impl Snapshot {
             .unwrap_or_else(|| Arc::from(""))
     }
 
-    /// The events in `range`, by start then id, starting after the event with key `after`.
+    /// The events in `range`, by start then id, strictly between the events with keys `after`
+    /// and `before` (either optional). Read it from the front to page forward, from the back
+    /// (`rev`) to page backward.
     pub fn search<'a>(
         &'a self,
         range: &DateRange,
         after: Option<(DateTime<Utc>, Uuid)>,
-    ) -> impl Iterator<Item = &'a Arc<EventSummary>> + 'a {
+        before: Option<(DateTime<Utc>, Uuid)>,
+    ) -> impl DoubleEndedIterator<Item = &'a Arc<EventSummary>> + 'a {
         let mut positions = self.candidates(range);
         if let Some(after) = after {
             positions.start = positions
                 .start
                 .max(self.events.partition_point(|e| key(e) <= after));
+        }
+        if let Some(before) = before {
+            positions.end = positions
+                .end
+                .min(self.events.partition_point(|e| key(e) < before));
         }
         let range = *range;
         self.events[positions.start..positions.end.max(positions.start)]
@@ -278,21 +286,25 @@ mod tests {
     fn search_is_containment_with_inclusive_optional_bounds() {
         let s = snapshot();
         let all = DateRange::default();
-        assert_eq!(ids(s.search(&all, None)), [1, 2, 4, 3], "by start, then id");
+        assert_eq!(
+            ids(s.search(&all, None, None)),
+            [1, 2, 4, 3],
+            "by start, then id"
+        );
         let june = DateRange::new(
             Some(at("2021-06-30T21:00:00Z")),
             Some(at("2021-07-31T21:00:00Z")),
         )
         .unwrap();
         assert_eq!(
-            ids(s.search(&june, None)),
+            ids(s.search(&june, None, None)),
             [2, 3],
             "both bounds inclusive; 4 ends too late"
         );
         let from = DateRange::new(Some(at("2021-06-30T21:00:01Z")), None).unwrap();
-        assert_eq!(ids(s.search(&from, None)), [3]);
+        assert_eq!(ids(s.search(&from, None, None)), [3]);
         let to = DateRange::new(None, Some(at("2021-02-10T21:30:00Z"))).unwrap();
-        assert_eq!(ids(s.search(&to, None)), [1]);
+        assert_eq!(ids(s.search(&to, None, None)), [1]);
     }
 
     #[test]
@@ -315,9 +327,20 @@ mod tests {
     fn pages_continue_after_their_cursor() {
         let s = snapshot();
         let all = DateRange::default();
-        let first: Vec<_> = s.search(&all, None).take(2).collect();
+        let first: Vec<_> = s.search(&all, None, None).take(2).collect();
         let after = key(first.last().unwrap());
-        assert_eq!(ids(s.search(&all, Some(after))), [4, 3]);
+        assert_eq!(ids(s.search(&all, Some(after), None)), [4, 3]);
+    }
+
+    #[test]
+    fn pages_go_back_before_their_cursor() {
+        let s = snapshot();
+        let all = DateRange::default();
+        let last = key(s.search(&all, None, None).next_back().unwrap());
+        assert_eq!(ids(s.search(&all, None, Some(last))), [1, 2, 4]);
+        let second = key(s.search(&all, None, None).nth(1).unwrap());
+        assert_eq!(ids(s.search(&all, Some(second), Some(last))), [4]);
+        assert_eq!(ids(s.search(&all, None, Some(second)).rev()), [1]);
     }
 
     #[test]
@@ -328,20 +351,20 @@ mod tests {
         let next = s.apply(2, vec![moved, new], HashMap::new());
         assert_eq!(next.version, 2);
         assert_eq!(
-            ids(next.search(&DateRange::default(), None)),
+            ids(next.search(&DateRange::default(), None, None)),
             [5, 2, 4, 3, 1]
         );
         assert_eq!(
-            ids(s.search(&DateRange::default(), None)),
+            ids(s.search(&DateRange::default(), None, None)),
             [1, 2, 4, 3],
             "the old snapshot is unchanged"
         );
         let shared = next
-            .search(&DateRange::default(), None)
+            .search(&DateRange::default(), None, None)
             .find(|e| e.id.0.as_u128() == 2)
             .unwrap();
         let original = s
-            .search(&DateRange::default(), None)
+            .search(&DateRange::default(), None, None)
             .find(|e| e.id.0.as_u128() == 2)
             .unwrap();
         assert!(

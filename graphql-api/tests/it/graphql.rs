@@ -679,3 +679,79 @@ async fn jobs_outcomes_and_providers_round_trip_through_node_by_their_global_ids
         .await;
     assert_eq!(first_error_code(&garbage), "BAD_USER_INPUT", "{garbage}");
 }
+
+/// Pages through `field` one item at a time, forward then backward, and returns the ids each
+/// way (backward ones put back in list order) with the page flags seen.
+async fn page_both_ways(app: &crate::app::TestApp, field: &str) -> (Vec<String>, Vec<String>) {
+    let mut forward = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = format!(
+            "query($after: String) {{ {field}(first: 1, after: $after) {{ edges {{ cursor node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }} }}"
+        );
+        let body = app.graphql(&query, json!({ "after": after })).await;
+        let page = &body["data"][field];
+        assert_eq!(
+            page["pageInfo"]["hasPreviousPage"],
+            after.is_some(),
+            "{body}"
+        );
+        forward.push(page["edges"][0]["node"]["id"].as_str().unwrap().to_owned());
+        assert_eq!(
+            page["pageInfo"]["startCursor"], page["edges"][0]["cursor"],
+            "{body}"
+        );
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+    let mut backward = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let query = format!(
+            "query($before: String) {{ {field}(last: 1, before: $before) {{ edges {{ node {{ id }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor }} }} }}"
+        );
+        let body = app.graphql(&query, json!({ "before": before })).await;
+        let page = &body["data"][field];
+        assert_eq!(page["pageInfo"]["hasNextPage"], before.is_some(), "{body}");
+        backward.push(page["edges"][0]["node"]["id"].as_str().unwrap().to_owned());
+        if page["pageInfo"]["hasPreviousPage"] == false {
+            break;
+        }
+        before = Some(page["pageInfo"]["startCursor"].as_str().unwrap().to_owned());
+    }
+    backward.reverse();
+    (forward, backward)
+}
+
+#[tokio::test]
+async fn paging_backward_meets_paging_forward() {
+    let app = spawn_app_with_samples(Backend::Sqlite).await;
+    for field in ["events", "jobs", "jobOutcomes"] {
+        let (forward, backward) = page_both_ways(&app, field).await;
+        assert!(forward.len() >= 3, "{field}: {forward:?}");
+        assert_eq!(forward, backward, "{field}");
+        // A page of two from the end is the last two, in list order.
+        let body = app
+            .graphql(
+                &format!("{{ {field}(last: 2) {{ edges {{ node {{ id }} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let ids: Vec<&str> = body["data"][field]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, forward[forward.len() - 2..], "{field}: {body}");
+        let both = app
+            .graphql(
+                &format!("{{ {field}(first: 1, last: 1) {{ edges {{ cursor }} }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(first_error_code(&both), "BAD_USER_INPUT", "{both}");
+    }
+}

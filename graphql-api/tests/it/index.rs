@@ -85,7 +85,10 @@ async fn index_and_database_agree(backend: Backend) {
             _ => (Some(from), Some(to)),
         };
         let range = DateRange::new(from, to).unwrap();
-        let from_index: Vec<_> = snapshot.search(&range, None).map(|e| key(e)).collect();
+        let from_index: Vec<_> = snapshot
+            .search(&range, None, None)
+            .map(|e| key(e))
+            .collect();
         let from_db: Vec<_> = entity::query::event::search(db, from, to)
             .await
             .unwrap()
