@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Interface, Object, SimpleObject, dataloader::DataLoader};
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, dataloader::DataLoader};
 use chrono::NaiveDateTime;
 
 use super::{
@@ -31,6 +31,30 @@ pub enum Node {
     JobOutcome(JobOutcome),
     /// A provider.
     Provider(Provider),
+}
+
+/// How a provider sells an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum SellMode {
+    /// On sale online (search shows events that ever were).
+    Online,
+    /// Sold offline only.
+    Offline,
+    /// Anything else a provider says.
+    Other,
+}
+
+impl SellMode {
+    /// The mode a feed's `sell_mode` names (any case).
+    fn of(text: &str) -> Self {
+        if text.eq_ignore_ascii_case("online") {
+            Self::Online
+        } else if text.eq_ignore_ascii_case("offline") {
+            Self::Offline
+        } else {
+            Self::Other
+        }
+    }
 }
 
 /// An event: one session of a show, as its provider last described it.
@@ -76,9 +100,9 @@ impl Event {
         &self.event.title
     }
 
-    /// `online`, `offline`, ... as the provider says now.
-    async fn sell_mode(&self) -> &str {
-        &self.event.sell_mode
+    /// How the provider sells it now.
+    async fn sell_mode(&self) -> SellMode {
+        SellMode::of(&self.event.sell_mode)
     }
 
     /// Start, as an instant.
@@ -190,4 +214,18 @@ pub struct Zone {
 pub struct Totals {
     /// How many items match, over all pages.
     pub total_count: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SellMode;
+
+    #[test]
+    fn sell_modes_are_read_in_any_case_and_the_rest_is_other() {
+        assert_eq!(SellMode::of("online"), SellMode::Online);
+        assert_eq!(SellMode::of("ONLINE"), SellMode::Online);
+        assert_eq!(SellMode::of("Offline"), SellMode::Offline);
+        assert_eq!(SellMode::of("box office"), SellMode::Other);
+        assert_eq!(SellMode::of(""), SellMode::Other);
+    }
 }

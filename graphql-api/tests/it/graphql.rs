@@ -57,6 +57,7 @@ async fn events_page_through_the_same_results_as_search() {
     let node = &body["data"]["events"]["edges"][0]["node"];
     assert_eq!(node["title"], "Camela en concierto");
     assert_eq!(node["provider"], "acme");
+    assert_eq!(node["sellMode"], "ONLINE");
     assert_eq!(
         (node["startDate"].as_str(), node["startTime"].as_str()),
         (Some("2021-06-30"), Some("21:00:00"))
