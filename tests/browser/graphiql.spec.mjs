@@ -86,7 +86,7 @@ async function main() {
     assert(!body.errors, `errors: ${text.slice(0, 300)}`);
     const events = body.data.events.edges.map((e) => e.node);
     assert(events.length > 0, `no events: ${text.slice(0, 300)}`);
-    assert(events.every((e) => e.provider === "gamma"), `providers: ${text.slice(0, 300)}`);
+    assert(events.every((e) => e.provider.name === "gamma"), `providers: ${text.slice(0, 300)}`);
   });
 
   await check("a typed query runs and shows its data", async () => {

@@ -90,9 +90,9 @@ impl Event {
         ID(self.event.id.to_string())
     }
 
-    /// The provider's name.
-    async fn provider(&self) -> &str {
-        &self.provider
+    /// Its provider: `id` and `name` for anyone, the rest for a viewer token.
+    async fn provider(&self) -> Provider {
+        Provider::named(self.event.provider_id, &self.provider)
     }
 
     /// Title of the show.

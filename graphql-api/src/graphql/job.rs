@@ -169,7 +169,7 @@ impl Job {
         loader
             .load_one(self.0.provider_id)
             .await?
-            .map(Provider)
+            .map(Provider::from)
             .ok_or_else(|| ApiError::NotFound("the job's provider no longer exists".to_owned()))
     }
 

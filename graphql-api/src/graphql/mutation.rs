@@ -105,7 +105,7 @@ impl MutationRoot {
     ) -> Result<Provider, ApiError> {
         query::provider::set_enabled(&*db(ctx).await?, &name, enabled)
             .await?
-            .map(Provider)
+            .map(Provider::from)
             .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))
     }
 
@@ -155,7 +155,7 @@ impl MutationRoot {
         let current = query::provider::find_by_name(&*db, &input.name).await?;
         let changes = patch.resolve(current.as_ref()).map_err(invalid)?;
         match query::provider::upsert(&*db, &name, changes).await {
-            Ok(upserted) => Ok(Provider(upserted.model().clone())),
+            Ok(upserted) => Ok(Provider::from(upserted.model().clone())),
             Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
                 format!("provider `{name}` does not exist yet: a url is required to create it"),
             )),

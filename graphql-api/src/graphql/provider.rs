@@ -1,7 +1,8 @@
 //! The `Provider` type, with its health.
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, dataloader::DataLoader};
-use entity::{JobState as StoredState, provider};
+use entity::{JobState as StoredState, ProviderId, provider};
+use tokio::sync::OnceCell;
 
 use super::{
     ids::GlobalId,
@@ -9,7 +10,7 @@ use super::{
     loaders::{DbLoader, HEALTH_WINDOW, HealthData, HealthOf},
     scalars::Instant,
 };
-use crate::error::ApiError;
+use crate::{access::ViewerGuard, error::ApiError};
 
 /// Which collector reads a provider's feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -34,97 +35,165 @@ impl From<ProviderKind> for entity::ProviderKind {
     }
 }
 
-/// A source of events: its feed, schedule, limits and health.
+/// A source of events. Its id and name are public (every event names its provider); its
+/// settings and health are operator data, for a viewer token, read from the database the
+/// first time a field asks for them.
 #[derive(Debug, Clone)]
-pub struct Provider(pub provider::Model);
+pub struct Provider {
+    id: ProviderId,
+    name: String,
+    row: OnceCell<provider::Model>,
+}
 
-/// A source of events: its feed, schedule, limits and health.
+impl From<provider::Model> for Provider {
+    fn from(row: provider::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name.clone(),
+            row: OnceCell::new_with(Some(row)),
+        }
+    }
+}
+
+impl Provider {
+    /// The provider with this id and name; its settings are read when first asked for.
+    pub(crate) fn named(id: ProviderId, name: &str) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            row: OnceCell::new(),
+        }
+    }
+
+    /// Its stored settings.
+    async fn row(&self, ctx: &Context<'_>) -> Result<&provider::Model, ApiError> {
+        self.row
+            .get_or_try_init(|| async {
+                ctx.data_unchecked::<DataLoader<DbLoader>>()
+                    .load_one(self.id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound("the provider no longer exists".to_owned()))
+            })
+            .await
+    }
+}
+
+/// A source of events: its feed, schedule, limits and health. `id` and `name` are public; the
+/// other fields need a viewer token.
 #[Object]
 impl Provider {
     /// Its global id.
     pub async fn id(&self) -> ID {
-        GlobalId::Provider(self.0.id).to_id()
+        GlobalId::Provider(self.id).to_id()
     }
 
     /// Unique name; part of every event id.
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.name
     }
 
     /// The collector that reads its feed.
-    async fn kind(&self) -> ProviderKind {
-        self.0.kind.into()
+    #[graphql(guard = "ViewerGuard")]
+    async fn kind(&self, ctx: &Context<'_>) -> Result<ProviderKind, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.kind.into())
     }
 
     /// The feed's address, with its userinfo and query values shown as `***` (they may hold
     /// the provider's credentials; the full URL is write-only).
-    async fn url(&self) -> String {
-        entity::settings::redact_url(&self.0.url)
+    #[graphql(guard = "ViewerGuard")]
+    async fn url(&self, ctx: &Context<'_>) -> Result<String, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(entity::settings::redact_url(&row.url))
     }
 
     /// Cron expression (with seconds), read in `timeZone`.
-    async fn schedule(&self) -> &str {
-        &self.0.schedule
+    #[graphql(guard = "ViewerGuard")]
+    async fn schedule(&self, ctx: &Context<'_>) -> Result<&str, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(&row.schedule)
     }
 
     /// IANA time zone of the feed's timestamps and of the schedule.
-    async fn time_zone(&self) -> &str {
-        &self.0.time_zone
+    #[graphql(guard = "ViewerGuard")]
+    async fn time_zone(&self, ctx: &Context<'_>) -> Result<&str, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(&row.time_zone)
     }
 
     /// Whether the scheduler creates jobs for it.
-    async fn enabled(&self) -> bool {
-        self.0.enabled
+    #[graphql(guard = "ViewerGuard")]
+    async fn enabled(&self, ctx: &Context<'_>) -> Result<bool, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.enabled)
     }
 
     /// Limit for connecting to the provider, in milliseconds.
-    async fn connect_timeout_ms(&self) -> i32 {
-        self.0.connect_timeout_ms
+    #[graphql(guard = "ViewerGuard")]
+    async fn connect_timeout_ms(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.connect_timeout_ms)
     }
 
     /// Limit between two reads of the feed, in milliseconds.
-    async fn read_timeout_ms(&self) -> i32 {
-        self.0.read_timeout_ms
+    #[graphql(guard = "ViewerGuard")]
+    async fn read_timeout_ms(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.read_timeout_ms)
     }
 
     /// Limit for a whole fetch, in milliseconds.
-    async fn total_timeout_ms(&self) -> i32 {
-        self.0.total_timeout_ms
+    #[graphql(guard = "ViewerGuard")]
+    async fn total_timeout_ms(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.total_timeout_ms)
     }
 
     /// Largest feed accepted, in bytes.
-    async fn max_body_bytes(&self) -> i64 {
-        self.0.max_body_bytes
+    #[graphql(guard = "ViewerGuard")]
+    async fn max_body_bytes(&self, ctx: &Context<'_>) -> Result<i64, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.max_body_bytes)
     }
 
     /// Attempts per tick, the first one included.
-    async fn max_attempts(&self) -> i32 {
-        self.0.max_attempts
+    #[graphql(guard = "ViewerGuard")]
+    async fn max_attempts(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.max_attempts)
     }
 
     /// Backoff before the first retry, in milliseconds.
-    async fn retry_base_delay_ms(&self) -> i32 {
-        self.0.retry_base_delay_ms
+    #[graphql(guard = "ViewerGuard")]
+    async fn retry_base_delay_ms(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.retry_base_delay_ms)
     }
 
     /// When it was created.
-    async fn created_at(&self) -> Instant {
-        self.0.created_at.into()
+    #[graphql(guard = "ViewerGuard")]
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Instant, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.created_at.into())
     }
 
     /// When its settings last changed.
-    async fn updated_at(&self) -> Instant {
-        self.0.updated_at.into()
+    #[graphql(guard = "ViewerGuard")]
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Instant, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.updated_at.into())
     }
 
     /// How its collections have been going.
+    #[graphql(guard = "ViewerGuard")]
     async fn health(&self, ctx: &Context<'_>) -> Result<Health, ApiError> {
+        let row = self.row(ctx).await?;
         let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
         let data = loader
-            .load_one(HealthOf(self.0.id))
+            .load_one(HealthOf(self.id))
             .await?
             .unwrap_or_default();
-        Ok(Health::compute(&self.0, &data))
+        Ok(Health::compute(row, &data))
     }
 }
 

@@ -338,7 +338,7 @@ impl QueryRoot {
                 .map(|o| Node::JobOutcome(JobOutcome(o))),
             GlobalId::Provider(provider) => query::provider::find_by_id(&*db, provider)
                 .await?
-                .map(|p| Node::Provider(Provider(p))),
+                .map(|p| Node::Provider(Provider::from(p))),
         })
     }
 
@@ -359,7 +359,7 @@ impl QueryRoot {
     #[graphql(guard = "ViewerGuard")]
     async fn providers(&self, ctx: &Context<'_>) -> Result<Vec<Provider>, ApiError> {
         let rows = query::provider::list(&*db(ctx).await?).await?;
-        Ok(rows.into_iter().map(Provider).collect())
+        Ok(rows.into_iter().map(Provider::from).collect())
     }
 
     /// The provider called `name`, or null. Needs a viewer token.
@@ -371,7 +371,7 @@ impl QueryRoot {
     ) -> Result<Option<Provider>, ApiError> {
         Ok(query::provider::find_by_name(&*db(ctx).await?, &name)
             .await?
-            .map(Provider))
+            .map(Provider::from))
     }
 
     /// Jobs, newest first. Needs a viewer token.

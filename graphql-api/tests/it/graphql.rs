@@ -19,7 +19,7 @@ const EVENTS: &str = "query($from: DateTime, $to: DateTime, $first: Int, $after:
     events(startsAt: $from, endsAt: $to, first: $first, after: $after) {
         totalCount
         pageInfo { hasNextPage hasPreviousPage endCursor }
-        edges { cursor node { id title provider startDate startTime endTime startsAt minPrice maxPrice soldOut sellMode } }
+        edges { cursor node { id title provider { name } startDate startTime endTime startsAt minPrice maxPrice soldOut sellMode } }
     }
 }";
 
@@ -56,7 +56,7 @@ async fn events_page_through_the_same_results_as_search() {
         .await;
     let node = &body["data"]["events"]["edges"][0]["node"];
     assert_eq!(node["title"], "Camela en concierto");
-    assert_eq!(node["provider"], "acme");
+    assert_eq!(node["provider"]["name"], "acme");
     assert_eq!(node["sellMode"], "ONLINE");
     assert_eq!(
         (node["startDate"].as_str(), node["startTime"].as_str()),
@@ -755,4 +755,39 @@ async fn paging_backward_meets_paging_forward() {
             .await;
         assert_eq!(first_error_code(&both), "BAD_USER_INPUT", "{both}");
     }
+}
+
+#[tokio::test]
+async fn an_events_provider_shows_its_name_to_anyone_and_its_settings_to_a_viewer() {
+    let app = spawn_app_with_samples(Backend::Sqlite).await;
+    let query = "{ events(first: 1) { edges { node { provider { id name } } } } }";
+    let public = app.graphql_anonymous(query, json!({})).await;
+    let provider = &public["data"]["events"]["edges"][0]["node"]["provider"];
+    assert_eq!(provider["name"], "acme", "{public}");
+    // The same global id as everywhere else.
+    let listed = app.graphql("{ providers { id name } }", json!({})).await;
+    assert_eq!(
+        listed["data"]["providers"][0]["id"], provider["id"],
+        "{listed}"
+    );
+
+    let settings = "{ events(first: 1) { edges { node { provider { name url schedule health { windowJobs } } } } } }";
+    let anonymous = app.graphql_anonymous(settings, json!({})).await;
+    assert_eq!(
+        first_error_code(&anonymous),
+        "UNAUTHENTICATED",
+        "{anonymous}"
+    );
+    assert!(!anonymous.to_string().contains("127.0.0.1"), "{anonymous}");
+    let viewer = app.graphql(settings, json!({})).await;
+    assert!(viewer.get("errors").is_none(), "{viewer}");
+    let provider = &viewer["data"]["events"]["edges"][0]["node"]["provider"];
+    assert!(
+        provider["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{viewer}"
+    );
+    assert_eq!(provider["health"]["windowJobs"], 3, "{viewer}");
 }

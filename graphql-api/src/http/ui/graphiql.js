@@ -37,7 +37,7 @@
     "query UpcomingEvents {",
     '  events(startsAt: "2021-01-01T00:00:00Z", endsAt: "2031-01-01T00:00:00Z", first: 5) {',
     "    edges {",
-    "      node { id title startsAt endsAt minPrice maxPrice provider }",
+    "      node { id title startsAt endsAt minPrice maxPrice provider { name } }",
     "    }",
     "    pageInfo { hasNextPage endCursor }",
     "  }",
