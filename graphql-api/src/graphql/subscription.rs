@@ -20,8 +20,11 @@ pub struct SubscriptionRoot;
 /// Live updates, over the WebSocket at `/graphql/ws`.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    /// Every change of a job's state as it happens (created, running, completed, failed),
-    /// for one provider or all of them. Needs a viewer token (sent in `connection_init`).
+    /// A job each time its state changes (created, running, completed, failed), as read just
+    /// after the change, for one provider or all of them. Changes close together may arrive
+    /// as the latest one only (a quick job can go from `PENDING` to `COMPLETED` with no
+    /// `RUNNING` update; on SQLite changes are polled). Needs a viewer token (sent in
+    /// `connection_init`).
     #[graphql(guard = "ViewerGuard")]
     async fn job_updates(
         &self,
