@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject, dataloader::DataLoader};
+use async_graphql::{
+    Context, Enum, ID, InputObject, Interface, Object, SimpleObject, dataloader::DataLoader,
+};
 use chrono::NaiveDateTime;
 
 use super::{
@@ -31,6 +33,27 @@ pub enum Node {
     JobOutcome(JobOutcome),
     /// A provider.
     Provider(Provider),
+}
+
+/// Which events a search keeps, all conditions together. Prices are exact decimals
+/// (`"15.50"`).
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct EventFilter {
+    /// Only events that start at or after this instant.
+    pub starts_at: Option<Instant>,
+    /// Only events that end at or before this instant.
+    pub ends_at: Option<Instant>,
+    /// Only these providers' events (by name).
+    pub providers: Option<Vec<String>>,
+    /// Only events with a ticket at or above this price (their highest price is).
+    pub min_price: Option<String>,
+    /// Only events with a ticket at or below this price (their lowest price is).
+    pub max_price: Option<String>,
+    /// Only events sold out (`true`) or not (`false`).
+    pub sold_out: Option<bool>,
+    /// Only events whose title contains this text, ignoring case and accents ("opera" finds
+    /// "Ópera").
+    pub title_contains: Option<String>,
 }
 
 /// How a provider sells an event.

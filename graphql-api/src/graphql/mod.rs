@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
-pub use event::{Event, Node, SellMode, Totals, Zone};
+pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
 pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
 pub use mutation::{MutationRoot, ProviderInput};

@@ -12,16 +12,17 @@ use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    Event, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db,
+    Event, EventFilter, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db,
     ids::GlobalId,
     job,
     limits::Limits,
+    scalars,
     stats::{self, ProviderStats},
 };
 use crate::{
     access::{Access, Principal, Role, SearchGuard, ViewerGuard, require_search, require_viewer},
     error::ApiError,
-    search::{DateRange, SearchIndex},
+    search::{self, DateRange, EventSummary, SearchIndex, Snapshot},
 };
 
 /// How a connection is paged: forward with `first`/`after` (the default), or backward with
@@ -79,6 +80,56 @@ impl PageArgs {
             }
         })
     }
+}
+
+/// The date range and the rest of an events filter, read against `snapshot` (provider names
+/// to ids). The deprecated top-level dates and the filter's may not both be given.
+fn event_filter(
+    snapshot: &Snapshot,
+    starts_at: Option<Instant>,
+    ends_at: Option<Instant>,
+    filter: Option<EventFilter>,
+) -> Result<(DateRange, search::filter::EventFilter), ApiError> {
+    let filter = filter.unwrap_or_default();
+    if (starts_at.is_some() || ends_at.is_some())
+        && (filter.starts_at.is_some() || filter.ends_at.is_some())
+    {
+        return Err(ApiError::BadUserInput(
+            "give the dates once: in `filter` (the top-level `startsAt`/`endsAt` are deprecated)"
+                .to_owned(),
+        ));
+    }
+    let from = starts_at.or(filter.starts_at).map(|t| t.0);
+    let to = ends_at.or(filter.ends_at).map(|t| t.0);
+    let range = DateRange::new(from, to).map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+    let providers = filter
+        .providers
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| {
+                    snapshot.provider_id(name).ok_or_else(|| {
+                        ApiError::NotFound(format!("no provider is called `{name}`"))
+                    })
+                })
+                .collect::<Result<_, _>>()
+        })
+        .transpose()?;
+    let price =
+        |name: &str, text: Option<String>| text.map(|t| scalars::price_cents(name, &t)).transpose();
+    Ok((
+        range,
+        search::filter::EventFilter {
+            providers,
+            min_price_cents: price("minPrice", filter.min_price)?,
+            max_price_cents: price("maxPrice", filter.max_price)?,
+            sold_out: filter.sold_out,
+            title: filter
+                .title_contains
+                .as_deref()
+                .map(search::filter::Folded::new),
+        },
+    ))
 }
 
 async fn job_filter(
@@ -241,8 +292,9 @@ pub struct QueryRoot;
 /// Entry points for reading: event search (public) and job monitoring (viewer token).
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// Events that were ever online, with their latest values, whose start is at or after
-    /// `startsAt` and whose end is at or before `endsAt` (both optional), by start then id.
+    /// Events that were ever online, with their latest values, kept by `filter` (each
+    /// condition optional), by start then id. The dates are by containment: the event starts
+    /// at or after `startsAt` and ends at or before `endsAt`.
     #[graphql(guard = "SearchGuard")]
     #[expect(
         clippy::too_many_arguments,
@@ -251,8 +303,9 @@ impl QueryRoot {
     async fn events(
         &self,
         ctx: &Context<'_>,
-        starts_at: Option<Instant>,
-        ends_at: Option<Instant>,
+        #[graphql(deprecation = "use filter: { startsAt }")] starts_at: Option<Instant>,
+        #[graphql(deprecation = "use filter: { endsAt }")] ends_at: Option<Instant>,
+        filter: Option<EventFilter>,
         #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
         first: Option<i32>,
         #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
@@ -268,23 +321,23 @@ impl QueryRoot {
             before,
         };
         let paging = args.paging(ctx, cursors::parse_event_cursor)?;
-        let range = DateRange::new(starts_at.map(|t| t.0), ends_at.map(|t| t.0))
-            .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
         let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
+        let (range, filter) = event_filter(&snapshot, starts_at, ends_at, filter)?;
+        let kept = |e: &&Arc<EventSummary>| filter.admits(e);
         // Counting walks the whole range: only when asked.
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            snapshot.search(&range, None, None).count()
+            snapshot.search(&range, None, None).filter(kept).count()
         } else {
             0
         };
         let (page, has_previous, has_next) = match paging {
             Paging::Forward { size, after } => {
-                let mut found = snapshot.search(&range, after, None);
+                let mut found = snapshot.search(&range, after, None).filter(kept);
                 let page: Vec<_> = found.by_ref().take(size).collect();
                 (page, after.is_some(), found.next().is_some())
             }
             Paging::Backward { size, before } => {
-                let mut found = snapshot.search(&range, None, before).rev();
+                let mut found = snapshot.search(&range, None, before).filter(kept).rev();
                 let mut page: Vec<_> = found.by_ref().take(size).collect();
                 page.reverse();
                 (page, found.next().is_some(), before.is_some())

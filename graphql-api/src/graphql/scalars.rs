@@ -41,9 +41,51 @@ pub(super) fn money(cents: i64) -> String {
     crate::search::format::to_string(cents, crate::search::format::write_cents)
 }
 
+/// A price argument (`"15"`, `"15.5"`, `"15.50"`) in cents; `BAD_USER_INPUT` for anything else.
+pub(super) fn price_cents(name: &str, text: &str) -> Result<i64, crate::error::ApiError> {
+    let invalid = || {
+        crate::error::ApiError::BadUserInput(format!(
+            "`{name}` must be a price such as \"15.50\", not `{text}`"
+        ))
+    };
+    let (units, cents) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(units)
+        || units.len() > 12
+        || (!cents.is_empty() && !digits(cents))
+        || cents.len() > 2
+        || (text.contains('.') && cents.is_empty())
+    {
+        return Err(invalid());
+    }
+    let units: i64 = units.parse().map_err(|_| invalid())?;
+    let cents: i64 = format!("{cents:0<2}").parse().map_err(|_| invalid())?;
+    Ok(units * 100 + cents)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_are_read_exactly() {
+        assert_eq!(price_cents("p", "15").ok(), Some(1500));
+        assert_eq!(price_cents("p", "15.5").ok(), Some(1550));
+        assert_eq!(price_cents("p", "0.05").ok(), Some(5));
+        for bad in [
+            "",
+            "-1",
+            "1.",
+            ".5",
+            "1.234",
+            "1,50",
+            "abc",
+            "1e3",
+            "9999999999999",
+        ] {
+            assert!(price_cents("p", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn money_is_exact() {

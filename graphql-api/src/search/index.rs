@@ -130,6 +130,13 @@ impl Snapshot {
         self.events.is_empty()
     }
 
+    /// The provider called `name`, if the snapshot knows one.
+    pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
+        self.providers
+            .iter()
+            .find_map(|(id, known)| (&**known == name).then_some(*id))
+    }
+
     /// The provider's name.
     pub fn provider_name(&self, id: ProviderId) -> Arc<str> {
         self.providers
@@ -330,6 +337,84 @@ mod tests {
         let first: Vec<_> = s.search(&all, None, None).take(2).collect();
         let after = key(first.last().unwrap());
         assert_eq!(ids(s.search(&all, Some(after), None)), [4, 3]);
+    }
+
+    /// Random events and filters: the index's answer is the reference's (every event, kept by
+    /// containment and the filter, sorted by start then id), forward and backward.
+    #[test]
+    fn filtered_searches_match_a_scan_of_every_event() {
+        use super::super::filter::{EventFilter, Folded};
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let titles = [
+            "Ópera",
+            "opera prima",
+            "Camela",
+            "CAFÉ Müller",
+            "Niño",
+            "Los Morancos",
+        ];
+        let events: Vec<EventSummary> = (0..400u128)
+            .map(|n| {
+                let start =
+                    DateTime::from_timestamp(1_600_000_000 + 3_600 * next(500) as i64, 0).unwrap();
+                let mut e = event(n, "2021-01-01T00:00:00Z", "2021-01-01T00:00:00Z");
+                e.starts_at = start;
+                e.ends_at = start + chrono::TimeDelta::hours(next(48) as i64);
+                e.provider_id = ProviderId(next(3) as i64);
+                e.title = titles[next(titles.len() as u64) as usize].to_owned();
+                e.sold_out = next(2) == 0;
+                if next(5) > 0 {
+                    let low = next(5_000) as i64;
+                    e.min_price_cents = Some(low);
+                    e.max_price_cents = Some(low + next(5_000) as i64);
+                }
+                e
+            })
+            .collect();
+        let snapshot = Snapshot::new(1, events.clone(), HashMap::new());
+        for _ in 0..300 {
+            let instant = |n: u64| DateTime::from_timestamp(1_600_000_000 + 3_600 * n as i64, 0);
+            let from = (next(3) > 0).then(|| instant(next(500)).unwrap());
+            let to = (next(3) > 0).then(|| instant(next(550)).unwrap());
+            let Ok(range) = DateRange::new(from, to) else {
+                continue;
+            };
+            let filter = EventFilter {
+                providers: (next(2) == 0)
+                    .then(|| (0..next(3)).map(|p| ProviderId(p as i64)).collect()),
+                min_price_cents: (next(3) == 0).then(|| next(6_000) as i64),
+                max_price_cents: (next(3) == 0).then(|| next(6_000) as i64),
+                sold_out: (next(3) == 0).then(|| next(2) == 0),
+                title: (next(3) == 0)
+                    .then(|| Folded::new(["OPERA", "cafe", "nino", "o", "x"][next(5) as usize])),
+            };
+            let mut expected: Vec<&EventSummary> = events
+                .iter()
+                .filter(|e| range.from().is_none_or(|f| e.starts_at >= f))
+                .filter(|e| range.to().is_none_or(|t| e.ends_at <= t))
+                .filter(|e| filter.admits(e))
+                .collect();
+            expected.sort_by_key(|e| key(e));
+            let expected: Vec<u128> = expected.iter().map(|e| e.id.0.as_u128()).collect();
+            let found = snapshot
+                .search(&range, None, None)
+                .filter(|e| filter.admits(e));
+            assert_eq!(ids(found), expected, "{range:?} {filter:?}");
+            let mut backward: Vec<u128> = snapshot
+                .search(&range, None, None)
+                .rev()
+                .filter(|e| filter.admits(e))
+                .map(|e| e.id.0.as_u128())
+                .collect();
+            backward.reverse();
+            assert_eq!(backward, expected);
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Event search from memory: the index ([`index`]), kept in step with the database
-//! ([`refresh`]), and the date, time and price formatting the answers share ([`format`]).
+//! ([`refresh`]), what a search keeps beyond its dates ([`filter`]), and the date, time and
+//! price formatting the answers share ([`format`]).
 
+pub mod filter;
 pub(crate) mod format;
 pub mod index;
 pub mod refresh;

@@ -791,3 +791,91 @@ async fn an_events_provider_shows_its_name_to_anyone_and_its_settings_to_a_viewe
     );
     assert_eq!(provider["health"]["windowJobs"], 3, "{viewer}");
 }
+
+#[tokio::test]
+async fn events_are_filtered_by_provider_price_sold_out_and_title() {
+    let app = spawn_app_with_samples(Backend::Sqlite).await;
+    let query = "query($filter: EventFilter) { events(filter: $filter, first: 100) { totalCount nodes { title minPrice maxPrice soldOut } } }";
+    let search = |filter: Value| {
+        let app = &app;
+        async move {
+            let body = app
+                .graphql_anonymous(query, json!({ "filter": filter }))
+                .await;
+            assert!(body.get("errors").is_none(), "{body}");
+            let nodes = body["data"]["events"]["nodes"].as_array().unwrap().clone();
+            assert_eq!(body["data"]["events"]["totalCount"], nodes.len(), "{body}");
+            nodes
+        }
+    };
+    let all = search(json!({})).await;
+    assert_eq!(all.len(), 3);
+    let titles = |nodes: &[Value]| -> Vec<String> {
+        nodes
+            .iter()
+            .map(|n| n["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Case and accents do not matter; the dates still work in the filter.
+    assert_eq!(
+        titles(&search(json!({ "titleContains": "CONCIÉRTO" })).await),
+        ["Camela en concierto"]
+    );
+    let dated = json!({ "startsAt": "2021-06-30T19:00:00Z", "endsAt": "2021-06-30T19:30:00Z" });
+    assert_eq!(titles(&search(dated).await), ["Camela en concierto"]);
+    assert_eq!(search(json!({ "providers": ["acme"] })).await.len(), 3);
+
+    // A price bound keeps events with a ticket on its side of it.
+    let cents = |v: &Value| {
+        v.as_str()
+            .map(|p| (p.parse::<f64>().unwrap() * 100.0).round() as i64)
+    };
+    for bound in ["10", "15.00", "20.5", "30", "31"] {
+        let at = (bound.parse::<f64>().unwrap() * 100.0).round() as i64;
+        let min = search(json!({ "minPrice": bound })).await;
+        let expected = all
+            .iter()
+            .filter(|n| cents(&n["maxPrice"]).is_some_and(|p| p >= at));
+        assert_eq!(
+            titles(&min),
+            titles(&expected.cloned().collect::<Vec<_>>()),
+            "min {bound}"
+        );
+        let max = search(json!({ "maxPrice": bound })).await;
+        let expected = all
+            .iter()
+            .filter(|n| cents(&n["minPrice"]).is_some_and(|p| p <= at));
+        assert_eq!(
+            titles(&max),
+            titles(&expected.cloned().collect::<Vec<_>>()),
+            "max {bound}"
+        );
+    }
+    for sold_out in [true, false] {
+        let found = search(json!({ "soldOut": sold_out })).await;
+        assert!(found.iter().all(|n| n["soldOut"] == sold_out), "{found:?}");
+        assert_eq!(
+            found.len(),
+            all.iter().filter(|n| n["soldOut"] == sold_out).count()
+        );
+    }
+
+    // Mistakes get codes: an unknown provider, a bad price, the dates twice.
+    for (filter, code) in [
+        (json!({ "providers": ["acme", "nope"] }), "NOT_FOUND"),
+        (json!({ "minPrice": "cheap" }), "BAD_USER_INPUT"),
+    ] {
+        let body = app
+            .graphql_anonymous(query, json!({ "filter": filter }))
+            .await;
+        assert_eq!(first_error_code(&body), code, "{body}");
+    }
+    let twice = app
+        .graphql_anonymous(
+            "{ events(startsAt: \"2021-01-01T00:00:00Z\", filter: { endsAt: \"2022-01-01T00:00:00Z\" }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_error_code(&twice), "BAD_USER_INPUT", "{twice}");
+}
