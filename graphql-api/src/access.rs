@@ -243,8 +243,7 @@ pub struct ViewerGuard;
 
 impl Guard for ViewerGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        access(ctx).require(Role::Viewer)?;
-        Ok(())
+        Ok(require_viewer(ctx)?)
     }
 }
 

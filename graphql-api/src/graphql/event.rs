@@ -115,7 +115,7 @@ impl Event {
 
     /// Its provider: `id` and `name` for anyone, the rest for a viewer token.
     async fn provider(&self) -> Provider {
-        Provider::named(self.event.provider_id, &self.provider)
+        Provider::named(self.event.provider_id, Arc::clone(&self.provider))
     }
 
     /// Title of the show.

@@ -1,5 +1,7 @@
 //! The `Provider` type, with its health.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, dataloader::DataLoader};
 use entity::{JobState as StoredState, ProviderId, provider};
 use tokio::sync::OnceCell;
@@ -41,7 +43,7 @@ impl From<ProviderKind> for entity::ProviderKind {
 #[derive(Debug, Clone)]
 pub struct Provider {
     id: ProviderId,
-    name: String,
+    name: Arc<str>,
     row: OnceCell<provider::Model>,
 }
 
@@ -49,7 +51,7 @@ impl From<provider::Model> for Provider {
     fn from(row: provider::Model) -> Self {
         Self {
             id: row.id,
-            name: row.name.clone(),
+            name: Arc::from(row.name.as_str()),
             row: OnceCell::new_with(Some(row)),
         }
     }
@@ -57,10 +59,10 @@ impl From<provider::Model> for Provider {
 
 impl Provider {
     /// The provider with this id and name; its settings are read when first asked for.
-    pub(crate) fn named(id: ProviderId, name: &str) -> Self {
+    pub(crate) fn named(id: ProviderId, name: Arc<str>) -> Self {
         Self {
             id,
-            name: name.to_owned(),
+            name,
             row: OnceCell::new(),
         }
     }

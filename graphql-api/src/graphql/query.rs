@@ -82,6 +82,19 @@ impl PageArgs {
     }
 }
 
+/// The stored event with this id (online or not), as search lists it: `event(id:)` and
+/// `node(id:)` both read it here.
+async fn find_event(ctx: &Context<'_>, id: EventId) -> Result<Option<Event>, ApiError> {
+    let db = db(ctx).await?;
+    let Some(found) = query::event::find_summary(&*db, id).await? else {
+        return Ok(None);
+    };
+    let provider = query::provider::find_by_id(&*db, found.provider_id)
+        .await?
+        .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
+    Ok(Some(Event::new(Arc::new(found), provider)))
+}
+
 /// The date range and the rest of an events filter, read against `snapshot` (provider names
 /// to ids). The deprecated top-level dates and the filter's may not both be given.
 fn event_filter(
@@ -202,11 +215,11 @@ impl JobPage {
         &self,
         ctx: &Context<'_>,
         mut rows: Vec<R>,
-        total: impl Future<Output = Result<usize, ApiError>>,
+        total: impl Future<Output = Result<u64, ApiError>>,
         node: impl Fn(R) -> (i64, N),
     ) -> Result<Connection<String, N, Totals>, ApiError> {
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            total.await?
+            usize::try_from(total.await?).unwrap_or(usize::MAX)
         } else {
             0
         };
@@ -361,38 +374,33 @@ impl QueryRoot {
                 id.as_str()
             )));
         };
-        let db = db(ctx).await?;
-        let Some(found) = query::event::find_summary(&*db, EventId(uuid)).await? else {
-            return Ok(None);
-        };
-        let provider = query::provider::find_by_id(&*db, found.provider_id)
-            .await?
-            .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
-        Ok(Some(Event::new(Arc::new(found), provider)))
+        find_event(ctx, EventId(uuid)).await
     }
 
     /// The object with this global id, or null. An event is as public as `events`; a job,
     /// an outcome or a provider needs a viewer token.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, ApiError> {
-        let target = GlobalId::parse(&id)?;
-        if let GlobalId::Event(_) = target {
-            require_search(ctx)?;
-            return Ok(self.event(ctx, id).await?.map(Node::Event));
+        match GlobalId::parse(&id)? {
+            GlobalId::Event(event) => {
+                require_search(ctx)?;
+                Ok(find_event(ctx, event).await?.map(Node::Event))
+            }
+            GlobalId::Job(job) => {
+                require_viewer(ctx)?;
+                let found = query::job::find(&*db(ctx).await?, job).await?;
+                Ok(found.map(|j| Node::Job(Job(j))))
+            }
+            GlobalId::JobOutcome(job) => {
+                require_viewer(ctx)?;
+                let found = query::job_outcome::find(&*db(ctx).await?, job).await?;
+                Ok(found.map(|o| Node::JobOutcome(JobOutcome(o))))
+            }
+            GlobalId::Provider(provider) => {
+                require_viewer(ctx)?;
+                let found = query::provider::find_by_id(&*db(ctx).await?, provider).await?;
+                Ok(found.map(|p| Node::Provider(Provider::from(p))))
+            }
         }
-        require_viewer(ctx)?;
-        let db = db(ctx).await?;
-        Ok(match target {
-            GlobalId::Event(_) => None,
-            GlobalId::Job(job) => query::job::find(&*db, job)
-                .await?
-                .map(|j| Node::Job(Job(j))),
-            GlobalId::JobOutcome(job) => query::job_outcome::find(&*db, job)
-                .await?
-                .map(|o| Node::JobOutcome(JobOutcome(o))),
-            GlobalId::Provider(provider) => query::provider::find_by_id(&*db, provider)
-                .await?
-                .map(|p| Node::Provider(Provider::from(p))),
-        })
     }
 
     /// What one request may ask for (public): the limits each response's `extensions.cost`
@@ -450,10 +458,7 @@ impl QueryRoot {
         let page = JobPage::read(ctx, filter, args).await?;
         let rows =
             query::job::list(&*db(ctx).await?, &page.filter, page.window, page.limit()).await?;
-        let total = async {
-            let count = query::job::count(&*db(ctx).await?, &page.filter).await?;
-            Ok(usize::try_from(count).unwrap_or(usize::MAX))
-        };
+        let total = async { Ok(query::job::count(&*db(ctx).await?, &page.filter).await?) };
         page.connection(ctx, rows, total, |j| (j.id.0, Job(j)))
             .await
     }
@@ -489,10 +494,7 @@ impl QueryRoot {
         let rows =
             query::job_outcome::list(&*db(ctx).await?, &page.filter, page.window, page.limit())
                 .await?;
-        let total = async {
-            let count = query::job_outcome::count(&*db(ctx).await?, &page.filter).await?;
-            Ok(usize::try_from(count).unwrap_or(usize::MAX))
-        };
+        let total = async { Ok(query::job_outcome::count(&*db(ctx).await?, &page.filter).await?) };
         page.connection(ctx, rows, total, |o| (o.job_id.0, JobOutcome(o)))
             .await
     }

@@ -362,13 +362,11 @@ async fn open_with(
             Decoder::Gzip(Box::new(Gunzip::new(max)))
         }
         Some(other) => {
-            return Err(Failure {
-                http_status: Some(status.as_u16()),
-                ..Failure::new(
-                    ErrorKind::Parse,
-                    format!("unsupported content encoding `{other}`"),
-                )
-            });
+            return Err(Failure::new(
+                ErrorKind::Parse,
+                format!("unsupported content encoding `{other}`"),
+            )
+            .answered(status.as_u16(), 0));
         }
     };
     Ok(Opened::Body(Box::new(BodyStream {
