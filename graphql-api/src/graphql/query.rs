@@ -95,6 +95,12 @@ async fn find_event(ctx: &Context<'_>, id: EventId) -> Result<Option<Event>, Api
     Ok(Some(Event::new(Arc::new(found), provider)))
 }
 
+/// Most provider names an events filter lists.
+const MAX_FILTER_PROVIDERS: usize = 100;
+
+/// Longest text an events filter looks for in titles.
+const MAX_TITLE_FILTER_CHARS: usize = 200;
+
 /// The date range and the rest of an events filter, read against `snapshot` (provider names
 /// to ids). The deprecated top-level dates and the filter's may not both be given.
 fn event_filter(
@@ -115,6 +121,26 @@ fn event_filter(
     let from = starts_at.or(filter.starts_at).map(|t| t.0);
     let to = ends_at.or(filter.ends_at).map(|t| t.0);
     let range = DateRange::new(from, to).map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+    // Each name is looked up among the providers, and the text is matched against every
+    // candidate's title: both are bounded.
+    if filter
+        .providers
+        .as_ref()
+        .is_some_and(|names| names.len() > MAX_FILTER_PROVIDERS)
+    {
+        return Err(ApiError::BadUserInput(format!(
+            "`providers` lists at most {MAX_FILTER_PROVIDERS} names"
+        )));
+    }
+    if filter
+        .title_contains
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > MAX_TITLE_FILTER_CHARS)
+    {
+        return Err(ApiError::BadUserInput(format!(
+            "`titleContains` is at most {MAX_TITLE_FILTER_CHARS} characters"
+        )));
+    }
     let providers = filter
         .providers
         .map(|names| {

@@ -754,6 +754,14 @@ async fn paging_backward_meets_paging_forward() {
             )
             .await;
         assert_eq!(first_error_code(&both), "BAD_USER_INPUT", "{both}");
+        // `last` has the same bound as `first`.
+        let over = app
+            .graphql(
+                &format!("{{ {field}(last: 101) {{ edges {{ cursor }} }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(first_error_code(&over), "BAD_USER_INPUT", "{over}");
     }
 }
 
@@ -825,6 +833,12 @@ async fn events_are_filtered_by_provider_price_sold_out_and_title() {
     let dated = json!({ "startsAt": "2021-06-30T19:00:00Z", "endsAt": "2021-06-30T19:30:00Z" });
     assert_eq!(titles(&search(dated).await), ["Camela en concierto"]);
     assert_eq!(search(json!({ "providers": ["acme"] })).await.len(), 3);
+    assert_eq!(
+        search(json!({ "providers": vec!["acme"; 100], "titleContains": "o".repeat(200) }))
+            .await
+            .len(),
+        0
+    );
 
     // A price bound keeps events with a ticket on its side of it.
     let cents = |v: &Value| {
@@ -865,6 +879,12 @@ async fn events_are_filtered_by_provider_price_sold_out_and_title() {
     for (filter, code) in [
         (json!({ "providers": ["acme", "nope"] }), "NOT_FOUND"),
         (json!({ "minPrice": "cheap" }), "BAD_USER_INPUT"),
+        // Bounded: each name is looked up, the text matched against every title.
+        (json!({ "providers": vec!["acme"; 101] }), "BAD_USER_INPUT"),
+        (
+            json!({ "titleContains": "ó".repeat(201) }),
+            "BAD_USER_INPUT",
+        ),
     ] {
         let body = app
             .graphql_anonymous(query, json!({ "filter": filter }))
