@@ -18,6 +18,9 @@ pub enum ApiError {
     /// The operation conflicts with the current state (a job is already queued, say).
     #[error("{0}")]
     Conflict(String),
+    /// What the client asks to resume from is no longer kept (an old subscription cursor).
+    #[error("{0}")]
+    Expired(String),
     /// The operation needs a token with this role and none was given.
     #[error("this needs {} token (Authorization: Bearer ...)", role_article(*.0))]
     Unauthenticated(Role),
@@ -52,6 +55,7 @@ impl ApiError {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
+            Self::Expired(_) => "EXPIRED",
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::Unavailable => "UNAVAILABLE",
@@ -157,6 +161,7 @@ mod tests {
                 "TIMEOUT",
                 "the request took longer than 10 ms",
             ),
+            (ApiError::Expired("gone".into()), "EXPIRED", "gone"),
             (
                 ApiError::Forbidden,
                 "FORBIDDEN",

@@ -1,10 +1,11 @@
 //! The worker's housekeeping: the rescuer, which fails running jobs whose lease expired (their
-//! worker was killed or lost) and schedules their retries, and retention, which prunes old
+//! worker was killed or lost) and schedules their retries, then prunes the log of job changes
+//! (kept [`query::job_transition::KEPT`], for live updates); and retention, which prunes old
 //! finished jobs with their outcomes. Events are never pruned.
 //!
 //! Both are safe to run in every ingestor process at once: the rescuer's update only matches
-//! jobs still running with an expired lease, so each is rescued once; retention deletes by id.
-//! Both loops stop when their cancellation token fires.
+//! jobs still running with an expired lease, so each is rescued once; the prunes delete by
+//! age or id. Both loops stop when their cancellation token fires.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -51,8 +52,6 @@ async fn rescue(
         txn.rollback().await?;
         return Ok(0);
     }
-    let ids: Vec<_> = rescued.iter().map(|j| j.id).collect();
-    query::job::notify_jobs(&txn, ids).await?;
     let providers: HashMap<_, _> =
         query::provider::find_by_ids(&txn, rescued.iter().map(|j| j.provider_id))
             .await?
@@ -109,10 +108,13 @@ async fn rescue(
     Ok(rescued.len())
 }
 
-/// Rescues expired jobs every `every` until `stop` fires.
+/// Rescues expired jobs, and prunes the log of job changes, every `every` until `stop` fires.
 pub async fn run_rescuer(db: DatabaseConnection, every: Duration, stop: CancellationToken) {
     crate::worker::repeat(every, stop, "rescuer", || async {
-        rescue_expired(&db, time::now()).await.map(|_| None)
+        let now = time::now();
+        rescue_expired(&db, now).await?;
+        query::job_transition::prune(&db, now - query::job_transition::KEPT).await?;
+        Ok(None)
     })
     .await;
 }

@@ -16,6 +16,7 @@ use sea_orm_migration::{MigrationStatus, MigrationTrait};
 mod m20261125_000001_create_tables;
 mod m20261125_000002_inline_zones;
 mod m20261201_000003_job_outcome_empty_feed;
+mod m20261201_000004_job_transition;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_inline_zones::Migration),
             Box::new(m20261201_000003_job_outcome_empty_feed::Migration),
+            Box::new(m20261201_000004_job_transition::Migration),
         ]
     }
 }

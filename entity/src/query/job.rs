@@ -145,7 +145,6 @@ pub async fn enqueue_in(db: &impl ConnectionTrait, new: NewJob) -> Result<Option
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("the job just inserted".to_owned()))?;
     super::job_outcome::insert_pending(db, &job).await?;
-    notify_jobs(db, [job.id]).await?;
     Ok(Some(job))
 }
 
@@ -209,8 +208,7 @@ pub async fn claim_next(
         // Ids collected first: an iterator borrowing `jobs` across an await would make this
         // future not `Send` for every lifetime, which spawned callers need.
         let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-        super::job_outcome::mark_running(&txn, ids.clone(), claim.now).await?;
-        notify_jobs(&txn, ids).await?;
+        super::job_outcome::mark_running(&txn, ids, claim.now).await?;
     }
     txn.commit().await?;
     Ok(jobs)
@@ -241,7 +239,6 @@ pub async fn claim_by_id(
         .pop();
     if let Some(job) = &claimed {
         super::job_outcome::mark_running(&txn, [job.id], claim.now).await?;
-        notify_jobs(&txn, [job.id]).await?;
     }
     txn.commit().await?;
     Ok(claimed)
@@ -285,21 +282,7 @@ pub async fn finish(
         .filter(held(job))
         .exec(db)
         .await?;
-    if result.rows_affected == 1 {
-        notify_jobs(db, [job.id]).await?;
-    }
     Ok(result.rows_affected == 1)
-}
-
-/// Announces that these jobs changed (see [`super::notify`]).
-pub async fn notify_jobs(
-    db: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = JobId>,
-) -> Result<(), DbErr> {
-    for id in ids {
-        super::notify(db, super::JOB_CHANNEL, &id.0.to_string()).await?;
-    }
-    Ok(())
 }
 
 /// The condition that `job` is still running under the claim its worker holds.
@@ -515,26 +498,6 @@ pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(JobState, i6
         .column(Column::State)
         .column_as(Column::Id.count(), "count")
         .group_by(Column::State)
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// Jobs created, started or finished at or after `since`, with their state now: the change
-/// feed's poll on SQLite, which has no notifications.
-pub async fn changed_since(
-    db: &impl ConnectionTrait,
-    since: DateTime<Utc>,
-) -> Result<Vec<(JobId, JobState)>, DbErr> {
-    Entity::find()
-        .select_only()
-        .columns([Column::Id, Column::State])
-        .filter(
-            sea_orm::Condition::any()
-                .add(Column::CreatedAt.gte(since))
-                .add(Column::StartedAt.gte(since))
-                .add(Column::FinishedAt.gte(since)),
-        )
         .into_tuple()
         .all(db)
         .await

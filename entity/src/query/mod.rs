@@ -5,6 +5,7 @@ pub mod catalog_version;
 pub mod event;
 pub mod job;
 pub mod job_outcome;
+pub mod job_transition;
 pub mod provider;
 
 use sea_orm::{
@@ -71,6 +72,7 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// version).
 pub const CATALOG_CHANNEL: &str = "fever_catalog";
 /// The PostgreSQL notification channel that announces a job's change (payload: the job id).
+/// The triggers that log each change in `job_transition` notify it, on every write path.
 pub const JOB_CHANNEL: &str = "fever_job";
 
 /// Announces a change to listeners (the API's search index and job subscriptions). On

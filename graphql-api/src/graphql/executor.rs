@@ -374,7 +374,7 @@ mod tests {
                 "Unknown field",
             ),
             (
-                "subscription { jobUpdates { id } }",
+                "subscription { jobUpdates { cursor } }",
                 json!({}),
                 "BAD_REQUEST",
                 "not supported on this transport",

@@ -149,7 +149,7 @@ pub async fn run(
         db.clone(),
         Arc::clone(&index),
         Arc::clone(&status),
-        changes.subscribe(),
+        changes.catalog(),
         config.refresh_interval,
         background.clone(),
     ));

@@ -1,4 +1,4 @@
-//! Keeping the search index in step with the database, and hearing about job changes.
+//! Keeping the search index in step with the database.
 //!
 //! At start-up the index is built from one scan of the searchable events. Then a refresher
 //! loads only what changed: the ingestor bumps the catalogue version in each transaction that
@@ -27,7 +27,6 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{EventSummary, SearchIndex, Snapshot};
-use crate::changes::Change;
 
 /// Rows a refresh decodes between two yields to the runtime.
 const REFRESH_YIELD_ROWS: usize = 256;
@@ -140,7 +139,7 @@ pub async fn run_refresher(
     db: DatabaseConnection,
     index: Arc<SearchIndex>,
     status: Arc<CatalogStatus>,
-    mut changes: broadcast::Receiver<Change>,
+    mut changes: broadcast::Receiver<()>,
     poll: Duration,
     stop: CancellationToken,
 ) {
@@ -162,15 +161,13 @@ pub async fn run_refresher(
                 failing = true;
             }
         }
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(poll) => break,
-                change = changes.recv() => match change {
-                    Ok(Change::Catalog) | Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Ok(Change::Job(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(poll) => {}
+            change = changes.recv() => {
+                if let Err(broadcast::error::RecvError::Closed) = change {
+                    return;
+                }
             }
         }
     }

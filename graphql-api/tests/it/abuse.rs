@@ -502,7 +502,7 @@ async fn an_anonymous_websocket_cannot_follow_jobs_and_a_wrong_token_is_closed()
         .unwrap();
     socket.next().await.unwrap().unwrap();
     let subscribe = json!({ "id": "1", "type": "subscribe",
-        "payload": { "query": "subscription { jobUpdates { id provider { url } } }" } });
+        "payload": { "query": "subscription { jobUpdates { job { provider { url } } } }" } });
     socket
         .send(Message::text(subscribe.to_string()))
         .await

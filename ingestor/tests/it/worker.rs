@@ -3,7 +3,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use chrono::{TimeDelta, Timelike as _, Utc};
+use chrono::{DateTime, TimeDelta, Timelike as _, Utc};
 use entity::{
     ErrorKind, JobId, JobState, JobTrigger, ProviderId, job,
     query::{
@@ -125,6 +125,33 @@ db_test!(async fn each_tick_becomes_one_job_that_runs(test_db) {
     assert!(matches!(last.state, JobState::Completed | JobState::Pending), "{last:?}");
     assert_job_invariants(db, acme).await;
     assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3);
+
+    // The change log has each state each job entered, in order, at the job's own times.
+    let log = query::job_transition::replay(db, 0, DateTime::UNIX_EPOCH, Some(acme), 1_000).await.unwrap();
+    for job in earlier {
+        let changes: Vec<_> = log.iter().filter(|t| t.job.id == job.id).map(|t| &t.change).collect();
+        let states: Vec<_> = changes.iter().map(|c| c.state).collect();
+        assert_eq!(states, [JobState::Pending, JobState::Running, JobState::Completed]);
+        let ats: Vec<_> = changes.iter().map(|c| c.at).collect();
+        assert_eq!(ats, [job.created_at, job.started_at.unwrap(), job.finished_at.unwrap()]);
+    }
+});
+
+db_test!(async fn the_change_log_is_pruned_to_minutes_keeping_its_newest(test_db) {
+    let db = &test_db.db;
+    let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 0 0 1 1 * 2100").await;
+    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    let now = time::now();
+    let claim = Claim { worker_id: "w", now, lease_until: now + TimeDelta::minutes(1) };
+    let running = query::job::claim_by_id(db, job.id, &claim).await.unwrap().unwrap();
+    assert!(query::job::finish(db, &running, JobState::Completed, time::now()).await.unwrap());
+    assert_eq!(query::job_transition::latest(db).await.unwrap(), 3);
+    assert_eq!(query::job_transition::prune(db, time::now() - query::job_transition::KEPT).await.unwrap(), 0);
+    let later = time::now() + TimeDelta::seconds(1);
+    assert_eq!(query::job_transition::prune(db, later).await.unwrap(), 2, "all but the newest");
+    assert_eq!(query::job_transition::latest(db).await.unwrap(), 3, "the numbering goes on");
 });
 
 db_test!(async fn after_downtime_one_catch_up_job_not_a_backlog(test_db) {

@@ -5,13 +5,14 @@ use migration::{Migrator, MigratorTrait, SchemaError, StartupMigrations};
 use sea_orm::ConnectionTrait;
 use test_support::{Backend, TestDb};
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "provider",
     "job",
     "job_outcome",
     "event",
     "zone", // a view since the second migration
     "catalog_version",
+    "job_transition",
 ];
 
 async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
@@ -133,7 +134,7 @@ async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
         .await
         .unwrap();
 
-    migration::revert(db, Some(1)).await.unwrap();
+    migration::revert(db, Some(2)).await.unwrap();
     assert!(
         db.execute_unprepared("SELECT empty_feed FROM job_outcome")
             .await
@@ -142,7 +143,8 @@ async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
     );
     assert!(matches!(
         migration::ensure_current(db).await,
-        Err(SchemaError::Behind { pending }) if pending == ["m20261201_000003_job_outcome_empty_feed"]
+        Err(SchemaError::Behind { pending })
+            if pending == ["m20261201_000003_job_outcome_empty_feed", "m20261201_000004_job_transition"]
     ));
 
     migration::apply_pending(db).await.unwrap();
