@@ -19,6 +19,8 @@ pub struct Model {
     pub event_id: String,
     /// Title of the base event.
     pub title: String,
+    /// The title folded for search: lowercase, accents dropped ([`crate::search::fold`]).
+    pub title_folded: String,
     /// `online`, `offline`, or whatever the provider says.
     pub sell_mode: String,
     /// The organiser, when the feed names one.

@@ -6,6 +6,8 @@
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
 //! - [`destination`]: which provider addresses may be fetched (public only by default).
+//! - [`search`]: what an event search means (range, filter, order), for the API's index and
+//!   the SQL search alike.
 //! - [`record`]: the feed's domain record (an event as a feed gives it, validated) and its
 //!   content hash; the collector builds these and never needs [`query`].
 //! - Parse-once domain types: [`ids`], [`settings`] (what a provider is configured with, and
@@ -25,6 +27,7 @@ pub mod provider;
 pub mod query;
 pub mod record;
 pub mod sea_orm_active_enums;
+pub mod search;
 pub mod settings;
 pub mod time;
 

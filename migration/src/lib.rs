@@ -17,6 +17,7 @@ mod m20261125_000001_create_tables;
 mod m20261125_000002_inline_zones;
 mod m20261201_000003_job_outcome_empty_feed;
 mod m20261201_000004_job_transition;
+mod m20261201_000005_event_title_folded;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_inline_zones::Migration),
             Box::new(m20261201_000003_job_outcome_empty_feed::Migration),
             Box::new(m20261201_000004_job_transition::Migration),
+            Box::new(m20261201_000005_event_title_folded::Migration),
         ]
     }
 }

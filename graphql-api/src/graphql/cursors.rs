@@ -2,30 +2,60 @@
 //! client made up, or one from another connection, is `BAD_USER_INPUT`.
 
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use uuid::Uuid;
 
-use crate::{error::ApiError, search::EventSummary};
+use crate::{
+    error::ApiError,
+    search::{OrderField, Position},
+};
 
-/// An opaque cursor for an event: its start and id.
-pub(crate) fn event_cursor(event: &EventSummary) -> String {
-    let raw = format!("{}:{}", event.starts_at.timestamp_micros(), event.id);
+/// An opaque cursor for an event's position in the order of a search. In start order it is
+/// the start and the id (as before orders existed, so older cursors still work).
+pub(crate) fn event_cursor(position: &Position) -> String {
+    let raw = match position {
+        Position::Start(start, id) => format!("{}:{id}", start.timestamp_micros()),
+        Position::Price(Some(cents), id) => format!("price:{cents}:{id}"),
+        Position::Price(None, id) => format!("price:-:{id}"),
+        Position::Title(title, id) => format!("title:{id}:{title}"),
+    };
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-/// The position an event cursor names.
-pub(crate) fn parse_event_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
-    let invalid =
-        || ApiError::BadUserInput(format!("`{cursor}` is not a cursor from this connection"));
+/// The position an event cursor names, which must be one of `field`'s order.
+pub(crate) fn parse_event_cursor(field: OrderField, cursor: &str) -> Result<Position, ApiError> {
+    let invalid = || {
+        ApiError::BadUserInput(format!(
+            "`{cursor}` is not a cursor from this connection in this order"
+        ))
+    };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| invalid())?;
     let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-    let (micros, id) = raw.split_once(':').ok_or_else(invalid)?;
-    let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    let id = id.parse().map_err(|_| invalid())?;
-    Ok((at, id))
+    let id = |text: &str| text.parse::<Uuid>().map_err(|_| invalid());
+    match field {
+        OrderField::Start => {
+            let (micros, rest) = raw.split_once(':').ok_or_else(invalid)?;
+            let micros: i64 = micros.parse().map_err(|_| invalid())?;
+            let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+            Ok(Position::Start(at, id(rest)?))
+        }
+        OrderField::Price => {
+            let rest = raw.strip_prefix("price:").ok_or_else(invalid)?;
+            let (cents, rest) = rest.split_once(':').ok_or_else(invalid)?;
+            let cents = match cents {
+                "-" => None,
+                cents => Some(cents.parse().map_err(|_| invalid())?),
+            };
+            Ok(Position::Price(cents, id(rest)?))
+        }
+        OrderField::Title => {
+            let rest = raw.strip_prefix("title:").ok_or_else(invalid)?;
+            let (uuid, title) = rest.split_once(':').ok_or_else(invalid)?;
+            Ok(Position::Title(title.to_owned(), id(uuid)?))
+        }
+    }
 }
 
 /// An opaque cursor for a job (or its outcome): its id.

@@ -5,8 +5,8 @@
 //!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
 //!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
 //! - `query`, `mutation`, `subscription`: the roots.
-//! - `event`, `job`, `provider`, `stats`, `scalars`: the types; `cursors`: opaque
-//!   connection cursors; `loaders`: batched loading.
+//! - `event`, `job`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
+//!   ordered; `cursors`: opaque connection cursors; `loaders`: batched loading.
 
 pub mod cost;
 pub(crate) mod cursors;
@@ -18,6 +18,7 @@ mod job;
 pub mod limits;
 mod loaders;
 mod mutation;
+mod order;
 mod provider;
 mod query;
 mod scalars;
@@ -33,6 +34,7 @@ pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
 pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
 pub use mutation::{MutationRoot, ProviderInput};
+pub use order::{EventOrder, EventOrderField, OrderDirection};
 pub use provider::{Health, Provider, ProviderKind};
 pub use query::{QueryRoot, RequestLimits, Viewer};
 pub use scalars::Instant;

@@ -12,7 +12,8 @@ use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    Event, EventFilter, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals, cursors, db,
+    Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals,
+    cursors, db,
     ids::GlobalId,
     job,
     limits::Limits,
@@ -22,7 +23,7 @@ use super::{
 use crate::{
     access::{Access, Principal, Role, SearchGuard, ViewerGuard, require_search, require_viewer},
     error::ApiError,
-    search::{self, DateRange, EventSummary, SearchIndex, Snapshot},
+    search::{self, DateRange, SearchIndex, Snapshot},
 };
 
 /// How a connection is paged: forward with `first`/`after` (the default), or backward with
@@ -108,7 +109,7 @@ fn event_filter(
     starts_at: Option<Instant>,
     ends_at: Option<Instant>,
     filter: Option<EventFilter>,
-) -> Result<(DateRange, search::filter::EventFilter), ApiError> {
+) -> Result<(DateRange, search::EventFilter), ApiError> {
     let filter = filter.unwrap_or_default();
     if (starts_at.is_some() || ends_at.is_some())
         && (filter.starts_at.is_some() || filter.ends_at.is_some())
@@ -158,15 +159,12 @@ fn event_filter(
         |name: &str, text: Option<String>| text.map(|t| scalars::price_cents(name, &t)).transpose();
     Ok((
         range,
-        search::filter::EventFilter {
+        search::EventFilter {
             providers,
             min_price_cents: price("minPrice", filter.min_price)?,
             max_price_cents: price("maxPrice", filter.max_price)?,
             sold_out: filter.sold_out,
-            title: filter
-                .title_contains
-                .as_deref()
-                .map(search::filter::Folded::new),
+            title: filter.title_contains.as_deref().map(search::Folded::new),
         },
     ))
 }
@@ -332,8 +330,9 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// Events that were ever online, with their latest values, kept by `filter` (each
-    /// condition optional), by start then id. The dates are by containment: the event starts
-    /// at or after `startsAt` and ends at or before `endsAt`.
+    /// condition optional), in `orderBy` (by start, earliest first, without one). The dates
+    /// are by containment: the event starts at or after `startsAt` and ends at or before
+    /// `endsAt`.
     #[graphql(guard = "SearchGuard")]
     #[expect(
         clippy::too_many_arguments,
@@ -345,6 +344,7 @@ impl QueryRoot {
         #[graphql(deprecation = "use filter: { startsAt }")] starts_at: Option<Instant>,
         #[graphql(deprecation = "use filter: { endsAt }")] ends_at: Option<Instant>,
         filter: Option<EventFilter>,
+        order_by: Option<EventOrder>,
         #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
         first: Option<i32>,
         #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
@@ -359,25 +359,30 @@ impl QueryRoot {
             last,
             before,
         };
-        let paging = args.paging(ctx, cursors::parse_event_cursor)?;
+        let order = search::EventOrder::from(order_by.unwrap_or_default());
+        let paging = args.paging(ctx, |c| cursors::parse_event_cursor(order.field, c))?;
         let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
         let (range, filter) = event_filter(&snapshot, starts_at, ends_at, filter)?;
-        let kept = |e: &&Arc<EventSummary>| filter.admits(e);
         // Counting walks the whole range: only when asked.
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            snapshot.search(&range, None, None).filter(kept).count()
+            snapshot
+                .search(&range, None, None)
+                .filter(|e| filter.admits(e))
+                .count()
         } else {
             0
         };
-        let (page, has_previous, has_next) = match paging {
+        let (page, has_previous, has_next) = match &paging {
             Paging::Forward { size, after } => {
-                let mut found = snapshot.search(&range, after, None).filter(kept);
-                let page: Vec<_> = found.by_ref().take(size).collect();
+                let mut found = snapshot.ordered(&range, &filter, order, after.clone(), None);
+                let page: Vec<_> = found.by_ref().take(*size).collect();
                 (page, after.is_some(), found.next().is_some())
             }
             Paging::Backward { size, before } => {
-                let mut found = snapshot.search(&range, None, before).filter(kept).rev();
-                let mut page: Vec<_> = found.by_ref().take(size).collect();
+                let mut found = snapshot
+                    .ordered(&range, &filter, order, None, before.clone())
+                    .rev();
+                let mut page: Vec<_> = found.by_ref().take(*size).collect();
                 page.reverse();
                 (page, found.next().is_some(), before.is_some())
             }
@@ -386,7 +391,7 @@ impl QueryRoot {
             Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
         connection.edges.extend(page.into_iter().map(|found| {
             let node = Event::new(Arc::clone(found), snapshot.provider_name(found.provider_id));
-            Edge::new(cursors::event_cursor(found), node)
+            Edge::new(cursors::event_cursor(&order.position(found)), node)
         }));
         Ok(connection)
     }

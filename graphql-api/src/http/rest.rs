@@ -282,6 +282,7 @@ mod tests {
             id: entity::EventId(uuid::Uuid::nil()),
             provider_id: entity::ProviderId(1),
             title: "Camela \"en\" concierto".into(),
+            title_folded: String::new(),
             sell_mode: "online".into(),
             ever_online: true,
             starts_local: local,

@@ -1,9 +1,11 @@
 //! The in-memory search index: every event that was ever online, with its latest values,
-//! sorted by start then id, so a date-range search is a binary search and a short scan.
+//! sorted by start then id, so a date-range search is a binary search and a short scan, and
+//! kept in price and title order too, for searches in those orders (what a search means, its
+//! range, filter and order, is `entity::search`).
 //!
 //! A [`Snapshot`] is immutable; the index holds the current one behind an atomic pointer, so
 //! readers never block and never see half a refresh. A refresh builds the next snapshot from
-//! the current one and the events that changed (see `catalog`), sharing every unchanged event.
+//! the current one and the events that changed (see `refresh`), sharing every unchanged event.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -12,51 +14,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use entity::ProviderId;
 use uuid::Uuid;
 
-/// A date range for search: `from <= start` and `end <= to`, both bounds inclusive and each
-/// optional. An inverted range cannot be built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DateRange {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-/// `starts_at` is after `ends_at`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("starts_at ({from}) is after ends_at ({to})")]
-pub struct InvertedRange {
-    /// The lower bound given.
-    pub from: DateTime<Utc>,
-    /// The upper bound given.
-    pub to: DateTime<Utc>,
-}
-
-impl DateRange {
-    /// The range, unless `from` is after `to`.
-    pub fn new(
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<Self, InvertedRange> {
-        match (from, to) {
-            (Some(from), Some(to)) if from > to => Err(InvertedRange { from, to }),
-            _ => Ok(Self { from, to }),
-        }
-    }
-
-    /// The lower bound on the start.
-    pub fn from(&self) -> Option<DateTime<Utc>> {
-        self.from
-    }
-
-    /// The upper bound on the end.
-    pub fn to(&self) -> Option<DateTime<Utc>> {
-        self.to
-    }
-
-    /// Whether an event that starts within the range also ends within it.
-    pub fn admits_end(&self, event: &EventSummary) -> bool {
-        self.to.is_none_or(|to| event.ends_at <= to)
-    }
-}
+pub use entity::search::{
+    DateRange, Direction, EventFilter, EventOrder, Folded, InvertedRange, OrderField, Position,
+};
 
 /// Reads a date-time parameter: RFC 3339 (`Z` or an offset), or a naive date-time read as UTC.
 pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
@@ -86,9 +46,28 @@ pub fn key(event: &EventSummary) -> (DateTime<Utc>, Uuid) {
 pub struct Snapshot {
     /// The catalogue version it includes every change up to.
     pub version: i64,
+    /// Every event, by start then id.
     events: Vec<Arc<EventSummary>>,
+    /// The same events by lowest price (the unpriced last), then id.
+    by_price: Vec<Arc<EventSummary>>,
+    /// The same events by folded title, then id.
+    by_title: Vec<Arc<EventSummary>>,
     providers: HashMap<ProviderId, Arc<str>>,
 }
+
+/// The orders a snapshot keeps its events in, smallest first.
+const BY_START: EventOrder = EventOrder::START;
+const BY_PRICE: EventOrder = EventOrder {
+    field: OrderField::Price,
+    direction: Direction::Asc,
+};
+const BY_TITLE: EventOrder = EventOrder {
+    field: OrderField::Title,
+    direction: Direction::Asc,
+};
+
+/// The events of an ordered search, from the front in order, from the back in reverse.
+pub type Ordered<'a> = Box<dyn DoubleEndedIterator<Item = &'a Arc<EventSummary>> + Send + 'a>;
 
 impl Snapshot {
     /// A snapshot of `events` at `version`. Every event given is indexed: the caller passes
@@ -113,8 +92,15 @@ impl Snapshot {
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
         events.sort_unstable_by_key(|e| key(e));
+        let sorted = |order: EventOrder| {
+            let mut events = events.clone();
+            events.sort_unstable_by(|a, b| order.compare(a, b));
+            events
+        };
         Self {
             version,
+            by_price: sorted(BY_PRICE),
+            by_title: sorted(BY_TITLE),
             events,
             providers,
         }
@@ -153,7 +139,7 @@ impl Snapshot {
         range: &DateRange,
         after: Option<(DateTime<Utc>, Uuid)>,
         before: Option<(DateTime<Utc>, Uuid)>,
-    ) -> impl DoubleEndedIterator<Item = &'a Arc<EventSummary>> + 'a {
+    ) -> impl DoubleEndedIterator<Item = &'a Arc<EventSummary>> + Send + 'a {
         let mut positions = self.candidates(range);
         if let Some(after) = after {
             positions.start = positions
@@ -171,14 +157,89 @@ impl Snapshot {
             .filter(move |e| range.admits_end(e))
     }
 
+    /// The events in `range` that `filter` keeps, in `order`, strictly between the positions
+    /// `after` and `before` (either optional; positions of `order`'s field). Read it from the
+    /// front to page forward, from the back to page backward.
+    ///
+    /// By start, it is [`Self::search`]. By price or title, a range holding few events is
+    /// sorted on the spot; otherwise the snapshot's own order for that field is walked, and
+    /// only the events in range kept. Sorting costs `m log m` for `m` events in range,
+    /// walking about `page × n / m` of the `n` events to fill a page: a range is sorted when
+    /// it holds at most `sqrt(64 n)` events (or at most 256).
+    pub fn ordered<'a>(
+        &'a self,
+        range: &DateRange,
+        filter: &'a EventFilter,
+        order: EventOrder,
+        after: Option<Position>,
+        before: Option<Position>,
+    ) -> Ordered<'a> {
+        let start_key = |position: Option<&Position>| match position {
+            Some(Position::Start(start, id)) => Some((*start, *id)),
+            _ => None,
+        };
+        if order.field == OrderField::Start {
+            let kept = move |e: &&Arc<EventSummary>| filter.admits(e);
+            return match order.direction {
+                Direction::Asc => Box::new(
+                    self.search(range, start_key(after.as_ref()), start_key(before.as_ref()))
+                        .filter(kept),
+                ),
+                Direction::Desc => Box::new(
+                    self.search(range, start_key(before.as_ref()), start_key(after.as_ref()))
+                        .rev()
+                        .filter(kept),
+                ),
+            };
+        }
+        let range = *range;
+        let kept = move |e: &&Arc<EventSummary>| {
+            range.admits(e)
+                && filter.admits(e)
+                && after
+                    .as_ref()
+                    .is_none_or(|at| order.compare_to(e, at).is_gt())
+                && before
+                    .as_ref()
+                    .is_none_or(|at| order.compare_to(e, at).is_lt())
+        };
+        let span = self.candidates(&range);
+        if sort_on_the_spot(span.len(), self.events.len()) {
+            let mut found: Vec<&Arc<EventSummary>> =
+                self.events[span].iter().filter(kept).collect();
+            found.sort_unstable_by(|a, b| order.compare(a, b));
+            return Box::new(found.into_iter());
+        }
+        let sorted = match order.field {
+            OrderField::Price => &self.by_price,
+            _ => &self.by_title,
+        };
+        match (order.field, order.direction) {
+            (_, Direction::Asc) => Box::new(sorted.iter().filter(kept)),
+            (OrderField::Price, Direction::Desc) => {
+                // The unpriced stay last: each part is read backward.
+                let priced = sorted.partition_point(|e| e.min_price_cents.is_some());
+                let (priced, unpriced) = sorted.split_at(priced);
+                Box::new(
+                    priced
+                        .iter()
+                        .rev()
+                        .chain(unpriced.iter().rev())
+                        .filter(kept),
+                )
+            }
+            (_, Direction::Desc) => Box::new(sorted.iter().rev().filter(kept)),
+        }
+    }
+
     /// Where the events of a search for `range` are among [`Self::events`]: every match lies
     /// in this span, and an event of the span matches if [`DateRange::admits_end`] says so.
     pub fn candidates(&self, range: &DateRange) -> std::ops::Range<usize> {
-        let start = range.from.map_or(0, |from| {
+        let start = range.from().map_or(0, |from| {
             self.events.partition_point(|e| e.starts_at < from)
         });
         // Ends are never before starts, so nothing that starts past `to` ends before it.
-        let end = range.to.map_or(self.events.len(), |to| {
+        let end = range.to().map_or(self.events.len(), |to| {
             self.events.partition_point(|e| e.starts_at <= to)
         });
         start..end.max(start)
@@ -191,7 +252,7 @@ impl Snapshot {
 
     /// The next snapshot, at `version`: each of `changed` replaces its previous version or is
     /// added (the caller passes searchable events only; `ever_online` is never cleared, so a
-    /// searchable event never leaves).
+    /// searchable event never leaves). Each order is merged, not sorted again.
     pub fn apply(
         &self,
         version: i64,
@@ -199,23 +260,42 @@ impl Snapshot {
         providers: HashMap<ProviderId, Arc<str>>,
     ) -> Self {
         let replaced: std::collections::HashSet<Uuid> = changed.iter().map(|e| e.id.0).collect();
-        let mut added: Vec<Arc<EventSummary>> = changed.into_iter().map(Arc::new).collect();
-        added.sort_unstable_by_key(|e| key(e));
-        let mut events = Vec::with_capacity(self.events.len() + added.len());
-        let mut added = added.into_iter().peekable();
-        for kept in self.events.iter().filter(|e| !replaced.contains(&e.id.0)) {
-            while let Some(next) = added.next_if(|a| key(a) < key(kept)) {
-                events.push(next);
-            }
-            events.push(Arc::clone(kept));
-        }
-        events.extend(added);
+        let added: Vec<Arc<EventSummary>> = changed.into_iter().map(Arc::new).collect();
         Self {
             version,
-            events,
+            events: merged(&self.events, &replaced, &added, BY_START),
+            by_price: merged(&self.by_price, &replaced, &added, BY_PRICE),
+            by_title: merged(&self.by_title, &replaced, &added, BY_TITLE),
             providers,
         }
     }
+}
+
+/// Whether an ordered search over `span` of `total` events sorts the span (see
+/// [`Snapshot::ordered`]).
+fn sort_on_the_spot(span: usize, total: usize) -> bool {
+    span <= 256 || span.saturating_mul(span) <= total.saturating_mul(64)
+}
+
+/// `kept` (in `order`) without the `replaced` events, with `added` merged in.
+fn merged(
+    kept: &[Arc<EventSummary>],
+    replaced: &std::collections::HashSet<Uuid>,
+    added: &[Arc<EventSummary>],
+    order: EventOrder,
+) -> Vec<Arc<EventSummary>> {
+    let mut added = added.to_vec();
+    added.sort_unstable_by(|a, b| order.compare(a, b));
+    let mut events = Vec::with_capacity(kept.len() + added.len());
+    let mut added = added.into_iter().peekable();
+    for kept in kept.iter().filter(|e| !replaced.contains(&e.id.0)) {
+        while let Some(next) = added.next_if(|a| order.compare(a, kept).is_lt()) {
+            events.push(next);
+        }
+        events.push(Arc::clone(kept));
+    }
+    events.extend(added);
+    events
 }
 
 /// The current snapshot, swapped atomically on refresh.
@@ -255,6 +335,7 @@ mod tests {
             id: entity::EventId(Uuid::from_u128(n)),
             provider_id: ProviderId(1),
             title: format!("event {n}"),
+            title_folded: format!("event {n}"),
             sell_mode: "online".into(),
             ever_online: true,
             starts_local: at(start).naive_utc(),
@@ -339,11 +420,11 @@ mod tests {
         assert_eq!(ids(s.search(&all, Some(after), None)), [4, 3]);
     }
 
-    /// Random events and filters: the index's answer is the reference's (every event, kept by
-    /// containment and the filter, sorted by start then id), forward and backward.
+    /// Random events, filters and orders: the index's answer is the reference's (every
+    /// event, kept by containment and the filter, sorted in the order), read forward and
+    /// backward, whole and in pages continued from their last position.
     #[test]
-    fn filtered_searches_match_a_scan_of_every_event() {
-        use super::super::filter::{EventFilter, Folded};
+    fn ordered_searches_match_a_sort_of_every_event() {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move |n: u64| {
             seed ^= seed << 13;
@@ -359,7 +440,7 @@ mod tests {
             "Niño",
             "Los Morancos",
         ];
-        let events: Vec<EventSummary> = (0..400u128)
+        let events: Vec<EventSummary> = (0..600u128)
             .map(|n| {
                 let start =
                     DateTime::from_timestamp(1_600_000_000 + 3_600 * next(500) as i64, 0).unwrap();
@@ -368,9 +449,10 @@ mod tests {
                 e.ends_at = start + chrono::TimeDelta::hours(next(48) as i64);
                 e.provider_id = ProviderId(next(3) as i64);
                 e.title = titles[next(titles.len() as u64) as usize].to_owned();
+                e.title_folded = entity::search::fold(&e.title);
                 e.sold_out = next(2) == 0;
                 if next(5) > 0 {
-                    let low = next(5_000) as i64;
+                    let low = next(50) as i64 * 100;
                     e.min_price_cents = Some(low);
                     e.max_price_cents = Some(low + next(5_000) as i64);
                 }
@@ -378,6 +460,7 @@ mod tests {
             })
             .collect();
         let snapshot = Snapshot::new(1, events.clone(), HashMap::new());
+        let (mut sorted, mut walked) = (0, 0);
         for _ in 0..300 {
             let instant = |n: u64| DateTime::from_timestamp(1_600_000_000 + 3_600 * n as i64, 0);
             let from = (next(3) > 0).then(|| instant(next(500)).unwrap());
@@ -394,26 +477,85 @@ mod tests {
                 title: (next(3) == 0)
                     .then(|| Folded::new(["OPERA", "cafe", "nino", "o", "x"][next(5) as usize])),
             };
+            let order = EventOrder {
+                field: [OrderField::Start, OrderField::Price, OrderField::Title][next(3) as usize],
+                direction: [Direction::Asc, Direction::Desc][next(2) as usize],
+            };
+            let span = snapshot.candidates(&range).len();
+            if sort_on_the_spot(span, snapshot.len()) {
+                sorted += 1;
+            } else {
+                walked += 1;
+            }
             let mut expected: Vec<&EventSummary> = events
                 .iter()
-                .filter(|e| range.from().is_none_or(|f| e.starts_at >= f))
-                .filter(|e| range.to().is_none_or(|t| e.ends_at <= t))
-                .filter(|e| filter.admits(e))
+                .filter(|e| range.admits(e) && filter.admits(e))
                 .collect();
-            expected.sort_by_key(|e| key(e));
+            expected.sort_by(|a, b| order.compare(a, b));
             let expected: Vec<u128> = expected.iter().map(|e| e.id.0.as_u128()).collect();
-            let found = snapshot
-                .search(&range, None, None)
-                .filter(|e| filter.admits(e));
-            assert_eq!(ids(found), expected, "{range:?} {filter:?}");
-            let mut backward: Vec<u128> = snapshot
-                .search(&range, None, None)
-                .rev()
-                .filter(|e| filter.admits(e))
-                .map(|e| e.id.0.as_u128())
-                .collect();
+            let context = format!("{range:?} {filter:?} {order:?}");
+            let found = snapshot.ordered(&range, &filter, order, None, None);
+            assert_eq!(ids(found), expected, "{context}");
+            let mut backward = ids(snapshot.ordered(&range, &filter, order, None, None).rev());
             backward.reverse();
-            assert_eq!(backward, expected);
+            assert_eq!(backward, expected, "{context}");
+
+            let size = 1 + next(40) as usize;
+            let mut paged = Vec::new();
+            let mut after: Option<Position> = None;
+            loop {
+                let page: Vec<_> = snapshot
+                    .ordered(&range, &filter, order, after.clone(), None)
+                    .take(size)
+                    .collect();
+                let Some(last) = page.last() else { break };
+                after = Some(order.position(last));
+                paged.extend(ids(page.into_iter()));
+            }
+            assert_eq!(paged, expected, "forward pages of {size}: {context}");
+            let mut paged = Vec::new();
+            let mut before: Option<Position> = None;
+            loop {
+                let page: Vec<_> = snapshot
+                    .ordered(&range, &filter, order, None, before.clone())
+                    .rev()
+                    .take(size)
+                    .collect();
+                let Some(first) = page.last() else { break };
+                before = Some(order.position(first));
+                paged.extend(ids(page.into_iter()));
+            }
+            paged.reverse();
+            assert_eq!(paged, expected, "backward pages of {size}: {context}");
+        }
+        assert!(
+            sorted > 30 && walked > 30,
+            "both ways exercised: {sorted} sorted, {walked} walked"
+        );
+    }
+
+    #[test]
+    fn a_refresh_keeps_every_order() {
+        let s = snapshot();
+        let mut cheap = event(5, "2021-01-01T10:00:00Z", "2021-01-01T11:00:00Z");
+        cheap.min_price_cents = Some(100);
+        cheap.title_folded = "a".into();
+        let mut dear = event(2, "2021-06-30T21:00:00Z", "2021-06-30T22:00:00Z");
+        dear.min_price_cents = Some(900);
+        let next = s.apply(2, vec![cheap, dear], HashMap::new());
+        let all = DateRange::default();
+        let filter = EventFilter::default();
+        for (order, expected) in [(BY_PRICE, [5, 2, 1, 3, 4]), (BY_TITLE, [5, 1, 2, 3, 4])] {
+            assert_eq!(
+                ids(next.ordered(&all, &filter, order, None, None)),
+                expected
+            );
+            let kept = if order == BY_PRICE {
+                &next.by_price
+            } else {
+                &next.by_title
+            };
+            assert_eq!(ids(kept.iter()), expected, "{order:?} kept merged");
         }
     }
 

@@ -1,12 +1,13 @@
 //! Event search from memory: the index ([`index`]), kept in step with the database
-//! ([`refresh`]), what a search keeps beyond its dates ([`filter`]), and the date, time and
-//! price formatting the answers share ([`format`]).
+//! ([`refresh`]), and the date, time and price formatting the answers share ([`format`]).
+//! What a search means (its range, filter and order) is `entity::search`, which the SQL
+//! search shares.
 
-pub mod filter;
 pub(crate) mod format;
 pub mod index;
 pub mod refresh;
 
 pub use index::{
-    DateRange, EventSummary, InvertedRange, SearchIndex, Snapshot, key, parse_instant,
+    DateRange, Direction, EventFilter, EventOrder, EventSummary, Folded, InvertedRange, OrderField,
+    Position, SearchIndex, Snapshot, key, parse_instant,
 };

@@ -901,3 +901,92 @@ async fn events_are_filtered_by_provider_price_sold_out_and_title() {
         .await;
     assert_eq!(first_error_code(&twice), "BAD_USER_INPUT", "{twice}");
 }
+
+#[tokio::test]
+async fn events_are_ordered_by_start_price_or_title_and_page_in_that_order() {
+    let app = spawn_app_with_samples(Backend::Postgres).await;
+    let query =
+        "query($order: EventOrder, $first: Int, $after: String, $last: Int, $before: String) {
+        events(orderBy: $order, first: $first, after: $after, last: $last, before: $before) {
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            nodes { id title startsAt minPrice } } }";
+    let page = |variables: Value| {
+        let app = &app;
+        async move {
+            let body = app.graphql_anonymous(query, variables).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"]["events"].clone()
+        }
+    };
+    let cents = |node: &Value| {
+        node["minPrice"]
+            .as_str()
+            .map(|p| (p.parse::<f64>().unwrap() * 100.0).round() as i64)
+    };
+    for field in ["STARTS_AT", "PRICE", "TITLE"] {
+        for direction in ["ASC", "DESC"] {
+            let order = json!({ "field": field, "direction": direction });
+            let all = page(json!({ "order": order, "first": 100 })).await;
+            let nodes = all["nodes"].as_array().unwrap().clone();
+            assert_eq!(nodes.len(), 3, "{all}");
+            let mut expected = nodes.clone();
+            expected.sort_by(|a, b| {
+                let by = match field {
+                    "STARTS_AT" => a["startsAt"].as_str().cmp(&b["startsAt"].as_str()),
+                    "PRICE" => match (cents(a), cents(b)) {
+                        (Some(x), Some(y)) if direction == "DESC" => y.cmp(&x),
+                        (x, y) => x.is_none().cmp(&y.is_none()).then(x.cmp(&y)),
+                    },
+                    _ => a["title"]
+                        .as_str()
+                        .unwrap()
+                        .to_lowercase()
+                        .cmp(&b["title"].as_str().unwrap().to_lowercase()),
+                };
+                if direction == "DESC" && field != "PRICE" {
+                    by.reverse()
+                } else {
+                    by
+                }
+            });
+            let ids =
+                |nodes: &[Value]| -> Vec<Value> { nodes.iter().map(|n| n["id"].clone()).collect() };
+            assert_eq!(ids(&nodes), ids(&expected), "{field} {direction}");
+
+            // One at a time, forward then backward, the same events in the same order.
+            let mut forward = Vec::new();
+            let mut after = Value::Null;
+            loop {
+                let one = page(json!({ "order": order, "first": 1, "after": after })).await;
+                forward.extend(ids(one["nodes"].as_array().unwrap()));
+                if one["pageInfo"]["hasNextPage"] != true {
+                    break;
+                }
+                after = one["pageInfo"]["endCursor"].clone();
+            }
+            assert_eq!(forward, ids(&nodes), "forward {field} {direction}");
+            let mut backward = Vec::new();
+            let mut before = Value::Null;
+            loop {
+                let one = page(json!({ "order": order, "last": 1, "before": before })).await;
+                backward.extend(ids(one["nodes"].as_array().unwrap()));
+                if one["pageInfo"]["hasPreviousPage"] != true {
+                    break;
+                }
+                before = one["pageInfo"]["startCursor"].clone();
+            }
+            backward.reverse();
+            assert_eq!(backward, ids(&nodes), "backward {field} {direction}");
+        }
+    }
+
+    // A cursor belongs to its order.
+    let by_price = page(json!({ "order": { "field": "PRICE" }, "first": 1 })).await;
+    let body = app
+        .graphql_anonymous(
+            query,
+            json!({ "order": { "field": "TITLE" }, "first": 1, "after": by_price["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(first_error_code(&body), "BAD_USER_INPUT", "{body}");
+}

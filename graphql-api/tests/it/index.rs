@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use graphql_api::search::{DateRange, key};
+use graphql_api::search::{DateRange, Direction, EventFilter, EventOrder, Folded, OrderField};
 use test_support::{Backend, ProviderSimulator, TestDb, feedgen, proxy::TcpProxy};
 use tokio_util::sync::CancellationToken;
 
@@ -60,15 +60,27 @@ async fn index_and_database_agree(backend: Backend) {
     ingest_generated(db, "alpha", 7, 1_000).await;
     ingest_generated(db, "beta", 8, 300).await;
     let snapshot = graphql_api::search::refresh::load(db).await.unwrap();
-    let all = entity::query::event::search(db, None, None).await.unwrap();
+    let everything = (DateRange::default(), EventFilter::default());
+    let all =
+        entity::query::event::search(db, &everything.0, &everything.1, EventOrder::START, None)
+            .await
+            .unwrap();
     assert!(all.len() > 600, "{} searchable events", all.len());
     assert_eq!(snapshot.len(), all.len());
+    let providers: Vec<_> = {
+        let mut ids: Vec<_> = all.iter().map(|e| e.provider_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let prices: Vec<i64> = all.iter().filter_map(|e| e.min_price_cents).collect();
 
     // Bounds drawn from the events' own instants (so boundaries are hit exactly), a second
-    // off them, and anywhere; some open-ended.
+    // off them, and anywhere; some open-ended. Filters and orders of every kind.
     let instants: Vec<DateTime<Utc>> = all.iter().flat_map(|e| [e.starts_at, e.ends_at]).collect();
     let mut rng = Lcg(42);
-    for round in 0..120 {
+    let mut seen_some = 0;
+    for round in 0..160 {
         let pick = |rng: &mut Lcg| {
             let base = instants[(rng.next() as usize) % instants.len()];
             match rng.next() % 4 {
@@ -79,33 +91,86 @@ async fn index_and_database_agree(backend: Backend) {
         };
         let (a, b) = (pick(&mut rng), pick(&mut rng));
         let (from, to) = (a.min(b), a.max(b));
-        let (from, to) = match rng.next() % 5 {
+        let (from, to) = match rng.next() % 6 {
             0 => (None, Some(to)),
             1 => (Some(from), None),
+            2 => (None, None),
             _ => (Some(from), Some(to)),
         };
         let range = DateRange::new(from, to).unwrap();
+        let price = |rng: &mut Lcg| {
+            (rng.next().is_multiple_of(3)).then(|| prices[(rng.next() as usize) % prices.len()])
+        };
+        let filter = EventFilter {
+            providers: (rng.next().is_multiple_of(4)).then(|| {
+                providers
+                    .iter()
+                    .copied()
+                    .filter(|_| rng.next().is_multiple_of(2))
+                    .collect()
+            }),
+            min_price_cents: price(&mut rng),
+            max_price_cents: price(&mut rng),
+            sold_out: (rng.next().is_multiple_of(4)).then(|| rng.next().is_multiple_of(2)),
+            title: (rng.next().is_multiple_of(3)).then(|| {
+                let needles = [
+                    "opera", "ÓPERA", "sinfo", "ACÚST", "noche 1", "o", "monologo", "zz",
+                ];
+                Folded::new(needles[(rng.next() as usize) % needles.len()])
+            }),
+        };
+        let order = EventOrder {
+            field: [OrderField::Start, OrderField::Price, OrderField::Title]
+                [(rng.next() % 3) as usize],
+            direction: [Direction::Asc, Direction::Desc][(rng.next() % 2) as usize],
+        };
         let from_index: Vec<_> = snapshot
-            .search(&range, None, None)
-            .map(|e| key(e))
+            .ordered(&range, &filter, order, None, None)
+            .map(|e| e.id)
             .collect();
-        let from_db: Vec<_> = entity::query::event::search(db, from, to)
+        let from_db: Vec<_> = entity::query::event::search(db, &range, &filter, order, None)
             .await
             .unwrap()
             .iter()
-            .map(key)
+            .map(|e| e.id)
             .collect();
-        assert_eq!(from_index, from_db, "round {round}: {from:?} .. {to:?}");
+        assert_eq!(
+            from_index, from_db,
+            "round {round}: {range:?} {filter:?} {order:?}"
+        );
+        // A page from the middle: the database's next page after the index's position.
+        if from_index.len() > 3 {
+            seen_some += 1;
+            let middle = from_index.len() / 2;
+            let at = snapshot
+                .ordered(&range, &filter, order, None, None)
+                .nth(middle)
+                .unwrap();
+            let next: Vec<_> = snapshot
+                .ordered(&range, &filter, order, Some(order.position(at)), None)
+                .take(3)
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(
+                next,
+                from_db[middle + 1..(middle + 4).min(from_db.len())],
+                "round {round}"
+            );
+        }
     }
+    assert!(
+        seen_some > 60,
+        "{seen_some} rounds found more than 3 events"
+    );
 }
 
 #[tokio::test]
-async fn index_and_database_agree_on_random_ranges_on_postgres() {
+async fn index_and_database_agree_on_random_searches_on_postgres() {
     index_and_database_agree(Backend::Postgres).await;
 }
 
 #[tokio::test]
-async fn index_and_database_agree_on_random_ranges_on_sqlite() {
+async fn index_and_database_agree_on_random_searches_on_sqlite() {
     index_and_database_agree(Backend::Sqlite).await;
 }
 

@@ -13,7 +13,7 @@ use entity::{
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};
 use test_support::db_test;
 
-async fn provider(db: &DatabaseConnection, name: &str) -> ProviderId {
+pub(crate) async fn provider(db: &DatabaseConnection, name: &str) -> ProviderId {
     let changes = ProviderChanges {
         url: Some("http://127.0.0.1:9/feed.xml".parse().unwrap()),
         ..Default::default()
@@ -25,7 +25,7 @@ async fn provider(db: &DatabaseConnection, name: &str) -> ProviderId {
         .id
 }
 
-fn event_row(
+pub(crate) fn event_row(
     provider_id: ProviderId,
     id: EventId,
     base: &str,
@@ -42,6 +42,7 @@ fn event_row(
         base_event_id: Set(base.to_owned()),
         event_id: Set(event_id.to_owned()),
         title: Set("Camela en concierto".to_owned()),
+        title_folded: Set("camela en concierto".to_owned()),
         sell_mode: Set("online".to_owned()),
         organizer_company_id: Set(None),
         ever_online: Set(true),

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::Stream;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, DerivePartialModel, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, StreamTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, DerivePartialModel, EntityTrait, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, StreamTrait,
+    sea_query::{Expr, ExprTrait as _},
 };
 
 use crate::{
     EventId, ProviderId,
     event::{Column, Entity, Model},
+    search::{DateRange, Direction, EventFilter, EventOrder, OrderField},
 };
 
 /// What is stored of an event already, to decide whether a record changes it.
@@ -52,6 +54,8 @@ pub struct EventSummary {
     pub provider_id: ProviderId,
     /// Title.
     pub title: String,
+    /// Title, folded for search.
+    pub title_folded: String,
     /// Sell mode.
     pub sell_mode: String,
     /// Whether it was ever online (search shows only those).
@@ -129,23 +133,71 @@ pub async fn find_summary(
         .await
 }
 
-/// Searchable events in `[from, to]` by containment, ordered by start then id: the
-/// database's answer to a search, which the in-memory index must match.
+/// The searchable events in `range` that `filter` keeps, in `order`, at most `limit` of them:
+/// the database's answer to a search, which the API's in-memory index must match (a test
+/// compares them), and the same search for anyone reading the database directly.
+///
+/// Titles compare byte by byte (`COLLATE "C"` on PostgreSQL, SQLite's default), as Rust's
+/// strings do.
 pub async fn search(
     db: &impl ConnectionTrait,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
+    range: &DateRange,
+    filter: &EventFilter,
+    order: EventOrder,
+    limit: Option<u64>,
 ) -> Result<Vec<EventSummary>, DbErr> {
+    let backend = db.get_database_backend();
     let mut select = Entity::find().filter(Column::EverOnline.eq(true));
-    if let Some(from) = from {
+    if let Some(from) = range.from() {
         select = select.filter(Column::StartsAt.gte(crate::time::truncate(from)));
     }
-    if let Some(to) = to {
+    if let Some(to) = range.to() {
         select = select.filter(Column::EndsAt.lte(crate::time::truncate(to)));
     }
+    if let Some(providers) = &filter.providers {
+        if providers.is_empty() {
+            // `IN ()`, which PostgreSQL refuses: no provider, no event.
+            return Ok(Vec::new());
+        }
+        select = select.filter(Column::ProviderId.is_in(providers.iter().copied()));
+    }
+    if let Some(min) = filter.min_price_cents {
+        select = select.filter(Column::MaxPriceCents.gte(min));
+    }
+    if let Some(max) = filter.max_price_cents {
+        select = select.filter(Column::MinPriceCents.lte(max));
+    }
+    if let Some(sold_out) = filter.sold_out {
+        select = select.filter(Column::SoldOut.eq(sold_out));
+    }
+    if let Some(needle) = &filter.title {
+        let position = match backend {
+            DbBackend::Postgres => "strpos(title_folded, $1) > 0",
+            _ => "instr(title_folded, ?) > 0",
+        };
+        select = select.filter(Expr::cust_with_values(position, [needle.as_str()]));
+    }
+    let way = match order.direction {
+        Direction::Asc => Order::Asc,
+        Direction::Desc => Order::Desc,
+    };
+    select = match order.field {
+        OrderField::Start => select.order_by(Column::StartsAt, way.clone()),
+        OrderField::Price => select
+            // Without a price last, whichever the direction.
+            .order_by(Expr::col(Column::MinPriceCents).is_null(), Order::Asc)
+            .order_by(Column::MinPriceCents, way.clone()),
+        OrderField::Title => {
+            let title = match backend {
+                DbBackend::Postgres => Expr::cust("title_folded COLLATE \"C\""),
+                _ => Expr::col(Column::TitleFolded),
+            };
+            select.order_by(title, way.clone())
+        }
+    };
     select
-        .order_by_asc(Column::StartsAt)
-        .order_by_asc(Column::Id)
+        .order_by(Column::Id, way)
+        .limit(limit)
         .into_partial_model::<EventSummary>()
         .all(db)
         .await

@@ -19,6 +19,7 @@ use crate::{
     EventId, ProviderId,
     event::{Column, Entity},
     record::EventRecord,
+    search::fold,
 };
 
 /// An event to insert or update, with what the store computed about it.
@@ -49,6 +50,7 @@ fn rewrite(column: Column) -> Rewrite {
         C::Id | C::ProviderId | C::BaseEventId | C::EventId | C::FirstSeenAt => Rewrite::Keep,
         C::EverOnline => Rewrite::Sticky,
         C::Title
+        | C::TitleFolded
         | C::SellMode
         | C::OrganizerCompanyId
         | C::StartsLocal
@@ -75,7 +77,7 @@ fn rewrite(column: Column) -> Rewrite {
 /// rows no slower (6.0 s against 7.4 s, one run each; see `docs/benchmarks.md`).
 const UNNEST_BATCH: usize = 5_000;
 
-/// Events per multi-row statement on SQLite: 23 parameters each stays under its limit of
+/// Events per multi-row statement on SQLite: 24 parameters each stays under its limit of
 /// 32 766.
 const SQLITE_BATCH: usize = 1_000;
 
@@ -152,13 +154,16 @@ struct Input {
 /// The arrays of a batch, bound from `$4` on (`$1` provider, `$2` now, `$3` version). The
 /// driver cannot bind NULL inside an array, so an optional value travels with a presence flag
 /// (or, for the organiser, as the empty string, which validation never lets through).
-const INPUTS: [Input; 21] = [
+const INPUTS: [Input; 22] = [
     input("id", "uuid", |w, _| column(w, |w| w.id.0)),
     input("base_event_id", "text", |w, _| {
         text(w, |r| &r.base_event_id)
     }),
     input("event_id", "text", |w, _| text(w, |r| &r.event_id)),
     input("title", "text", |w, _| text(w, |r| &r.title)),
+    input("title_folded", "text", |w, _| {
+        column(w, |w| fold(&w.record.title))
+    }),
     input("sell_mode", "text", |w, _| text(w, |r| &r.sell_mode)),
     input("organizer", "text", |w, _| {
         text(w, |r| r.organizer_company_id.as_deref().unwrap_or_default())
@@ -235,6 +240,7 @@ fn pg_value(column: Column) -> &'static str {
         C::BaseEventId => "u.base_event_id",
         C::EventId => "u.event_id",
         C::Title => "u.title",
+        C::TitleFolded => "u.title_folded",
         C::SellMode => "u.sell_mode",
         C::OrganizerCompanyId => "NULLIF(u.organizer, '')",
         C::EverOnline => "u.online",
@@ -327,6 +333,7 @@ fn sqlite_value(column: Column, write: &EventWrite<'_>, stamp: Stamp) -> SimpleE
         C::BaseEventId => r.base_event_id.as_str().into(),
         C::EventId => r.event_id.as_str().into(),
         C::Title => r.title.as_str().into(),
+        C::TitleFolded => fold(&r.title).into(),
         C::SellMode => r.sell_mode.as_str().into(),
         C::OrganizerCompanyId => r.organizer_company_id.clone().into(),
         C::EverOnline => r.is_online().into(),
@@ -387,7 +394,7 @@ mod tests {
             .and_then(|rest| rest.split_once(") SELECT "))
             .map(|(columns, _)| columns.split(", ").count());
         assert_eq!(listed, Some(Column::iter().count()), "{insert}");
-        assert!(insert.contains("$24::text[]) AS u(id, "), "{insert}");
+        assert!(insert.contains("$25::text[]) AS u(id, "), "{insert}");
 
         let update = &*PG_UPDATE;
         let set: Vec<&str> = update
