@@ -75,12 +75,13 @@ INSERT INTO provider (name, kind, url, schedule, enabled, time_zone, connect_tim
     created_at, updated_at)
 VALUES ('load', 'fever_xml', 'http://127.0.0.1:9/none.xml', '0 0 3 * * *', false, 'UTC',
     5000, 15000, 60000, 268435456, 3, 2000, now(), now());
-INSERT INTO event (id, provider_id, base_event_id, event_id, title, sell_mode,
+INSERT INTO event (id, provider_id, base_event_id, event_id, title, title_folded, sell_mode,
     organizer_company_id, ever_online, starts_local, ends_local, starts_at, ends_at,
     sell_from, sell_to, sold_out, min_price_cents, max_price_cents, content_hash,
     first_seen_at, last_seen_at, updated_at, catalog_version, zones)
 SELECT md5('load' || g)::uuid, 1, (g / 10)::text, g::text,
-    'Concierto ' || g || ' ' || left(md5(g::text), 12), 'online', '1', true,
+    'Concierto ' || g || ' ' || left(md5(g::text), 12),
+    'concierto ' || g || ' ' || left(md5(g::text), 12), 'online', '1', true,
     ts::timestamp, (ts + interval '90 minutes')::timestamp, ts, ts + interval '90 minutes',
     ts - interval '30 days', ts, false, 1500, 6500, g, now(), now(), now(), 1,
     '[{"zone_id":"1","name":"Platea","capacity":100,"price_cents":1500,"numbered":true},{"zone_id":"2","name":"Palco","capacity":10,"price_cents":6500,"numbered":true}]'

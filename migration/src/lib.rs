@@ -18,6 +18,7 @@ mod m20261125_000002_inline_zones;
 mod m20261201_000003_job_outcome_empty_feed;
 mod m20261201_000004_job_transition;
 mod m20261201_000005_event_title_folded;
+mod m20261201_000006_job_order_indexes;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_job_outcome_empty_feed::Migration),
             Box::new(m20261201_000004_job_transition::Migration),
             Box::new(m20261201_000005_event_title_folded::Migration),
+            Box::new(m20261201_000006_job_order_indexes::Migration),
         ]
     }
 }

@@ -16,14 +16,14 @@ use sea_orm::{
 
 use crate::JobId;
 
-/// Which page of a list kept newest first (jobs, outcomes), next to a job: keyset pagination
-/// both ways.
+/// Which page of an ordered list, next to a row: keyset pagination both ways. `C` names a
+/// row's place in the list's order (a job id for the lists kept newest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    /// The newest ones older than this job (from the newest without one): a page forward.
-    Older(Option<JobId>),
-    /// The oldest ones newer than this job (from the oldest without one): a page backward.
-    Newer(Option<JobId>),
+pub enum Window<C = JobId> {
+    /// The first rows after this one (from the first without one): a page forward.
+    After(Option<C>),
+    /// The last rows before this one (up to the last without one): a page backward.
+    Before(Option<C>),
 }
 
 /// Up to `limit` rows of `select` in `window` of the list ordered by `id` newest first,
@@ -36,16 +36,16 @@ pub(crate) async fn newest_first<E: EntityTrait>(
     limit: u64,
 ) -> Result<Vec<E::Model>, DbErr> {
     match window {
-        Window::Older(before) => {
-            let select = match before {
-                Some(before) => select.filter(id.lt(before)),
+        Window::After(cursor) => {
+            let select = match cursor {
+                Some(cursor) => select.filter(id.lt(cursor)),
                 None => select,
             };
             select.order_by_desc(id).limit(limit).all(db).await
         }
-        Window::Newer(after) => {
-            let select = match after {
-                Some(after) => select.filter(id.gt(after)),
+        Window::Before(cursor) => {
+            let select = match cursor {
+                Some(cursor) => select.filter(id.gt(cursor)),
                 None => select,
             };
             let mut rows = select.order_by_asc(id).limit(limit).all(db).await?;

@@ -1,9 +1,15 @@
-//! Opaque cursors: an event's (start, id), a job's id, a job update's change number. A cursor a
+//! Opaque cursors: an event's place in its order, a job's (and its place in its order), a job
+//! update's change number. A cursor a
 //! client made up, or one from another connection, is `BAD_USER_INPUT`.
 
 use base64::Engine as _;
 use chrono::DateTime;
 use uuid::Uuid;
+
+use entity::{
+    JobId,
+    query::job::{JobKey, JobOrderField, JobPosition},
+};
 
 use crate::{
     error::ApiError,
@@ -66,6 +72,65 @@ pub(crate) fn job_cursor(id: i64) -> String {
 /// The job id a job cursor names.
 pub(crate) fn parse_job_cursor(cursor: &str) -> Result<i64, ApiError> {
     parse_numbered_cursor("job", cursor)
+}
+
+/// An opaque cursor for a job's position in an order of `jobs`. By creation it is the job's
+/// cursor (as before orders existed, so older cursors still work).
+pub(crate) fn job_position_cursor(at: &JobPosition) -> String {
+    let id = at.id.0;
+    let raw = match at.key {
+        JobKey::Created => return job_cursor(id),
+        JobKey::Finished(Some(when)) => format!("job:finished:{}:{id}", when.timestamp_micros()),
+        JobKey::Finished(None) => format!("job:finished:-:{id}"),
+        JobKey::Duration(Some(ms)) => format!("job:duration:{ms}:{id}"),
+        JobKey::Duration(None) => format!("job:duration:-:{id}"),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The position a job cursor names, which must be one of `field`'s order.
+pub(crate) fn parse_job_position(
+    field: JobOrderField,
+    cursor: &str,
+) -> Result<JobPosition, ApiError> {
+    if field == JobOrderField::Created {
+        return Ok(JobPosition {
+            key: JobKey::Created,
+            id: JobId(parse_job_cursor(cursor)?),
+        });
+    }
+    let invalid = || {
+        ApiError::BadUserInput(format!(
+            "`{cursor}` is not a cursor from this connection in this order"
+        ))
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .ok_or_else(invalid)?;
+    let prefix = match field {
+        JobOrderField::Finished => "job:finished:",
+        _ => "job:duration:",
+    };
+    let (value, id) = raw
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split_once(':'))
+        .ok_or_else(invalid)?;
+    let id = JobId(id.parse().map_err(|_| invalid())?);
+    let value: Option<i64> = match value {
+        "-" => None,
+        value => Some(value.parse().map_err(|_| invalid())?),
+    };
+    let key = match field {
+        JobOrderField::Finished => JobKey::Finished(
+            value
+                .map(|micros| DateTime::from_timestamp_micros(micros).ok_or_else(invalid))
+                .transpose()?,
+        ),
+        _ => JobKey::Duration(value),
+    };
+    Ok(JobPosition { key, id })
 }
 
 /// An opaque cursor for a job update: the number of the change in the change log.

@@ -34,7 +34,7 @@ pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
 pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
 pub use mutation::{MutationRoot, ProviderInput};
-pub use order::{EventOrder, EventOrderField, OrderDirection};
+pub use order::{EventOrder, EventOrderField, JobOrder, JobOrderField, OrderDirection};
 pub use provider::{Health, Provider, ProviderKind};
 pub use query::{QueryRoot, RequestLimits, Viewer};
 pub use scalars::Instant;

@@ -1,7 +1,7 @@
 //! How lists are ordered: `events(orderBy:)` and `jobs(orderBy:)`.
 
 use async_graphql::{Enum, InputObject};
-use entity::search;
+use entity::{query::job, search};
 
 /// Which way a list runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
@@ -52,6 +52,51 @@ impl From<EventOrder> for search::EventOrder {
                 EventOrderField::StartsAt => search::OrderField::Start,
                 EventOrderField::Price => search::OrderField::Price,
                 EventOrderField::Title => search::OrderField::Title,
+            },
+            direction: order.direction.into(),
+        }
+    }
+}
+
+/// What jobs are ordered by; the id breaks ties. Jobs not finished yet have no finish or
+/// duration: they come last, whichever the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+pub enum JobOrderField {
+    /// When it was created.
+    #[default]
+    CreatedAt,
+    /// When it finished.
+    FinishedAt,
+    /// How long it took (its outcome's `durationMs`).
+    Duration,
+}
+
+/// How `jobs` are ordered (default: newest first).
+#[derive(Debug, Clone, Copy, InputObject)]
+pub struct JobOrder {
+    /// By what.
+    pub field: JobOrderField,
+    /// Which way (default `DESC`: newest, latest or longest first).
+    #[graphql(default_with = "OrderDirection::Desc")]
+    pub direction: OrderDirection,
+}
+
+impl Default for JobOrder {
+    fn default() -> Self {
+        Self {
+            field: JobOrderField::CreatedAt,
+            direction: OrderDirection::Desc,
+        }
+    }
+}
+
+impl From<JobOrder> for job::JobOrder {
+    fn from(order: JobOrder) -> Self {
+        Self {
+            field: match order.field {
+                JobOrderField::CreatedAt => job::JobOrderField::Created,
+                JobOrderField::FinishedAt => job::JobOrderField::Finished,
+                JobOrderField::Duration => job::JobOrderField::Duration,
             },
             direction: order.direction.into(),
         }

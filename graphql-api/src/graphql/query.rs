@@ -12,8 +12,8 @@ use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOutcome, Node, Provider, Totals,
-    cursors, db,
+    Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome, Node, Provider,
+    Totals, cursors, db,
     ids::GlobalId,
     job,
     limits::Limits,
@@ -199,26 +199,27 @@ async fn job_filter(
     })
 }
 
-/// What a page of jobs (or of their outcomes) asks for.
-struct JobPage {
+/// What a page of jobs (or of their outcomes) asks for; `C` is what its cursors name.
+struct JobPage<C> {
     /// Its size.
     size: usize,
-    /// Which jobs around its cursor (jobs are listed newest first).
-    window: Window,
+    /// Which jobs around its cursor.
+    window: Window<C>,
     /// Which jobs.
     filter: query::job::JobFilter,
 }
 
-impl JobPage {
-    /// Reads the arguments `jobs` and `jobOutcomes` share.
+impl<C> JobPage<C> {
+    /// Reads the arguments `jobs` and `jobOutcomes` share (`cursor` reads one of theirs).
     async fn read(
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
         args: PageArgs,
+        cursor: impl Fn(&str) -> Result<C, ApiError>,
     ) -> Result<Self, ApiError> {
-        let (size, window) = match args.paging(ctx, cursors::parse_job_cursor)? {
-            Paging::Forward { size, after } => (size, Window::Older(after.map(JobId))),
-            Paging::Backward { size, before } => (size, Window::Newer(before.map(JobId))),
+        let (size, window) = match args.paging(ctx, cursor)? {
+            Paging::Forward { size, after } => (size, Window::After(after)),
+            Paging::Backward { size, before } => (size, Window::Before(before)),
         };
         let filter = job_filter(&*db(ctx).await?, filter).await?;
         Ok(Self {
@@ -233,14 +234,15 @@ impl JobPage {
         self.size as u64 + 1
     }
 
-    /// The connection of `rows` (newest first, up to [`Self::limit`] of them); the total is
-    /// counted only when the query asks for it.
+    /// The connection of `rows` (in the list's order, up to [`Self::limit`] of them); the
+    /// total is counted only when the query asks for it. `node` gives each row's cursor and
+    /// node.
     async fn connection<R, N: async_graphql::OutputType>(
         &self,
         ctx: &Context<'_>,
         mut rows: Vec<R>,
         total: impl Future<Output = Result<u64, ApiError>>,
-        node: impl Fn(R) -> (i64, N),
+        node: impl Fn(R) -> (String, N),
     ) -> Result<Connection<String, N, Totals>, ApiError> {
         let total_count = if ctx.look_ahead().field("totalCount").exists() {
             usize::try_from(total.await?).unwrap_or(usize::MAX)
@@ -248,14 +250,14 @@ impl JobPage {
             0
         };
         let more = rows.len() > self.size;
-        // The extra row is the one farthest from the cursor: the oldest going forward, the
-        // newest going backward. Past the cursor there is at least the cursor's own job.
-        let (has_previous, has_next) = match self.window {
-            Window::Older(cursor) => {
+        // The extra row is the one farthest from the cursor: the last going forward, the
+        // first going backward. Past the cursor there is at least the cursor's own job.
+        let (has_previous, has_next) = match &self.window {
+            Window::After(cursor) => {
                 rows.truncate(self.size);
                 (cursor.is_some(), more)
             }
-            Window::Newer(cursor) => {
+            Window::Before(cursor) => {
                 if more {
                     rows.drain(..rows.len() - self.size);
                 }
@@ -265,8 +267,8 @@ impl JobPage {
         let mut connection =
             Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
         connection.edges.extend(rows.into_iter().map(|row| {
-            let (id, node) = node(row);
-            Edge::new(cursors::job_cursor(id), node)
+            let (cursor, node) = node(row);
+            Edge::new(cursor, node)
         }));
         Ok(connection)
     }
@@ -466,12 +468,17 @@ impl QueryRoot {
             .map(Provider::from))
     }
 
-    /// Jobs, newest first. Needs a viewer token.
+    /// Jobs, in `orderBy` (newest first without one). Needs a viewer token.
     #[graphql(guard = "ViewerGuard")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is an argument of the GraphQL field"
+    )]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
+        order_by: Option<JobOrder>,
         #[graphql(desc = "Page size going forward (default 20, at most the server's limit).")]
         first: Option<i32>,
         #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
@@ -486,12 +493,24 @@ impl QueryRoot {
             last,
             before,
         };
-        let page = JobPage::read(ctx, filter, args).await?;
-        let rows =
-            query::job::list(&*db(ctx).await?, &page.filter, page.window, page.limit()).await?;
+        let order = query::job::JobOrder::from(order_by.unwrap_or_default());
+        let page = JobPage::read(ctx, filter, args, |c| {
+            cursors::parse_job_position(order.field, c)
+        })
+        .await?;
+        let rows = query::job::list(
+            &*db(ctx).await?,
+            &page.filter,
+            order,
+            page.window,
+            page.limit(),
+        )
+        .await?;
         let total = async { Ok(query::job::count(&*db(ctx).await?, &page.filter).await?) };
-        page.connection(ctx, rows, total, |j| (j.id.0, Job(j)))
-            .await
+        page.connection(ctx, rows, total, |(j, at)| {
+            (cursors::job_position_cursor(&at), Job(j))
+        })
+        .await
     }
 
     /// The job with this id, or null. Needs a viewer token.
@@ -521,13 +540,18 @@ impl QueryRoot {
             last,
             before,
         };
-        let page = JobPage::read(ctx, filter, args).await?;
+        let page = JobPage::read(ctx, filter, args, |c| {
+            cursors::parse_job_cursor(c).map(JobId)
+        })
+        .await?;
         let rows =
             query::job_outcome::list(&*db(ctx).await?, &page.filter, page.window, page.limit())
                 .await?;
         let total = async { Ok(query::job_outcome::count(&*db(ctx).await?, &page.filter).await?) };
-        page.connection(ctx, rows, total, |o| (o.job_id.0, JobOutcome(o)))
-            .await
+        page.connection(ctx, rows, total, |o| {
+            (cursors::job_cursor(o.job_id.0), JobOutcome(o))
+        })
+        .await
     }
 
     /// Per-provider totals of the jobs that finished in the range (both bounds optional).

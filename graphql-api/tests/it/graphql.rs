@@ -990,3 +990,197 @@ async fn events_are_ordered_by_start_price_or_title_and_page_in_that_order() {
         .await;
     assert_eq!(first_error_code(&body), "BAD_USER_INPUT", "{body}");
 }
+
+/// Jobs finished at colliding instants after colliding durations, and some not finished.
+async fn seed_jobs_to_order(db: &sea_orm::DatabaseConnection) {
+    use entity::{
+        JobState, job, job_outcome,
+        query::job::{Enqueued, NewJob},
+        time,
+    };
+    use sea_orm::{ActiveModelTrait as _, ActiveValue::Set};
+    let base = time::now() - chrono::TimeDelta::hours(1);
+    for p in 0..4 {
+        let changes = ProviderChanges {
+            url: Some("http://127.0.0.1:9/feed.xml".parse().unwrap()),
+            ..Default::default()
+        };
+        let provider =
+            entity::query::provider::upsert(db, &format!("p{p}").parse().unwrap(), changes)
+                .await
+                .unwrap()
+                .model()
+                .id;
+        for n in 0..12i64 {
+            let Enqueued::Created(created) =
+                entity::query::job::enqueue(db, NewJob::manual(provider, time::now()))
+                    .await
+                    .unwrap()
+            else {
+                panic!("created");
+            };
+            // The last job of each provider stays pending, so it has no finish or duration.
+            if n == 11 {
+                break;
+            }
+            let finished = base + chrono::TimeDelta::seconds((n * 7 + p) % 9);
+            job::ActiveModel {
+                id: Set(created.id),
+                state: Set(JobState::Completed),
+                started_at: Set(Some(base)),
+                finished_at: Set(Some(finished)),
+                ..Default::default()
+            }
+            .update(db)
+            .await
+            .unwrap();
+            job_outcome::ActiveModel {
+                job_id: Set(created.id),
+                status: Set(JobState::Completed),
+                finished_at: Set(Some(finished)),
+                duration_ms: Set(Some((n * 37 + p) % 5 * 100)),
+                ..Default::default()
+            }
+            .update(db)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn jobs_page_in_every_order(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    seed_jobs_to_order(&test_db.db).await;
+    let jobs: Vec<(i64, Option<i64>, Option<i64>)> = {
+        use sea_orm::EntityTrait as _;
+        entity::job::Entity::find()
+            .find_also_related(entity::job_outcome::Entity)
+            .all(&test_db.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(job, outcome)| {
+                let finished = job.finished_at.map(|t| t.timestamp_micros());
+                (job.id.0, finished, outcome.and_then(|o| o.duration_ms))
+            })
+            .collect()
+    };
+    assert_eq!(jobs.len(), 48);
+    let app = crate::app::spawn_app_on(test_db).await;
+    let query =
+        "query($order: JobOrder, $first: Int, $after: String, $last: Int, $before: String) {
+        jobs(orderBy: $order, first: $first, after: $after, last: $last, before: $before) {
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            nodes { databaseId } } }";
+    for field in ["CREATED_AT", "FINISHED_AT", "DURATION"] {
+        for direction in ["ASC", "DESC"] {
+            // The documented order: by (value, id) that way, then the jobs without a value
+            // by id that way.
+            let mut expected: Vec<(Option<i64>, i64)> = jobs
+                .iter()
+                .map(|(id, finished, duration)| {
+                    let value = match field {
+                        "CREATED_AT" => Some(*id),
+                        "FINISHED_AT" => *finished,
+                        _ => *duration,
+                    };
+                    (value, *id)
+                })
+                .collect();
+            expected.sort_by(|a, b| {
+                let by = |x: &(Option<i64>, i64), y: &(Option<i64>, i64)| match (x.0, y.0) {
+                    (Some(v), Some(w)) => (v, x.1).cmp(&(w, y.1)),
+                    (None, None) => x.1.cmp(&y.1),
+                    _ => std::cmp::Ordering::Equal,
+                };
+                match (a.0.is_some(), b.0.is_some()) {
+                    (true, false) => std::cmp::Ordering::Less,
+                    (false, true) => std::cmp::Ordering::Greater,
+                    _ if direction == "DESC" => by(b, a),
+                    _ => by(a, b),
+                }
+            });
+            let expected: Vec<String> = expected.iter().map(|(_, id)| id.to_string()).collect();
+            let order = json!({ "field": field, "direction": direction });
+            for size in [1, 5, 13, 100] {
+                let mut forward = Vec::new();
+                let mut after = Value::Null;
+                loop {
+                    let body = app
+                        .graphql(
+                            query,
+                            json!({ "order": order, "first": size, "after": after }),
+                        )
+                        .await;
+                    assert!(body.get("errors").is_none(), "{body}");
+                    let page = &body["data"]["jobs"];
+                    forward.extend(
+                        page["nodes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|n| n["databaseId"].as_str().unwrap().to_owned()),
+                    );
+                    if page["pageInfo"]["hasNextPage"] != true {
+                        break;
+                    }
+                    after = page["pageInfo"]["endCursor"].clone();
+                }
+                assert_eq!(forward, expected, "forward by {size}: {field} {direction}");
+                let mut backward = Vec::new();
+                let mut before = Value::Null;
+                loop {
+                    let body = app
+                        .graphql(
+                            query,
+                            json!({ "order": order, "last": size, "before": before }),
+                        )
+                        .await;
+                    assert!(body.get("errors").is_none(), "{body}");
+                    let page = &body["data"]["jobs"];
+                    let mut nodes: Vec<String> = page["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n["databaseId"].as_str().unwrap().to_owned())
+                        .collect();
+                    nodes.extend(backward);
+                    backward = nodes;
+                    if page["pageInfo"]["hasPreviousPage"] != true {
+                        break;
+                    }
+                    before = page["pageInfo"]["startCursor"].clone();
+                }
+                assert_eq!(
+                    backward, expected,
+                    "backward by {size}: {field} {direction}"
+                );
+            }
+        }
+    }
+    // A cursor belongs to its order.
+    let body = app
+        .graphql(
+            query,
+            json!({ "order": { "field": "DURATION" }, "first": 1 }),
+        )
+        .await;
+    let cursor = body["data"]["jobs"]["pageInfo"]["endCursor"].clone();
+    let body = app
+        .graphql(
+            query,
+            json!({ "order": { "field": "FINISHED_AT" }, "first": 1, "after": cursor }),
+        )
+        .await;
+    assert_eq!(first_error_code(&body), "BAD_USER_INPUT", "{body}");
+}
+
+#[tokio::test]
+async fn jobs_page_both_ways_in_every_order_on_postgres() {
+    jobs_page_in_every_order(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn jobs_page_both_ways_in_every_order_on_sqlite() {
+    jobs_page_in_every_order(Backend::Sqlite).await;
+}

@@ -1,4 +1,5 @@
-//! Queries over `job`: creating jobs, claiming them, and the guarded state transitions.
+//! Queries over `job`: creating jobs, claiming them, and the guarded state transitions; the
+//! listings monitoring pages through are in [`list`].
 //!
 //! A job moves `pending -> running -> completed | failed`. A worker claims pending jobs and
 //! gets a random lease token; every later transition of that job names the token and the
@@ -14,6 +15,10 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
+
+mod list;
+
+pub use list::{JobFilter, JobKey, JobOrder, JobOrderField, JobPosition, count, list};
 
 use crate::{
     JobId, JobState, JobTrigger, ProviderId,
@@ -411,60 +416,6 @@ pub async fn force_state(
     }
     .update(db)
     .await
-}
-
-/// Which jobs a listing shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobFilter {
-    /// Only this provider's.
-    pub provider_id: Option<ProviderId>,
-    /// Only jobs in this state.
-    pub state: Option<JobState>,
-    /// Only jobs with this trigger.
-    pub trigger: Option<JobTrigger>,
-    /// Only jobs created at or after this instant.
-    pub from: Option<DateTime<Utc>>,
-    /// Only jobs created at or before this instant.
-    pub to: Option<DateTime<Utc>>,
-}
-
-impl JobFilter {
-    /// The filter as a condition on `job`.
-    pub fn condition(&self) -> sea_orm::Condition {
-        let mut condition = sea_orm::Condition::all();
-        if let Some(provider) = self.provider_id {
-            condition = condition.add(Column::ProviderId.eq(provider));
-        }
-        if let Some(state) = self.state {
-            condition = condition.add(Column::State.eq(state));
-        }
-        if let Some(trigger) = self.trigger {
-            condition = condition.add(Column::Trigger.eq(trigger));
-        }
-        if let Some(from) = self.from {
-            condition = condition.add(Column::CreatedAt.gte(time::truncate(from)));
-        }
-        if let Some(to) = self.to {
-            condition = condition.add(Column::CreatedAt.lte(time::truncate(to)));
-        }
-        condition
-    }
-}
-
-/// Up to `limit` jobs matching `filter` in `window` of the list newest first, newest first.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &JobFilter,
-    window: super::Window,
-    limit: u64,
-) -> Result<Vec<Model>, DbErr> {
-    let select = Entity::find().filter(filter.condition());
-    super::newest_first(db, select, Column::Id, window, limit).await
-}
-
-/// How many jobs match `filter`.
-pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64, DbErr> {
-    sea_orm::PaginatorTrait::count(Entity::find().filter(filter.condition()), db).await
 }
 
 /// The jobs with these ids, in no particular order (for batched loading).
