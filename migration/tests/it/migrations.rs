@@ -21,6 +21,20 @@ async fn table_exists(db: &impl ConnectionTrait, table: &str) -> bool {
         .is_ok()
 }
 
+/// Reverts every migration from `name` on (the last first); returns their names, oldest
+/// first.
+async fn revert_to_before(db: &sea_orm::DatabaseConnection, name: &str) -> Vec<String> {
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let at = names.iter().position(|n| n == name).unwrap();
+    migration::revert(db, Some((names.len() - at) as u32))
+        .await
+        .unwrap();
+    names[at..].to_vec()
+}
+
 async fn up_down_up(backend: Backend) {
     let test_db = TestDb::empty(backend).await;
     let db = &test_db.db;
@@ -134,18 +148,7 @@ async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
         .await
         .unwrap();
 
-    // Back to just before the migration that added the column.
-    let names: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    let at = names
-        .iter()
-        .position(|n| n == "m20261201_000003_job_outcome_empty_feed")
-        .unwrap();
-    migration::revert(db, Some((names.len() - at) as u32))
-        .await
-        .unwrap();
+    let reverted = revert_to_before(db, "m20261201_000003_job_outcome_empty_feed").await;
     assert!(
         db.execute_unprepared("SELECT empty_feed FROM job_outcome")
             .await
@@ -154,7 +157,7 @@ async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
     );
     assert!(matches!(
         migration::ensure_current(db).await,
-        Err(SchemaError::Behind { pending }) if pending == names[at..]
+        Err(SchemaError::Behind { pending }) if pending == reverted
     ));
 
     migration::apply_pending(db).await.unwrap();
@@ -193,18 +196,7 @@ async fn titles_are_folded_for_search_when_the_column_arrives(backend: Backend) 
         row.title_folded = sea_orm::ActiveValue::Set("stale".to_owned());
         row.insert(db).await.unwrap();
     }
-    // Back to just before the migration that added the column.
-    let names: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    let at = names
-        .iter()
-        .position(|n| n == "m20261201_000005_event_title_folded")
-        .unwrap();
-    migration::revert(db, Some((names.len() - at) as u32))
-        .await
-        .unwrap();
+    revert_to_before(db, "m20261201_000005_event_title_folded").await;
     migration::apply_pending(db).await.unwrap();
     let mut folded: Vec<(String, String)> = entity::event::Entity::find()
         .all(db)
