@@ -59,7 +59,7 @@ INSERT INTO job (provider_id, state, trigger, tick, scheduled_for, attempt, run_
 SELECT 1 + g % $PROVIDERS, CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, 'schedule',
     ts, ts, 1, ts, ts, ts + ((g * 7919) % 60000) * interval '1 ms', 'bench', ts, ts
 FROM (SELECT g, now() - interval '30 days' + g * (interval '30 days' / $JOBS) AS ts
-      FROM generate_series(1, $JOBS) g) s;
+      FROM generate_series(1::bigint, $JOBS) g) s;
 INSERT INTO job (provider_id, state, trigger, scheduled_for, attempt, run_at, created_at)
 SELECT p, 'pending', 'manual', now(), 1, now(), now() FROM generate_series(1, $PROVIDERS) p;
 INSERT INTO job_outcome (job_id, provider_id, status, created_at, processed_at, finished_at,

@@ -143,22 +143,29 @@ for size in $SIZES; do
         "$(python3 -c "print($rps / $baseline_rps)")" | tee -a "$results"
 
     # The same page through GraphQL, as a Relay client asks for it (edges) and through the
-    # shorter `nodes` list.
-    for shape in edges nodes; do
-        if [ "$shape" = edges ]; then
-            fields="edges { node { id title startDate startTime endDate endTime minPrice maxPrice } }"
-        else
-            fields="nodes { id title startDate startTime endDate endTime minPrice maxPrice }"
-        fi
-        cat >"$work/graphql.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"query":"{ events(startsAt: \\\\"$from\\\\", endsAt: \\\\"$to\\\\", first: 20) { $fields } }"}'
-LUA
+    # shorter `nodes` list; then ordered pages: the window by price, highest first (its events
+    # sorted on the spot), and the whole catalogue by title (the index's kept order walked).
+    for shape in edges nodes price title; do
+        node="id title startDate startTime endDate endTime minPrice maxPrice"
+        args="startsAt: \"$from\", endsAt: \"$to\", first: 20"
+        case "$shape" in
+            edges) fields="edges { node { $node } }" ;;
+            nodes) fields="nodes { $node }" ;;
+            price) fields="nodes { $node }"
+                   args="filter: { startsAt: \"$from\", endsAt: \"$to\" }, orderBy: { field: PRICE, direction: DESC }, first: 20" ;;
+            title) fields="nodes { $node }"; args="orderBy: { field: TITLE }, first: 20" ;;
+        esac
+        query="{ events($args) { $fields } }"
+        body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$query")"
+        python3 - "$body" >"$work/graphql.lua" <<'PY'
+import json, sys
+print('wrk.method = "POST"')
+print('wrk.headers["Content-Type"] = "application/json"')
+print("wrk.body = " + json.dumps(sys.argv[1]))
+PY
         # GraphQL errors come with 200: check the answer once before timing it.
-        query="{ events(startsAt: \"$from\", endsAt: \"$to\", first: 20) { $fields } }"
         curl -sf "http://127.0.0.1:$api_port/graphql" -H 'Content-Type: application/json' \
-            --data-binary "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$query")" |
+            --data-binary "$body" |
             python3 -c '
 import json, sys
 answer = json.load(sys.stdin)

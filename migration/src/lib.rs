@@ -19,6 +19,7 @@ mod m20261201_000003_job_outcome_empty_feed;
 mod m20261201_000004_job_transition;
 mod m20261201_000005_event_title_folded;
 mod m20261201_000006_job_order_indexes;
+mod m20261201_000007_job_provider_indexes;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_job_transition::Migration),
             Box::new(m20261201_000005_event_title_folded::Migration),
             Box::new(m20261201_000006_job_order_indexes::Migration),
+            Box::new(m20261201_000007_job_provider_indexes::Migration),
         ]
     }
 }

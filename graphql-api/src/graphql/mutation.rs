@@ -100,13 +100,13 @@ impl MutationRoot {
     async fn set_provider_enabled(
         &self,
         ctx: &Context<'_>,
-        name: String,
-        enabled: bool,
+        #[graphql(desc = "The provider's name.")] provider: String,
+        #[graphql(desc = "`true` schedules it again, `false` stops scheduling it.")] enabled: bool,
     ) -> Result<Provider, ApiError> {
-        query::provider::set_enabled(&*db(ctx).await?, &name, enabled)
+        query::provider::set_enabled(&*db(ctx).await?, &provider, enabled)
             .await?
             .map(Provider::from)
-            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))
+            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{provider}`")))
     }
 
     /// Creates a provider, or updates the settings given of an existing one.

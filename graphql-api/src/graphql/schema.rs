@@ -113,7 +113,15 @@ pub fn readable_sdl(sdl: &str) -> String {
                 in_arguments = false;
                 out.push(line.clone());
             } else {
-                out.push(line.trim_end_matches(',').to_owned());
+                // Arguments after a described one share its line, tab-separated.
+                for (n, argument) in line.split(",\t\t").enumerate() {
+                    let argument = argument.trim_end_matches(',');
+                    out.push(if n == 0 {
+                        argument.to_owned()
+                    } else {
+                        format!("{indent}{}", argument.trim_start())
+                    });
+                }
             }
         } else if trimmed.ends_with('(') && !trimmed.starts_with('"') {
             in_arguments = true;
@@ -218,6 +226,15 @@ mod tests {
         assert_eq!(
             readable_sdl(raw),
             "type Query {\n  \"\"\"Jobs, newest first.\"\"\"\n  jobs(\n    filter: JobFilter\n    first: Int = 20\n    after: String\n  ): JobConnection!\n  job(id: ID!): Job\n}\n\n\"\"\"A page of Job items, with their cursors and totals.\"\"\"\ntype JobConnection {\n  x: Int\n}\n"
+        );
+    }
+
+    #[test]
+    fn arguments_after_a_described_one_get_their_own_lines() {
+        let raw = "type Mutation {\n\tset(\n\t\t\"\"\"\n\t\tWhich.\n\t\t\"\"\"\n\t\tname: String!,\t\tenabled: Boolean!\n\t): Int\n}\n";
+        assert_eq!(
+            readable_sdl(raw),
+            "type Mutation {\n  set(\n    \"\"\"Which.\"\"\"\n    name: String!\n    enabled: Boolean!\n  ): Int\n}\n"
         );
     }
 

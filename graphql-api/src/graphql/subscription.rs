@@ -194,3 +194,23 @@ impl JobUpdate {
         Job(self.0.job.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_numbers_are_remembered_once_and_boundedly() {
+        let mut delivered = Delivered::default();
+        assert!(delivered.insert(7));
+        assert!(!delivered.insert(7), "a second delivery is refused");
+        assert!(delivered.insert(3), "a late, lower number is new");
+        assert_eq!(delivered.oldest(), Some(3));
+        for seq in 100..100 + Delivered::KEPT as i64 {
+            delivered.insert(seq);
+        }
+        assert_eq!(delivered.set.len(), Delivered::KEPT);
+        assert_eq!(delivered.order.len(), Delivered::KEPT);
+        assert_eq!(delivered.oldest(), Some(100), "the first ones were let go");
+    }
+}

@@ -277,12 +277,13 @@ async fn queries_work_over_get_but_mutations_do_not() {
         .await
         .unwrap();
     assert_eq!(read["data"]["providers"], json!([]));
-    let write: Value = get("mutation { setProviderEnabled(name: \"x\", enabled: false) { name } }")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let write: Value =
+        get("mutation { setProviderEnabled(provider: \"x\", enabled: false) { name } }")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(first_error_code(&write), "BAD_USER_INPUT", "{write}");
 }
 
@@ -302,7 +303,7 @@ async fn mutations_need_the_admin_token_and_change_nothing_without_it() {
     add_provider(&app.test_db.db, "acme").await;
     let trigger =
         "mutation { triggerCollection(provider: \"acme\") { id state trigger provider { name } } }";
-    let disable = "mutation { setProviderEnabled(name: \"acme\", enabled: false) { enabled } }";
+    let disable = "mutation { setProviderEnabled(provider: \"acme\", enabled: false) { enabled } }";
     for query in [trigger, disable] {
         let anonymous = app.graphql_as(None, query, json!({})).await;
         assert_eq!(first_error_code(&anonymous), "UNAUTHENTICATED");
