@@ -97,20 +97,10 @@ impl Snapshot {
             events.sort_unstable_by(|a, b| order.compare(a, b));
             events
         };
-        // The title order is the slow one (string comparisons): it is sorted on a thread of
-        // its own meanwhile.
-        let (by_price, by_title) = std::thread::scope(|scope| {
-            let by_title = scope.spawn(|| sorted(BY_TITLE));
-            let by_price = sorted(BY_PRICE);
-            let by_title = by_title
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (by_price, by_title)
-        });
         Self {
             version,
-            by_price,
-            by_title,
+            by_price: sorted(BY_PRICE),
+            by_title: sorted(BY_TITLE),
             events,
             providers,
         }
