@@ -1,9 +1,10 @@
 //! The one short transaction that ends a job: its state, its outcome and, for a completed
 //! collection, the events, all committed together or not at all.
 //!
-//! It runs after the fetch, never across it. Its first statement moves the job out of
-//! `running` under the worker's lease token: if the lease was lost (the rescuer failed the job
-//! meanwhile), nothing is written. Events are compared with what is stored by content hash;
+//! It runs after the fetch, never across it. Its first statement takes the job's row under the
+//! worker's lease token: if the lease was lost (the rescuer failed the job meanwhile), nothing
+//! is written. Its last moves the job out of `running`, at the instant the writes ended, so a
+//! job's `finishedAt` and duration include the store. Events are compared with what is stored by content hash;
 //! only new and changed ones are written, in multi-row upserts, and the catalogue version is
 //! bumped only when something changed. A failed job never touches events.
 
@@ -19,6 +20,7 @@ use entity::{
         job_outcome::Finished,
     },
     record::EventRecord,
+    time,
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
@@ -47,7 +49,7 @@ pub async fn complete(
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
     let txn = query::begin_write(db).await?;
-    if !query::job::finish(&txn, job, JobState::Completed, now).await? {
+    if !query::job::hold(&txn, job).await? {
         txn.rollback().await?;
         return Ok(Committed::LeaseLost);
     }
@@ -98,6 +100,12 @@ pub async fn complete(
             validators.body_hash.clone(),
         )
         .await?;
+    }
+    // The job ends when its writes are done: its finish and duration include the store.
+    finished.finished_at = time::now();
+    if !query::job::finish(&txn, job, JobState::Completed, finished.finished_at).await? {
+        txn.rollback().await?;
+        return Ok(Committed::LeaseLost);
     }
     query::job_outcome::record_finished(&txn, job, &finished).await?;
     txn.commit().await?;

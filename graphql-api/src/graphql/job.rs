@@ -213,7 +213,7 @@ impl Job {
         self.0.started_at.map(Instant)
     }
 
-    /// When it ended.
+    /// When it ended: when its results were written (its transaction committed just after).
     async fn finished_at(&self) -> Option<Instant> {
         self.0.finished_at.map(Instant)
     }
@@ -287,12 +287,13 @@ impl JobOutcome {
         self.0.processed_at.map(Instant)
     }
 
-    /// When processing ended.
+    /// When processing ended, its writes included.
     async fn finished_at(&self) -> Option<Instant> {
         self.0.finished_at.map(Instant)
     }
 
-    /// How long it took, in milliseconds.
+    /// How long it took, in milliseconds, from its claim to the end of its writes (fetch,
+    /// parse, validation and store).
     async fn duration_ms(&self) -> Option<i64> {
         self.0.duration_ms
     }

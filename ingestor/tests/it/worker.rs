@@ -412,3 +412,53 @@ db_test!(async fn retention_prunes_old_finished_jobs_and_keeps_events(test_db) {
     assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [pending.id], "pending jobs stay");
     assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 3, "events are never pruned");
 });
+
+/// A job ends when its writes are done: with a store slowed down by a second (a trigger on
+/// `event` that sleeps), its finish and duration include that second.
+#[tokio::test]
+async fn a_jobs_duration_includes_its_store() {
+    use sea_orm::ConnectionTrait as _;
+    let test_db = TestDb::migrated(test_support::Backend::Postgres).await;
+    let db = &test_db.db;
+    db.execute_unprepared(
+        "CREATE FUNCTION slow_store() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+         CREATE TRIGGER slow_store AFTER INSERT ON event \
+         FOR EACH STATEMENT EXECUTE FUNCTION slow_store();",
+    )
+    .await
+    .unwrap();
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
+    let report = ingestor::collect::collect_now(
+        db,
+        "acme",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
+    assert!(report.outcome.inserted > 0);
+    let duration = report.outcome.duration_ms.unwrap();
+    assert!(
+        duration >= 1_000,
+        "{duration} ms: the store's second is missing"
+    );
+    let job = jobs_of(db, acme).await.pop().unwrap();
+    let finished = job.finished_at.unwrap();
+    assert_eq!(
+        Some(finished),
+        report.outcome.finished_at,
+        "the job and its outcome agree"
+    );
+    assert!(finished - job.started_at.unwrap() >= TimeDelta::seconds(1));
+    // The change log says it completed at that instant too.
+    let log = query::job_transition::replay(db, 0, DateTime::UNIX_EPOCH, Some(acme), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.last().map(|t| (t.change.state, t.change.at)),
+        Some((JobState::Completed, finished))
+    );
+}

@@ -268,8 +268,24 @@ pub async fn heartbeat(
     Ok(result.rows_affected == 1)
 }
 
+/// Whether the worker still holds `job` (running, under its lease token), locking its row
+/// until the transaction ends so no one else (the rescuer) changes it meanwhile. On SQLite the
+/// transaction's write lock (`BEGIN IMMEDIATE`) already keeps everyone else out.
+pub async fn hold(db: &impl ConnectionTrait, job: &Model) -> Result<bool, DbErr> {
+    let held = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(held(job))
+        .lock_exclusive()
+        .into_tuple::<JobId>()
+        .one(db)
+        .await?;
+    Ok(held.is_some())
+}
+
 /// Moves a running job to `completed` or `failed`; `false` (and nothing changed) if the
-/// worker no longer holds it. Call it first in the job's commit transaction.
+/// worker no longer holds it. Call it last in the job's commit transaction, with the instant
+/// its work ended (a long write first takes the row with [`hold`]).
 pub async fn finish(
     db: &impl ConnectionTrait,
     job: &Model,
