@@ -65,6 +65,11 @@ impl ApiError {
         }
     }
 
+    /// No provider is called `name`.
+    pub fn unknown_provider(name: &str) -> Self {
+        Self::NotFound(format!("no provider is called `{name}`"))
+    }
+
     /// An internal failure: logs `cause` with its chain and returns the opaque error.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %error_chain(cause), "internal error");

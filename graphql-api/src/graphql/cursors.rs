@@ -1,6 +1,6 @@
 //! Opaque cursors: an event's place in its order, a job's (and its place in its order), a job
-//! update's change number. A cursor a
-//! client made up, or one from another connection, is `BAD_USER_INPUT`.
+//! update's change number, each URL-safe base64 of a short text. A cursor a client made up,
+//! or one from another connection, is `BAD_USER_INPUT`.
 
 use base64::Engine as _;
 use chrono::DateTime;
@@ -25,7 +25,7 @@ pub(crate) fn event_cursor(position: &Position) -> String {
         Position::Price(None, id) => format!("price:-:{id}"),
         Position::Title(title, id) => format!("title:{id}:{title}"),
     };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    encode(&raw)
 }
 
 /// The position an event cursor names, which must be one of `field`'s order.
@@ -35,10 +35,7 @@ pub(crate) fn parse_event_cursor(field: OrderField, cursor: &str) -> Result<Posi
             "`{cursor}` is not a cursor from this connection in this order"
         ))
     };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+    let raw = decode(cursor).ok_or_else(invalid)?;
     let id = |text: &str| text.parse::<Uuid>().map_err(|_| invalid());
     match field {
         OrderField::Start => {
@@ -85,7 +82,7 @@ pub(crate) fn job_position_cursor(at: &JobPosition) -> String {
         JobKey::Duration(Some(ms)) => format!("job:duration:{ms}:{id}"),
         JobKey::Duration(None) => format!("job:duration:-:{id}"),
     };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    encode(&raw)
 }
 
 /// The position a job cursor names, which must be one of `field`'s order.
@@ -104,11 +101,7 @@ pub(crate) fn parse_job_position(
             "`{cursor}` is not a cursor from this connection in this order"
         ))
     };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .ok_or_else(invalid)?;
+    let raw = decode(cursor).ok_or_else(invalid)?;
     let prefix = match field {
         JobOrderField::Finished => "job:finished:",
         _ => "job:duration:",
@@ -144,14 +137,11 @@ pub(crate) fn parse_update_cursor(cursor: &str) -> Result<i64, ApiError> {
 }
 
 fn numbered_cursor(kind: &str, number: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{number}"))
+    encode(&format!("{kind}:{number}"))
 }
 
 fn parse_numbered_cursor(kind: &str, cursor: &str) -> Result<i64, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
+    decode(cursor)
         .and_then(|raw| {
             raw.strip_prefix(kind)?
                 .strip_prefix(':')
@@ -160,4 +150,17 @@ fn parse_numbered_cursor(kind: &str, cursor: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| {
             ApiError::BadUserInput(format!("`{cursor}` is not a {kind} cursor from this API"))
         })
+}
+
+/// The opaque form of this text (a cursor's, or a global id's).
+pub(crate) fn encode(raw: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The text an opaque string (see [`encode`]) stands for, if it is one.
+pub(crate) fn decode(cursor: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(raw).ok()
 }

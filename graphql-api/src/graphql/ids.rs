@@ -7,9 +7,9 @@
 //! where a job id is read, for clients written before global ids; `Job.databaseId` gives it.
 
 use async_graphql::ID;
-use base64::Engine as _;
 use entity::{EventId, JobId, ProviderId};
 
+use super::cursors;
 use crate::error::ApiError;
 
 /// What a global id names.
@@ -25,8 +25,6 @@ pub(crate) enum GlobalId {
     Provider(ProviderId),
 }
 
-const ENGINE: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 impl GlobalId {
     /// The id as clients see it.
     pub(crate) fn to_id(self) -> ID {
@@ -36,7 +34,7 @@ impl GlobalId {
             Self::JobOutcome(id) => ("JobOutcome", id.0),
             Self::Provider(id) => ("Provider", id.0),
         };
-        ID(ENGINE.encode(format!("{kind}:{number}")))
+        ID(cursors::encode(&format!("{kind}:{number}")))
     }
 
     /// What `id` names; `BAD_USER_INPUT` for an id this API did not give.
@@ -45,8 +43,7 @@ impl GlobalId {
         if let Ok(uuid) = id.parse::<uuid::Uuid>() {
             return Ok(Self::Event(EventId(uuid)));
         }
-        let raw = ENGINE.decode(id).map_err(|_| invalid())?;
-        let raw = std::str::from_utf8(&raw).map_err(|_| invalid())?;
+        let raw = cursors::decode(id).ok_or_else(invalid)?;
         let (kind, number) = raw.split_once(':').ok_or_else(invalid)?;
         // Only the canonical spelling: one object, one id.
         let number: i64 = number

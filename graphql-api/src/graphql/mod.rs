@@ -53,3 +53,13 @@ pub(crate) async fn db<'a>(ctx: &Context<'a>) -> Result<database::Connection<'a>
         .for_request(ctx.data_opt::<RequestConnections>())
         .await
 }
+
+/// The provider called `name`; `NOT_FOUND` when there is none.
+pub(crate) async fn provider_named(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+) -> Result<entity::provider::Model, ApiError> {
+    entity::query::provider::find_by_name(db, name)
+        .await?
+        .ok_or_else(|| ApiError::unknown_provider(name))
+}

@@ -14,7 +14,7 @@ use entity::{
     time,
 };
 
-use super::{Job, Provider, ProviderKind, db, job::job_id};
+use super::{Job, Provider, ProviderKind, db, job::job_id, provider_named};
 use crate::{access::AdminGuard, error::ApiError};
 
 /// A provider's settings; those left out keep their value (or the default, for a new one).
@@ -64,9 +64,7 @@ impl MutationRoot {
         provider: String,
     ) -> Result<Job, ApiError> {
         let db = db(ctx).await?;
-        let found = query::provider::find_by_name(&*db, &provider)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{provider}`")))?;
+        let found = provider_named(&*db, &provider).await?;
         match query::job::enqueue(&db, NewJob::manual(found.id, time::now())).await? {
             Enqueued::Created(job) => Ok(Job(job)),
             Enqueued::Conflict => Err(ApiError::Conflict(format!(
@@ -106,7 +104,7 @@ impl MutationRoot {
         query::provider::set_enabled(&*db(ctx).await?, &provider, enabled)
             .await?
             .map(Provider::from)
-            .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{provider}`")))
+            .ok_or_else(|| ApiError::unknown_provider(&provider))
     }
 
     /// Creates a provider, or updates the settings given of an existing one.

@@ -17,7 +17,7 @@ use super::{
     ids::GlobalId,
     job,
     limits::Limits,
-    scalars,
+    provider_named, scalars,
     stats::{self, ProviderStats},
 };
 use crate::{
@@ -148,9 +148,9 @@ fn event_filter(
             names
                 .iter()
                 .map(|name| {
-                    snapshot.provider_id(name).ok_or_else(|| {
-                        ApiError::NotFound(format!("no provider is called `{name}`"))
-                    })
+                    snapshot
+                        .provider_id(name)
+                        .ok_or_else(|| ApiError::unknown_provider(name))
                 })
                 .collect::<Result<_, _>>()
         })
@@ -175,12 +175,7 @@ async fn job_filter(
 ) -> Result<query::job::JobFilter, ApiError> {
     let filter = filter.unwrap_or_default();
     let provider_id = match &filter.provider {
-        Some(name) => Some(
-            query::provider::find_by_name(db, name)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))?
-                .id,
-        ),
+        Some(name) => Some(provider_named(db, name).await?.id),
         None => None,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)

@@ -15,10 +15,7 @@ use std::{
 
 use async_graphql::{Context, Object, Subscription};
 use entity::{
-    query::{
-        self,
-        job_transition::{self, Transition},
-    },
+    query::job_transition::{self, Transition},
     time,
 };
 use futures::Stream;
@@ -29,6 +26,7 @@ use super::{
     Job,
     cursors::{parse_update_cursor, update_cursor},
     job::JobState,
+    provider_named,
     scalars::Instant,
 };
 use crate::{access::ViewerGuard, changes::ChangeFeed, database::Database, error::ApiError};
@@ -54,19 +52,15 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = async_graphql::Result<JobUpdate>> + use<>, ApiError> {
         let db = ctx.data_unchecked::<Arc<Database>>().available()?.clone();
         let provider = match provider {
-            Some(name) => Some(
-                query::provider::find_by_name(&db, &name)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("no provider is called `{name}`")))?
-                    .id,
-            ),
+            Some(name) => Some(provider_named(&db, &name).await?.id),
             None => None,
         };
         let feed = ctx.data_unchecked::<ChangeFeed>();
         // Subscribed before anything is read, so no change falls between the log and the feed.
         let mut live = feed.jobs();
         let mut catch_up = after.is_some();
-        let mut position = match after {
+        // Where a catch-up starts until this subscription has delivered something.
+        let start = match after {
             Some(cursor) => resumable(&db, parse_update_cursor(&cursor)?).await?,
             None => feed.high(),
         };
@@ -77,7 +71,7 @@ impl SubscriptionRoot {
                     catch_up = false;
                     // Page by page through what the log kept, from just before the oldest
                     // change this subscription remembers delivering.
-                    let mut from = delivered.oldest().map_or(position, |oldest| oldest - 1);
+                    let mut from = delivered.oldest().map_or(start, |oldest| oldest - 1);
                     let since = time::now() - job_transition::RESUMABLE;
                     loop {
                         let page = match job_transition::replay(&db, from, since, provider, PAGE).await {
@@ -91,7 +85,6 @@ impl SubscriptionRoot {
                         for change in page {
                             from = change.change.seq;
                             if delivered.insert(from) {
-                                position = position.max(from);
                                 yield Ok(JobUpdate(Arc::new(change)));
                             }
                         }
@@ -105,7 +98,6 @@ impl SubscriptionRoot {
                         if provider.is_none_or(|p| p == change.change.provider_id)
                             && delivered.insert(change.change.seq)
                         {
-                            position = position.max(change.change.seq);
                             yield Ok(JobUpdate(change));
                         }
                     }

@@ -247,7 +247,9 @@ fn key_column(field: JobOrderField) -> Option<Expr> {
     }
 }
 
-/// A position's value, as the database compares it (`None` for a job without one).
+/// A position's value, as the database compares it (`None` for a job without one). By
+/// creation every job has one, its id, which [`read_run`] compares on its own: the value
+/// only places the position in the valued run.
 fn key_value(key: JobKey) -> Option<Value> {
     match key {
         JobKey::Created => Some(Value::from(0i64)),
