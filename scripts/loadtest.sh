@@ -8,11 +8,18 @@
 #      PostgreSQL database): the API's index build time at start-up and resident memory, then
 #      REST GET /search and GraphQL events(first: 20) returning about 20 events;
 #   3. at 100k: /search while the ingestor (niced) stores a 100k-event feed that the index
-#      then takes in (p99 against idle).
+#      then takes in (p99 against idle);
+#   4. GraphQL against REST on the same window, as issue 13 states it: the query
+#      `events(startsAt, endsAt, first: 20) { edges { node { id title startsAt endsAt minPrice
+#      maxPrice } } }` against GET /search, run REST, GraphQL, GraphQL, REST (so drift on this
+#      noisy machine falls on both), then the same GraphQL with the compiled plans off
+#      (GRAPHQL_COMPILED_PLANS=false: every request through the general executor). The ratios
+#      are printed last.
 # The server runs on CPU 0 and wrk on CPU 1 (taskset), 64 connections, one wrk thread.
 #
 #   scripts/loadtest.sh                 # all of it (about 4 minutes)
 #   SIZES="100000" DURATION=10s scripts/loadtest.sh
+#   NO_BUILD=1 SIZES="100000" scripts/loadtest.sh    # with the release binaries already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,9 +33,13 @@ bin="$CARGO_TARGET_DIR/release"
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 command -v taskset >/dev/null || apt-get install -y -qq util-linux >/dev/null
 
-echo "building (release)..."
-cargo build --quiet --release -p graphql-api -p ingestor -p test-support --bins
-cargo build --quiet --release -p graphql-api --example baseline
+if [ "${NO_BUILD:-}" = 1 ]; then
+    echo "using the binaries already in $bin (NO_BUILD=1)"
+else
+    echo "building (release)..."
+    cargo build --quiet --release -p graphql-api -p ingestor -p test-support --bins
+    cargo build --quiet --release -p graphql-api --example baseline
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -109,6 +120,32 @@ api_port=18901
 baseline_port=18900
 printf "%-40s %12s %10s %10s\n" "run" "requests/s" "p50" "p99" | tee -a "$results"
 
+# wrk's latency ("850.00us", "3.40ms", "1.20s") in milliseconds.
+ms() {
+    python3 -c '
+import sys
+t = sys.argv[1]
+for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+    if t.endswith(unit):
+        print(float(t[: -len(unit)]) * factor)
+        break' "$1"
+}
+
+# A wrk script posting one GraphQL query.
+graphql_lua() { # query file
+    local body
+    body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$1")"
+    python3 - "$body" >"$2" <<'PY'
+import json, sys
+print('wrk.method = "POST"')
+print('wrk.headers["Content-Type"] = "application/json"')
+print("wrk.body = " + json.dumps(sys.argv[1]))
+PY
+}
+
+summary="$work/summary.txt"
+: >"$summary"
+
 baseline_rps=""
 for size in $SIZES; do
     db="fever_load_$size"
@@ -129,6 +166,10 @@ for size in $SIZES; do
     count="$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['data']['events']))" "$work/body-$size.json")"
     echo "$size events: index built in ${load_ms} ms, API resident ${rss_mb} MiB; the window holds $count events" | tee -a "$results"
 
+    if [ -z "$baseline_rps" ] && [ ! -x "$bin/examples/baseline" ]; then
+        echo "no baseline server built: ratios against it are left out" >&2
+        baseline_rps=0
+    fi
     if [ -z "$baseline_rps" ]; then
         # The baseline, in the same run, with a body the size of a real 20-event answer.
         taskset -c 0 "$bin/examples/baseline" "127.0.0.1:$baseline_port" "$work/body-$size.json" &
@@ -140,7 +181,7 @@ for size in $SIZES; do
 
     read -r rps p50 p99 <<<"$(run_wrk "$search")"
     printf "%-40s %12s %10s %10s   (%.2f x baseline)\n" "REST /search, $size events" "$rps" "$p50" "$p99" \
-        "$(python3 -c "print($rps / $baseline_rps)")" | tee -a "$results"
+        "$(python3 -c "print($rps / $baseline_rps if $baseline_rps else 0)")" | tee -a "$results"
 
     # The same page through GraphQL, as a Relay client asks for it (edges) and through the
     # shorter `nodes` list; then ordered pages: the window by price, highest first (its events
@@ -157,12 +198,7 @@ for size in $SIZES; do
         esac
         query="{ events($args) { $fields } }"
         body="$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$query")"
-        python3 - "$body" >"$work/graphql.lua" <<'PY'
-import json, sys
-print('wrk.method = "POST"')
-print('wrk.headers["Content-Type"] = "application/json"')
-print("wrk.body = " + json.dumps(sys.argv[1]))
-PY
+        graphql_lua "$query" "$work/graphql.lua"
         # GraphQL errors come with 200: check the answer once before timing it.
         curl -sf "http://127.0.0.1:$api_port/graphql" -H 'Content-Type: application/json' \
             --data-binary "$body" |
@@ -174,7 +210,7 @@ page = events.get("edges") or events.get("nodes")
 assert not answer.get("errors") and len(page) == 20, answer' || { echo "GraphQL answer is wrong" >&2; exit 1; }
         read -r rps p50 p99 <<<"$(run_wrk -s "$work/graphql.lua" "http://127.0.0.1:$api_port/graphql")"
         printf "%-40s %12s %10s %10s   (%.2f x baseline)\n" "GraphQL events(first: 20) $shape, $size" "$rps" "$p50" "$p99" \
-            "$(python3 -c "print($rps / $baseline_rps)")" | tee -a "$results"
+            "$(python3 -c "print($rps / $baseline_rps if $baseline_rps else 0)")" | tee -a "$results"
     done
 
     if [ "$size" = "100000" ]; then
@@ -194,6 +230,35 @@ assert not answer.get("errors") and len(page) == 20, answer' || { echo "GraphQL 
         printf "%-40s %12s %10s %10s   (%s events inserted meanwhile)\n" "REST /search during a 100k ingest" "$rps" "$p50" "$p99" "$inserted" | tee -a "$results"
     fi
 
+    # GraphQL against REST, the same window, interleaved: REST, GraphQL, GraphQL, REST.
+    issue_query="{ events(startsAt: \"$from\", endsAt: \"$to\", first: 20) { edges { node { id title startsAt endsAt minPrice maxPrice } } } }"
+    graphql_lua "$issue_query" "$work/issue.lua"
+    read -r r1 _ r1p99 <<<"$(run_wrk "$search")"
+    read -r g1 _ g1p99 <<<"$(run_wrk -s "$work/issue.lua" "http://127.0.0.1:$api_port/graphql")"
+    read -r g2 _ g2p99 <<<"$(run_wrk -s "$work/issue.lua" "http://127.0.0.1:$api_port/graphql")"
+    read -r r2 _ r2p99 <<<"$(run_wrk "$search")"
+    kill "$api"
+    wait "$api" 2>/dev/null || true
+    # The same query through the general executor alone.
+    DATABASE_URL="$url" GRAPHQL_COMPILED_PLANS=false LOG_FORMAT=json RUST_LOG=warn taskset -c 0 \
+        "$bin/graphql-api" serve --listen "127.0.0.1:$api_port" >/dev/null 2>>"$log" &
+    api=$!
+    pids+=("$api")
+    wait_http "http://127.0.0.1:$api_port/livez"
+    read -r e1 _ e1p99 <<<"$(run_wrk -s "$work/issue.lua" "http://127.0.0.1:$api_port/graphql")"
+    python3 - "$size" "$r1" "$r2" "$g1" "$g2" "$e1" "$(ms "$r1p99")" "$(ms "$r2p99")" \
+        "$(ms "$g1p99")" "$(ms "$g2p99")" "$(ms "$e1p99")" >>"$summary" <<'PY'
+import sys
+size = sys.argv[1]
+r1, r2, g1, g2, e1, r1p, r2p, g1p, g2p, e1p = map(float, sys.argv[2:])
+rest, graphql = (r1 + r2) / 2, (g1 + g2) / 2
+rest_p99, graphql_p99 = (r1p + r2p) / 2, (g1p + g2p) / 2
+print(f"{size} events: REST {rest:,.0f} req/s (p99 {rest_p99:.2f} ms); GraphQL by plan "
+      f"{graphql:,.0f} req/s (p99 {graphql_p99:.2f} ms); GraphQL by the executor {e1:,.0f} req/s "
+      f"(p99 {e1p:.2f} ms)")
+print(f"  GraphQL / REST = {graphql / rest:.2f} (target >= 0.80); p99 GraphQL / REST = "
+      f"{graphql_p99 / rest_p99:.2f} (target <= 1.5); plan / executor = {graphql / e1:.2f}")
+PY
     kill "$api"
     wait "$api" 2>/dev/null || true
     psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
@@ -201,3 +266,6 @@ done
 
 echo
 cat "$results"
+echo
+echo "GraphQL against REST (issue 13's query, the same window, same run):"
+cat "$summary"

@@ -58,6 +58,18 @@ pub struct ServeArgs {
     )]
     pub graphql_introspection: bool,
 
+    /// Answer the hot query shapes (`events` with fields the index holds) by compiled plans
+    /// written straight from the index; `false` leaves every request to the general executor
+    /// (the answers are the same, only slower).
+    #[arg(
+        long,
+        env = "GRAPHQL_COMPILED_PLANS",
+        default_value_t = Limits::default().compiled_plans,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub graphql_compiled_plans: bool,
+
     /// Largest page a connection returns.
     #[arg(long, env = "GRAPHQL_MAX_PAGE_SIZE", default_value_t = Limits::default().max_page_size)]
     pub graphql_max_page_size: usize,
@@ -309,6 +321,7 @@ impl ServeArgs {
                 request_timeout,
                 db_connections_per_request: self.graphql_db_connections_per_request,
                 introspection: self.graphql_introspection,
+                compiled_plans: self.graphql_compiled_plans,
                 ..Limits::default()
             },
             max_request_bytes: self.max_request_bytes,

@@ -1,11 +1,14 @@
 //! The API's counters: requests by route template and status, a latency histogram by route,
-//! GraphQL errors by code. The HTTP middleware and the GraphQL door count into them;
+//! GraphQL errors by code, GraphQL answers by what wrote them. The HTTP middleware and the GraphQL door count into them;
 //! `http::metrics` renders them.
 
 use std::{
     collections::BTreeMap,
     fmt::Write,
-    sync::{Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -38,6 +41,10 @@ struct Inner {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// GraphQL queries and mutations over HTTP answered by a compiled plan.
+    graphql_by_plan: AtomicU64,
+    /// ... and by the schema's executor.
+    graphql_by_executor: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +72,17 @@ impl Metrics {
                 }
             }
         });
+    }
+
+    /// Counts one GraphQL answer over HTTP, written by a compiled plan (`true`) or by the
+    /// executor.
+    pub fn record_graphql_plan(&self, by_plan: bool) {
+        let counter = if by_plan {
+            &self.graphql_by_plan
+        } else {
+            &self.graphql_by_executor
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one GraphQL error with `code`.
@@ -96,6 +114,11 @@ impl Metrics {
             out.push_str("# TYPE graphql_errors_total counter\n");
             for (code, n) in &m.graphql_errors {
                 let _ = writeln!(out, "graphql_errors_total{{code=\"{code}\"}} {n}");
+            }
+            out.push_str("# HELP graphql_answers_total GraphQL answers over HTTP by what wrote them: a compiled plan or the executor.\n");
+            out.push_str("# TYPE graphql_answers_total counter\n");
+            for (by, counter) in [("plan", &self.graphql_by_plan), ("executor", &self.graphql_by_executor)] {
+                let _ = writeln!(out, "graphql_answers_total{{by=\"{by}\"}} {}", counter.load(Ordering::Relaxed));
             }
         });
     }

@@ -1,15 +1,21 @@
 //! Query documents before they reach the executor: automatic persisted queries, and a cache of
-//! parsed documents.
+//! parsed documents with their compiled plans.
 //!
 //! Both used to be left to `async-graphql`: its persisted-query extension, and parsing every
 //! request. Profiles of the `events` query showed the cost: with any extension installed, the
 //! executor routes every field of the answer through the extension chain (registry lookups
 //! per field), and parsing was a seventh of each request. Here, before execution, a persisted
 //! query's hash becomes its text, and the text of a query seen recently becomes its parsed
-//! document; the schema runs without extensions. Validation still runs on every request, as
-//! its outcome depends on the variables.
+//! document; the schema runs without extensions. A cached document also keeps its compiled plan
+//! (`graphql::plan`), if it has one, and whether the executor has answered it without an error.
 
-use std::{num::NonZeroUsize, sync::Mutex};
+use std::{
+    num::NonZeroUsize,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use async_graphql::{
     ErrorExtensions as _, Request, ServerError, Value,
@@ -18,51 +24,96 @@ use async_graphql::{
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
+use super::plan::{self, Plan};
+
 /// Parsed documents kept.
 const PARSED_DOCUMENTS: usize = 256;
 /// Longest query whose parsed document is kept: a cache entry stays small, and one client
 /// sending large unique queries cannot make the cache big.
 const MAX_CACHED_QUERY_BYTES: usize = 8 * 1024;
 
-/// Persisted queries (hash → text) and parsed documents (text → document), both LRU.
+/// A parsed document, with its plan when it has one.
+pub struct Parsed {
+    /// The document.
+    pub document: ExecutableDocument,
+    plan: Option<Plan>,
+    /// The executor answered it once without an error: it passed validation.
+    proven: AtomicBool,
+}
+
+impl Parsed {
+    fn new(document: ExecutableDocument, compile: bool) -> Self {
+        let plan = if compile {
+            plan::compile(&document)
+        } else {
+            None
+        };
+        Self {
+            document,
+            plan,
+            proven: AtomicBool::new(false),
+        }
+    }
+
+    /// Its plan, if it has one, and whether the executor has answered the document without
+    /// an error yet (only then may the plan answer it).
+    pub(crate) fn plan(&self) -> Option<(&Plan, bool)> {
+        let plan = self.plan.as_ref()?;
+        Some((plan, self.proven.load(Ordering::Relaxed)))
+    }
+
+    /// Records that the executor answered the document without an error.
+    pub(crate) fn prove(&self) {
+        self.proven.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Persisted queries (hash → text) and parsed documents (text → document and plan), both LRU.
 pub struct Documents {
     persisted: Mutex<LruCache<String, String>>,
-    parsed: Mutex<LruCache<String, ExecutableDocument>>,
+    parsed: Mutex<LruCache<String, Arc<Parsed>>>,
+    /// Whether cached documents get plans.
+    plans: bool,
 }
 
 impl Documents {
-    /// Keeps up to `persisted_queries` persisted queries.
-    pub fn new(persisted_queries: usize) -> Self {
+    /// Keeps up to `persisted_queries` persisted queries; compiles plans when `plans`.
+    pub fn new(persisted_queries: usize, plans: bool) -> Self {
         let cap = |n: usize| NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self {
             persisted: Mutex::new(LruCache::new(cap(persisted_queries))),
             parsed: Mutex::new(LruCache::new(cap(PARSED_DOCUMENTS))),
+            plans,
         }
     }
 
-    /// Resolves a persisted query and attaches the parsed document when it is known. An error
-    /// carries its `extensions.code` (`PERSISTED_QUERY_NOT_FOUND` or `BAD_REQUEST`).
-    pub fn prepare(&self, mut request: Request) -> Result<Request, ServerError> {
+    /// Resolves a persisted query and parses the query (or finds it parsed); none when it
+    /// does not parse (the executor then reports where). An error carries its
+    /// `extensions.code` (`PERSISTED_QUERY_NOT_FOUND` or `BAD_REQUEST`).
+    pub fn prepare(
+        &self,
+        mut request: Request,
+    ) -> Result<(Request, Option<Arc<Parsed>>), ServerError> {
         if let Some(persisted) = request.extensions.0.remove("persistedQuery") {
             self.resolve_persisted(&mut request, &persisted)?;
         }
         if request.query.len() > MAX_CACHED_QUERY_BYTES {
-            return Ok(request);
+            let parsed = parse_query(&request.query).ok();
+            return Ok((request, parsed.map(|d| Arc::new(Parsed::new(d, false)))));
         }
         let cached = lock(&self.parsed).get(&request.query).cloned();
-        let document = match cached {
-            Some(document) => document,
-            // A query that does not parse goes on as it is: the executor reports the error.
+        let parsed = match cached {
+            Some(parsed) => parsed,
             None => match parse_query(&request.query) {
                 Ok(document) => {
-                    lock(&self.parsed).put(request.query.clone(), document.clone());
-                    document
+                    let parsed = Arc::new(Parsed::new(document, self.plans));
+                    lock(&self.parsed).put(request.query.clone(), Arc::clone(&parsed));
+                    parsed
                 }
-                Err(_) => return Ok(request),
+                Err(_) => return Ok((request, None)),
             },
         };
-        request.set_parsed_query(document);
-        Ok(request)
+        Ok((request, Some(parsed)))
     }
 
     /// Apollo's automatic persisted queries, version 1: a hash alone runs the query stored
@@ -152,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_hash_runs_the_query_stored_under_it() {
-        let docs = Documents::new(10);
+        let docs = Documents::new(10, true);
         let by_hash =
             json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": digest() } } });
         let err = docs.prepare(request(by_hash.clone())).err().unwrap();
@@ -160,13 +211,13 @@ mod tests {
 
         let register = json!({ "query": QUERY, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": digest() } } });
         docs.prepare(request(register)).unwrap();
-        let resolved = docs.prepare(request(by_hash)).unwrap();
+        let (resolved, _) = docs.prepare(request(by_hash)).unwrap();
         assert_eq!(resolved.query, QUERY);
     }
 
     #[test]
     fn a_wrong_hash_or_version_is_refused() {
-        let docs = Documents::new(10);
+        let docs = Documents::new(10, true);
         let wrong = json!({ "query": QUERY, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": "00" } } });
         assert_eq!(
             code(&docs.prepare(request(wrong)).err().unwrap()),
@@ -181,7 +232,7 @@ mod tests {
 
     #[test]
     fn the_persisted_queries_kept_are_bounded() {
-        let docs = Documents::new(1);
+        let docs = Documents::new(1, true);
         for query in [QUERY, "{ jobs { totalCount } }"] {
             let hash = hex(&Sha256::digest(query.as_bytes()));
             let body = json!({ "query": query, "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
@@ -194,14 +245,19 @@ mod tests {
 
     #[test]
     fn a_parsed_document_is_reused_and_a_bad_query_left_to_the_executor() {
-        let docs = Documents::new(10);
-        for _ in 0..2 {
-            let mut prepared = docs.prepare(request(json!({ "query": QUERY }))).unwrap();
-            assert!(prepared.parsed_query().is_ok());
-        }
+        let docs = Documents::new(10, true);
+        let parsed: Vec<_> = (0..2)
+            .map(|_| docs.prepare(request(json!({ "query": QUERY }))).unwrap().1)
+            .collect();
+        assert!(Arc::ptr_eq(
+            parsed[0].as_ref().unwrap(),
+            parsed[1].as_ref().unwrap()
+        ));
         assert_eq!(lock(&docs.parsed).len(), 1);
-        docs.prepare(request(json!({ "query": "{ providers { " })))
+        let (_, bad) = docs
+            .prepare(request(json!({ "query": "{ providers { " })))
             .unwrap();
+        assert!(bad.is_none());
         assert_eq!(lock(&docs.parsed).len(), 1);
     }
 }

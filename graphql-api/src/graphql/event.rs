@@ -69,7 +69,7 @@ pub enum SellMode {
 
 impl SellMode {
     /// The mode a feed's `sell_mode` names (any case).
-    fn of(text: &str) -> Self {
+    pub(crate) fn of(text: &str) -> Self {
         if text.eq_ignore_ascii_case("online") {
             Self::Online
         } else if text.eq_ignore_ascii_case("offline") {

@@ -8,6 +8,10 @@
 //! says the database is unreachable trips the breaker, and errors are counted by code. A
 //! response carries what its document cost against the limits in `extensions.cost`, so a
 //! client learns its budget; [`Wire`] is how a response is written.
+//!
+//! Over HTTP ([`GraphQl::respond`]), a document with a proven plan (`graphql::plan`) is
+//! answered by the plan straight from the search index, and by the schema only when the plan
+//! hands it over.
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,11 +20,18 @@ use async_graphql::{
     futures_util::stream::{self, BoxStream, StreamExt as _},
 };
 
-use super::{cost, documents::Documents, limits::Limits, schema::ApiSchema};
+use super::{
+    cost,
+    documents::{Documents, Parsed},
+    limits::Limits,
+    schema::ApiSchema,
+};
 use crate::{
+    access::{Access, Role, SearchAccess},
     counters::Metrics,
     database::{Database, RequestConnections},
     error::ApiError,
+    search::SearchIndex,
 };
 
 /// The schema behind its checks. Clone it freely.
@@ -31,22 +42,39 @@ pub struct GraphQl {
     limits: Limits,
     database: Arc<Database>,
     metrics: Arc<Metrics>,
+    index: Arc<SearchIndex>,
+    search_access: SearchAccess,
+}
+
+/// A request ready to run: its parsed document (none when it does not parse) and what the
+/// document costs.
+struct Prepared {
+    request: Request,
+    parsed: Option<Arc<Parsed>>,
+    cost: Option<cost::Cost>,
 }
 
 impl GraphQl {
-    /// The door to `schema`.
+    /// The door to `schema`, whose plans read `index` (searching as `search_access` allows).
     pub fn new(
         schema: ApiSchema,
         limits: Limits,
         database: Arc<Database>,
         metrics: Arc<Metrics>,
+        index: Arc<SearchIndex>,
+        search_access: SearchAccess,
     ) -> Self {
         Self {
             schema,
-            documents: Arc::new(Documents::new(limits.persisted_queries)),
+            documents: Arc::new(Documents::new(
+                limits.persisted_queries,
+                limits.compiled_plans,
+            )),
             limits,
             database,
             metrics,
+            index,
+            search_access,
         }
     }
 
@@ -62,53 +90,143 @@ impl GraphQl {
 
     /// Resolves, parses and measures a request; an error carries its code. The cost is
     /// unknown for a document that does not parse (the executor then says where it fails).
-    fn prepare(&self, request: Request) -> Result<(Request, Option<cost::Cost>), ServerError> {
-        let mut request = self.documents.prepare(request)?;
-        // Taken out for the measure, as reading the document borrows the request.
-        let operation = request.operation_name.take();
-        let variables = std::mem::take(&mut request.variables);
-        let measured = match request.parsed_query() {
-            Ok(document) => Some(
-                cost::check(document, operation.as_deref(), &variables, &self.limits)
-                    .map_err(|err| coded(err.code(), &err.to_string()))?,
+    fn prepare(&self, request: Request) -> Result<Prepared, ServerError> {
+        let (request, parsed) = self.documents.prepare(request)?;
+        let cost = match &parsed {
+            Some(parsed) => Some(
+                cost::check(
+                    &parsed.document,
+                    request.operation_name.as_deref(),
+                    &request.variables,
+                    &self.limits,
+                )
+                .map_err(|err| coded(err.code(), &err.to_string()))?,
             ),
-            Err(_) => None,
+            None => None,
         };
-        request.operation_name = operation;
-        request.variables = variables;
-        let request = request.data(RequestConnections::new(
+        Ok(Prepared {
+            request,
+            parsed,
+            cost,
+        })
+    }
+
+    /// The request as the schema runs it: with its parsed document and its share of database
+    /// connections.
+    fn for_schema(&self, request: Request, parsed: Option<&Parsed>) -> Request {
+        let mut request = request.data(RequestConnections::new(
             self.limits.db_connections_per_request,
         ));
-        Ok((request, measured))
+        if let Some(parsed) = parsed {
+            request.set_parsed_query(parsed.document.clone());
+        }
+        request
     }
 
     /// Runs one query or mutation, within the request timeout.
     pub async fn run(&self, request: Request) -> Response {
-        let mut response = match self.prepare(request) {
-            Ok((request, measured)) => {
-                let mut response = match tokio::time::timeout(
-                    self.limits.request_timeout,
-                    self.schema.execute(request),
-                )
-                .await
-                {
-                    Ok(response) => response,
-                    Err(_) => {
-                        let err = ApiError::Timeout(millis(self.limits.request_timeout));
-                        Response::from_errors(vec![server_error(&err)])
-                    }
-                };
-                if let Some(cost) = measured {
-                    response
-                        .extensions
-                        .insert("cost".to_owned(), self.cost_extension(cost));
-                }
-                response
-            }
-            Err(error) => Response::from_errors(vec![error]),
+        match self.prepare(request) {
+            Ok(prepared) => self.execute(prepared).await,
+            Err(error) => self.failed(error),
+        }
+    }
+
+    /// Answers one query or mutation over HTTP, as the JSON to send: by the document's plan
+    /// when it has a proven one and the plan takes the request, else by the schema (within the
+    /// request timeout). `access` is what the request's token allows.
+    pub async fn respond(&self, request: Request, access: Access) -> Vec<u8> {
+        let searchable =
+            !self.search_access.requires_viewer || access.require(Role::Viewer).is_ok();
+        let prepared = match self.prepare(request.data(access)) {
+            Ok(prepared) => prepared,
+            Err(error) => return self.encode(&self.failed(error)),
         };
+        let operation = prepared.request.operation_name.as_deref();
+        let plan = prepared
+            .parsed
+            .as_ref()
+            .and_then(|parsed| parsed.plan())
+            .filter(|(plan, _)| searchable && plan.serves(operation));
+        if let (Some((plan, true)), Some(cost)) = (plan, prepared.cost)
+            && let Some(data) = plan.run(
+                &self.index.snapshot(),
+                self.limits.max_page_size,
+                &prepared.request.variables,
+            )
+        {
+            self.metrics.record_graphql_plan(true);
+            return self.written(&data, cost);
+        }
+        let candidate = plan.is_some().then(|| prepared.parsed.clone()).flatten();
+        let response = self.execute(prepared).await;
+        if let Some(parsed) = candidate
+            && response.errors.is_empty()
+        {
+            parsed.prove();
+        }
+        self.metrics.record_graphql_plan(false);
+        self.encode(&response)
+    }
+
+    /// Runs a prepared request through the schema, within the request timeout.
+    async fn execute(&self, prepared: Prepared) -> Response {
+        let Prepared {
+            request,
+            parsed,
+            cost,
+        } = prepared;
+        let request = self.for_schema(request, parsed.as_deref());
+        let mut response =
+            match tokio::time::timeout(self.limits.request_timeout, self.schema.execute(request))
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => {
+                    let err = ApiError::Timeout(millis(self.limits.request_timeout));
+                    Response::from_errors(vec![server_error(&err)])
+                }
+            };
+        if let Some(cost) = cost {
+            response
+                .extensions
+                .insert("cost".to_owned(), self.cost_extension(cost));
+        }
         self.finish(&mut response);
         response
+    }
+
+    /// The answer to a request refused before it ran.
+    fn failed(&self, error: ServerError) -> Response {
+        let mut response = Response::from_errors(vec![error]);
+        self.finish(&mut response);
+        response
+    }
+
+    /// A response as JSON, or the `RESPONSE_TOO_LARGE` error in its place past the cap.
+    fn encode(&self, response: &Response) -> Vec<u8> {
+        let cap = self.limits.max_response_bytes;
+        encode_within(&Wire(response), cap)
+            .or_else(|| encode_within(&Wire(&self.too_large()), cap))
+            .unwrap_or_default()
+    }
+
+    /// The answer a plan wrote (`data`), with the document's cost, as [`Wire`] writes a
+    /// response without errors.
+    fn written(&self, data: &[u8], cost: cost::Cost) -> Vec<u8> {
+        let extensions =
+            std::collections::BTreeMap::from([("cost".to_owned(), self.cost_extension(cost))]);
+        let mut out = Vec::with_capacity(data.len() + 128);
+        out.extend_from_slice(b"{\"data\":");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b",\"extensions\":");
+        if serde_json::to_writer(&mut out, &extensions).is_err() {
+            return Vec::new();
+        }
+        out.push(b'}');
+        if out.len() > self.limits.max_response_bytes {
+            return self.encode(&self.too_large());
+        }
+        out
     }
 
     /// `extensions.cost`: what the document cost, and what it may cost.
@@ -160,20 +278,22 @@ impl Executor for GraphQl {
         let this = self.clone();
         match self.prepare(request) {
             Err(error) => {
-                let mut response = Response::from_errors(vec![error]);
-                this.finish(&mut response);
+                let response = this.failed(error);
                 stream::once(async move { response }).boxed()
             }
-            Ok((request, _)) => Executor::execute_stream(&self.schema, request, session_data)
-                .map(move |mut response| {
-                    this.finish(&mut response);
-                    // Every message is held to the same size cap as an HTTP answer.
-                    if encoded_len_within(&response, this.limits.max_response_bytes).is_none() {
-                        return this.too_large();
-                    }
-                    response
-                })
-                .boxed(),
+            Ok(prepared) => {
+                let request = self.for_schema(prepared.request, prepared.parsed.as_deref());
+                Executor::execute_stream(&self.schema, request, session_data)
+                    .map(move |mut response| {
+                        this.finish(&mut response);
+                        // Every message is held to the same size cap as an HTTP answer.
+                        if encoded_len_within(&response, this.limits.max_response_bytes).is_none() {
+                            return this.too_large();
+                        }
+                        response
+                    })
+                    .boxed()
+            }
         }
     }
 }

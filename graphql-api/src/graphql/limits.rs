@@ -25,6 +25,9 @@ pub struct Limits {
     /// Whether the schema answers introspection (`__schema`, `__type`): GraphiQL's docs and
     /// autocompletion and every client code generator need it.
     pub introspection: bool,
+    /// Whether the hot operation shapes are answered by compiled plans (see `plan`); off, the
+    /// general executor answers everything.
+    pub compiled_plans: bool,
 }
 
 impl Default for Limits {
@@ -38,6 +41,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             db_connections_per_request: 2,
             introspection: true,
+            compiled_plans: true,
         }
     }
 }

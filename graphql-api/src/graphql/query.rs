@@ -14,74 +14,19 @@ use sea_orm::ConnectionTrait;
 use super::{
     Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome, Node, Provider,
     Totals, cursors, db,
+    events::{self, EventsArgs},
     ids::GlobalId,
     job,
     limits::Limits,
-    provider_named, scalars,
+    paging::{PageArgs, Paging},
+    provider_named,
     stats::{self, ProviderStats},
 };
 use crate::{
     access::{Access, Principal, Role, SearchGuard, ViewerGuard, require_search, require_viewer},
     error::ApiError,
-    search::{self, DateRange, SearchIndex, Snapshot},
+    search::SearchIndex,
 };
-
-/// How a connection is paged: forward with `first`/`after` (the default), or backward with
-/// `last`/`before`; `C` is what a cursor names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Paging<C> {
-    /// The `size` items after `after` (from the start without one).
-    Forward { size: usize, after: Option<C> },
-    /// The `size` items before `before` (up to the end without one).
-    Backward { size: usize, before: Option<C> },
-}
-
-/// The connection arguments every list takes.
-#[derive(Debug, Default)]
-struct PageArgs {
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-}
-
-impl PageArgs {
-    /// Reads the arguments: one direction, a page size within the server's limit (20 when not
-    /// given), and cursors of this connection (`cursor` reads one).
-    fn paging<C>(
-        self,
-        ctx: &Context<'_>,
-        cursor: impl Fn(&str) -> Result<C, ApiError>,
-    ) -> Result<Paging<C>, ApiError> {
-        let max = ctx.data_unchecked::<Limits>().max_page_size;
-        let size = |name: &str, n: Option<i32>| {
-            usize::try_from(n.unwrap_or(20))
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError::BadUserInput(format!("`{name}` must be between 1 and {max}"))
-                })
-        };
-        let backward = self.last.is_some() || self.before.is_some();
-        if backward && (self.first.is_some() || self.after.is_some()) {
-            return Err(ApiError::BadUserInput(
-                "page forward with `first`/`after` or backward with `last`/`before`, not both"
-                    .to_owned(),
-            ));
-        }
-        Ok(if backward {
-            Paging::Backward {
-                size: size("last", self.last)?,
-                before: self.before.as_deref().map(cursor).transpose()?,
-            }
-        } else {
-            Paging::Forward {
-                size: size("first", self.first)?,
-                after: self.after.as_deref().map(cursor).transpose()?,
-            }
-        })
-    }
-}
 
 /// The stored event with this id (online or not), as search lists it: `event(id:)` and
 /// `node(id:)` both read it here.
@@ -94,79 +39,6 @@ async fn find_event(ctx: &Context<'_>, id: EventId) -> Result<Option<Event>, Api
         .await?
         .map_or_else(|| Arc::from(""), |p| Arc::from(p.name));
     Ok(Some(Event::new(Arc::new(found), provider)))
-}
-
-/// Most provider names an events filter lists.
-const MAX_FILTER_PROVIDERS: usize = 100;
-
-/// Longest text an events filter looks for in titles.
-const MAX_TITLE_FILTER_CHARS: usize = 200;
-
-/// The date range and the rest of an events filter, read against `snapshot` (provider names
-/// to ids). The deprecated top-level dates and the filter's may not both be given.
-fn event_filter(
-    snapshot: &Snapshot,
-    starts_at: Option<Instant>,
-    ends_at: Option<Instant>,
-    filter: Option<EventFilter>,
-) -> Result<(DateRange, search::EventFilter), ApiError> {
-    let filter = filter.unwrap_or_default();
-    if (starts_at.is_some() || ends_at.is_some())
-        && (filter.starts_at.is_some() || filter.ends_at.is_some())
-    {
-        return Err(ApiError::BadUserInput(
-            "give the dates once: in `filter` (the top-level `startsAt`/`endsAt` are deprecated)"
-                .to_owned(),
-        ));
-    }
-    let from = starts_at.or(filter.starts_at).map(|t| t.0);
-    let to = ends_at.or(filter.ends_at).map(|t| t.0);
-    let range = DateRange::new(from, to).map_err(|e| ApiError::BadUserInput(e.to_string()))?;
-    // Each name is looked up among the providers, and the text is matched against every
-    // candidate's title: both are bounded.
-    if filter
-        .providers
-        .as_ref()
-        .is_some_and(|names| names.len() > MAX_FILTER_PROVIDERS)
-    {
-        return Err(ApiError::BadUserInput(format!(
-            "`providers` lists at most {MAX_FILTER_PROVIDERS} names"
-        )));
-    }
-    if filter
-        .title_contains
-        .as_ref()
-        .is_some_and(|text| text.chars().count() > MAX_TITLE_FILTER_CHARS)
-    {
-        return Err(ApiError::BadUserInput(format!(
-            "`titleContains` is at most {MAX_TITLE_FILTER_CHARS} characters"
-        )));
-    }
-    let providers = filter
-        .providers
-        .map(|names| {
-            names
-                .iter()
-                .map(|name| {
-                    snapshot
-                        .provider_id(name)
-                        .ok_or_else(|| ApiError::unknown_provider(name))
-                })
-                .collect::<Result<_, _>>()
-        })
-        .transpose()?;
-    let price =
-        |name: &str, text: Option<String>| text.map(|t| scalars::price_cents(name, &t)).transpose();
-    Ok((
-        range,
-        search::EventFilter {
-            providers,
-            min_price_cents: price("minPrice", filter.min_price)?,
-            max_price_cents: price("maxPrice", filter.max_price)?,
-            sold_out: filter.sold_out,
-            title: filter.title_contains.as_deref().map(search::Folded::new),
-        },
-    ))
 }
 
 async fn job_filter(
@@ -212,10 +84,11 @@ impl<C> JobPage<C> {
         args: PageArgs,
         cursor: impl Fn(&str) -> Result<C, ApiError>,
     ) -> Result<Self, ApiError> {
-        let (size, window) = match args.paging(ctx, cursor)? {
-            Paging::Forward { size, after } => (size, Window::After(after)),
-            Paging::Backward { size, before } => (size, Window::Before(before)),
-        };
+        let (size, window) =
+            match args.paging(ctx.data_unchecked::<Limits>().max_page_size, cursor)? {
+                Paging::Forward { size, after } => (size, Window::After(after)),
+                Paging::Backward { size, before } => (size, Window::Before(before)),
+            };
         let filter = job_filter(&*db(ctx).await?, filter).await?;
         Ok(Self {
             size,
@@ -350,45 +223,33 @@ impl QueryRoot {
         >,
         #[graphql(desc = "Continue backward, before this cursor.")] before: Option<String>,
     ) -> Result<Connection<String, Event, Totals>, ApiError> {
-        let args = PageArgs {
-            first,
-            after,
-            last,
-            before,
+        let args = EventsArgs {
+            starts_at,
+            ends_at,
+            filter,
+            order_by,
+            page: PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
         };
-        let order = search::EventOrder::from(order_by.unwrap_or_default());
-        let paging = args.paging(ctx, |c| cursors::parse_event_cursor(order.field, c))?;
         let snapshot = ctx.data_unchecked::<Arc<SearchIndex>>().snapshot();
-        let (range, filter) = event_filter(&snapshot, starts_at, ends_at, filter)?;
+        let max = ctx.data_unchecked::<Limits>().max_page_size;
         // Counting walks the whole range: only when asked.
-        let total_count = if ctx.look_ahead().field("totalCount").exists() {
-            snapshot
-                .search(&range, None, None)
-                .filter(|e| filter.admits(e))
-                .count()
-        } else {
-            0
-        };
-        let (page, has_previous, has_next) = match &paging {
-            Paging::Forward { size, after } => {
-                let mut found = snapshot.ordered(&range, &filter, order, after.clone(), None);
-                let page: Vec<_> = found.by_ref().take(*size).collect();
-                (page, after.is_some(), found.next().is_some())
-            }
-            Paging::Backward { size, before } => {
-                let mut found = snapshot
-                    .ordered(&range, &filter, order, None, before.clone())
-                    .rev();
-                let mut page: Vec<_> = found.by_ref().take(*size).collect();
-                page.reverse();
-                (page, found.next().is_some(), before.is_some())
-            }
-        };
-        let mut connection =
-            Connection::with_additional_fields(has_previous, has_next, Totals { total_count });
-        connection.edges.extend(page.into_iter().map(|found| {
+        let count = ctx.look_ahead().field("totalCount").exists();
+        let page = events::page(&snapshot, max, args, count)?;
+        let mut connection = Connection::with_additional_fields(
+            page.has_previous,
+            page.has_next,
+            Totals {
+                total_count: page.total_count,
+            },
+        );
+        connection.edges.extend(page.events.iter().map(|found| {
             let node = Event::new(Arc::clone(found), snapshot.provider_name(found.provider_id));
-            Edge::new(cursors::event_cursor(&order.position(found)), node)
+            Edge::new(page.cursor(found), node)
         }));
         Ok(connection)
     }

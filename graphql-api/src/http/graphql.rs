@@ -15,10 +15,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{
-    graphql::executor::{Wire, encode_within},
-    state::AppState,
-};
+use crate::{access::Access, state::AppState};
 
 /// `POST /graphql`: one GraphQL request as JSON (batches are refused).
 ///
@@ -53,7 +50,7 @@ pub(crate) async fn graphql_post(
             );
         }
     };
-    execute(&state, request.data(state.access(&headers, false))).await
+    execute(&state, request, state.access(&headers, false)).await
 }
 
 /// `GET /graphql`: GraphiQL in a browser; with `query` (or a persisted query's `extensions`)
@@ -76,16 +73,12 @@ pub(crate) async fn graphql_get(
             );
         }
     };
-    execute(&state, request.data(state.access(&headers, true))).await
+    execute(&state, request, state.access(&headers, true)).await
 }
 
-/// Runs a request and writes its answer, refused past the response cap.
-async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
-    let response = state.graphql.run(request).await;
-    let cap = state.config.limits.max_response_bytes;
-    let body = encode_within(&Wire(&response), cap)
-        .or_else(|| encode_within(&Wire(&state.graphql.too_large()), cap))
-        .unwrap_or_default();
+/// Runs a request and writes its answer (refused past the response cap).
+async fn execute(state: &AppState, request: async_graphql::Request, access: Access) -> Response {
+    let body = state.graphql.respond(request, access).await;
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 

@@ -155,14 +155,15 @@ pub async fn run(
     ));
     let database = Database::new(db);
     let prober = tokio::spawn(Arc::clone(&database).run_prober(background.clone()));
+    let search_access = SearchAccess {
+        requires_viewer: config.search_requires_viewer,
+    };
     let schema = schema::build(
         SchemaData {
             database: Arc::clone(&database),
             index: Arc::clone(&index),
             changes,
-            search_access: SearchAccess {
-                requires_viewer: config.search_requires_viewer,
-            },
+            search_access,
             destinations: config.destinations,
         },
         config.limits,
@@ -174,6 +175,8 @@ pub async fn run(
             config.limits,
             Arc::clone(&database),
             Arc::clone(&metrics),
+            Arc::clone(&index),
+            search_access,
         ),
         database,
         index,

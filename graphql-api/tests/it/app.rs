@@ -107,6 +107,29 @@ pub(crate) async fn spawn_app_configured(
     db: sea_orm::DatabaseConnection,
     configure: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
+    let (addr, shutdown) = start(db, configure).await;
+    TestApp {
+        addr,
+        client: test_support::http_client(),
+        test_db,
+        shutdown,
+    }
+}
+
+/// A second API over the database of `app`, with the test settings changed by `configure`:
+/// its address, and the token that stops it.
+pub(crate) async fn serve_beside(
+    app: &TestApp,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> (SocketAddr, CancellationToken) {
+    start(app.test_db.db.clone(), configure).await
+}
+
+/// Serves the API over `db` with the test settings changed by `configure`, once it answers.
+async fn start(
+    db: sea_orm::DatabaseConnection,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> (SocketAddr, CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -122,16 +145,16 @@ pub(crate) async fn spawn_app_configured(
     };
     configure(&mut config);
     tokio::spawn(graphql_api::run(config, db, listener, shutdown.clone()));
-    let app = TestApp {
-        addr,
-        client: test_support::http_client(),
-        test_db,
-        shutdown,
-    };
     // Serving starts once the index is loaded.
+    let client = test_support::http_client();
     for _ in 0..100 {
-        if app.client.get(app.url("/livez")).send().await.is_ok() {
-            return app;
+        if client
+            .get(format!("http://{addr}/livez"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return (addr, shutdown);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

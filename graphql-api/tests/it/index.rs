@@ -9,7 +9,12 @@ use test_support::{Backend, ProviderSimulator, TestDb, feedgen, proxy::TcpProxy}
 use tokio_util::sync::CancellationToken;
 
 /// Ingests a generated feed of `events` events through the real collector.
-async fn ingest_generated(db: &sea_orm::DatabaseConnection, name: &str, seed: u64, events: usize) {
+pub(crate) async fn ingest_generated(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+    seed: u64,
+    events: usize,
+) {
     let spec = feedgen::FeedSpec {
         seed,
         online_share: 0.7,
@@ -42,10 +47,10 @@ async fn ingest_generated(db: &sea_orm::DatabaseConnection, name: &str, seed: u6
 }
 
 /// A small deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)

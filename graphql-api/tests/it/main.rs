@@ -12,6 +12,7 @@ mod app;
 mod graphql;
 mod health;
 mod index;
+mod plans;
 mod rest;
 mod schema_file;
 mod subscription;
