@@ -11,6 +11,8 @@
 #   JOBS=10000000 PROVIDERS=5000 scripts/bench-job-orders.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/jobs.sh
+. scripts/lib/jobs.sh
 
 JOBS="${JOBS:-2000000}"
 PROVIDERS="${PROVIDERS:-2000}"
@@ -43,38 +45,7 @@ echo "seeding $JOBS jobs over $PROVIDERS providers..."
 started=$(date +%s)
 psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
-psql -q -v ON_ERROR_STOP=1 "$url" <<SQL
--- Seeded rows are history, not changes: the change log's triggers stay out of it.
-ALTER TABLE job DISABLE TRIGGER USER;
-INSERT INTO provider (name, kind, url, schedule, enabled, time_zone, connect_timeout_ms,
-    read_timeout_ms, total_timeout_ms, max_body_bytes, max_attempts, retry_base_delay_ms,
-    created_at, updated_at)
-SELECT 'p' || p, 'fever_xml', 'http://127.0.0.1:9/feed.xml', '0 * * * * *', false, 'UTC',
-    5000, 15000, 60000, 268435456, 3, 2000, now(), now()
-FROM generate_series(1, $PROVIDERS) p;
--- Thirty days of jobs, evenly spread, every provider in turn; one in ten failed, durations
--- from 0 to 60 s.
-INSERT INTO job (provider_id, state, trigger, tick, scheduled_for, attempt, run_at, started_at,
-    finished_at, worker_id, heartbeat_at, created_at)
-SELECT 1 + g % $PROVIDERS, CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, 'schedule',
-    ts, ts, 1, ts, ts, ts + ((g * 7919) % 60000) * interval '1 ms', 'bench', ts, ts
-FROM (SELECT g, now() - interval '30 days' + g * (interval '30 days' / $JOBS) AS ts
-      FROM generate_series(1::bigint, $JOBS) g) s;
-INSERT INTO job (provider_id, state, trigger, scheduled_for, attempt, run_at, created_at)
-SELECT p, 'pending', 'manual', now(), 1, now(), now() FROM generate_series(1, $PROVIDERS) p;
-INSERT INTO job_outcome (job_id, provider_id, status, created_at, processed_at, finished_at,
-    duration_ms, error_kind, error_message, http_status, bytes, feed_unchanged, empty_feed,
-    seen, inserted, updated, unchanged, rejected)
-SELECT id, provider_id, state, created_at, finished_at, finished_at,
-    CASE WHEN finished_at IS NOT NULL THEN (id * 7919) % 60000 END,
-    CASE WHEN state = 'failed' THEN 'timeout' END,
-    CASE WHEN state = 'failed' THEN 'the provider did not answer in time' END,
-    200, 100000, false, false, 100, 0, 1, 99, 0
-FROM job;
-ALTER TABLE job ENABLE TRIGGER USER;
-VACUUM ANALYZE job;
-VACUUM ANALYZE job_outcome;
-SQL
+seed_jobs "$url" "$JOBS" "$PROVIDERS"
 echo "seeded in $(( $(date +%s) - started )) s"
 
 DATABASE_URL="$url" API_TOKENS="bench:viewer:$token" RUST_LOG=warn taskset -c 0 \
@@ -83,9 +54,7 @@ api=$!
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
 
 graphql() { # query -> answer
-    curl -sf "http://127.0.0.1:$port/graphql" -H 'Content-Type: application/json' \
-        -H "Authorization: Bearer $token" \
-        --data-binary "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$1")"
+    graphql_at "http://127.0.0.1:$port" "$token" "$1"
 }
 
 run() { # label query
@@ -96,20 +65,9 @@ import json, sys
 answer = json.loads(sys.argv[1])
 assert not answer.get("errors") and len(answer["data"]["jobs"]["nodes"]) == 50, answer' "$answer" ||
         { echo "wrong answer for $label" >&2; exit 1; }
-    python3 - "$query" "$token" >"$work/q.lua" <<'PY'
-import json, sys
-body = json.dumps({"query": sys.argv[1]})
-print('wrk.method = "POST"')
-print('wrk.headers["Content-Type"] = "application/json"')
-print(f'wrk.headers["Authorization"] = "Bearer {sys.argv[2]}"')
-print("wrk.body = " + json.dumps(body))
-PY
-    local out
-    out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/q.lua" "http://127.0.0.1:$port/graphql" 2>&1)"
-    printf "%-44s %10s %10s %10s\n" "$label" \
-        "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" \
-        "$(awk '$1 == "50%" {print $2}' <<<"$out")" \
-        "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    local rps p50 p99
+    read -r rps p50 p99 <<<"$(wrk_graphql "http://127.0.0.1:$port" "$token" "$query")"
+    printf "%-44s %10s %10s %10s\n" "$label" "$rps" "$p50" "$p99"
 }
 
 nodes="nodes { databaseId state finishedAt outcome { durationMs } }"

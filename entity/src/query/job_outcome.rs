@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, Statement, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, sea_query::Expr,
 };
 
 use crate::{
@@ -87,7 +87,8 @@ pub struct Finished {
     pub rejections: Option<serde_json::Value>,
 }
 
-/// Writes how job `job` ended: its final status and everything known about the run.
+/// Writes how job `job` ended: its final status and everything known about the run; and
+/// counts it in its provider's health summary.
 pub async fn record_finished(
     db: &impl ConnectionTrait,
     job: &job::Model,
@@ -126,8 +127,19 @@ pub async fn record_finished(
         ..Default::default()
     }
     .update(db)
+    .await?;
+    let feed = (!finished.feed_unchanged).then_some(super::provider_health::FeedSeen {
+        empty: finished.empty_feed,
+    });
+    super::provider_health::record(
+        db,
+        job.provider_id,
+        status,
+        Some(duration_ms),
+        finished.finished_at,
+        feed,
+    )
     .await
-    .map(|_| ())
 }
 
 /// The outcome of job `job_id`.
@@ -168,52 +180,6 @@ pub async fn list(
 /// How many outcomes match `filter`.
 pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64, DbErr> {
     sea_orm::PaginatorTrait::count(filtered(filter), db).await
-}
-
-/// The last `per_provider` finished outcomes of each of these providers, newest first, in
-/// one statement (a window function both databases run).
-pub async fn recent_finished(
-    db: &impl ConnectionTrait,
-    providers: &[ProviderId],
-    per_provider: u32,
-) -> Result<Vec<Model>, DbErr> {
-    if providers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = db.get_database_backend();
-    let placeholder = |i: usize| match backend {
-        DbBackend::Postgres => format!("${i}"),
-        _ => "?".to_owned(),
-    };
-    let list: Vec<String> = (1..=providers.len()).map(placeholder).collect();
-    let sql = format!(
-        "SELECT * FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.provider_id ORDER BY o.job_id DESC) AS rn \
-         FROM job_outcome o WHERE o.finished_at IS NOT NULL AND o.provider_id IN ({})) ranked \
-         WHERE ranked.rn <= {per_provider} ORDER BY ranked.provider_id, ranked.job_id DESC",
-        list.join(", ")
-    );
-    let values = providers.iter().map(|p| sea_orm::Value::from(p.0));
-    Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-        .all(db)
-        .await
-}
-
-/// When each of these providers last completed a job.
-pub async fn last_success(
-    db: &impl ConnectionTrait,
-    providers: impl IntoIterator<Item = ProviderId>,
-) -> Result<Vec<(ProviderId, Option<DateTime<Utc>>)>, DbErr> {
-    Entity::find()
-        .select_only()
-        .column(Column::ProviderId)
-        .column_as(Column::FinishedAt.max(), "finished_at")
-        .filter(Column::ProviderId.is_in(providers))
-        .filter(Column::Status.eq(JobState::Completed))
-        .group_by(Column::ProviderId)
-        .into_tuple()
-        .all(db)
-        .await
 }
 
 /// Totals of a provider's finished jobs over a time range.

@@ -7,6 +7,7 @@ pub mod job;
 pub mod job_outcome;
 pub mod job_transition;
 pub mod provider;
+pub mod provider_health;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,

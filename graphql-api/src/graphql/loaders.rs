@@ -5,7 +5,10 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::Loader;
-use entity::{EventId, JobId, ProviderId, job, job_outcome, provider, query, record::ZoneRecord};
+use entity::{
+    EventId, JobId, ProviderId, job, job_outcome, provider, provider_health, query,
+    record::ZoneRecord,
+};
 use sea_orm::DbErr;
 
 use super::event::MAX_ZONES;
@@ -87,10 +90,8 @@ pub struct HealthOf(pub ProviderId);
 pub struct HealthData {
     /// Its newest job.
     pub latest: Option<job::Model>,
-    /// Its last finished outcomes, newest first.
-    pub recent: Vec<job_outcome::Model>,
-    /// When it last completed a job.
-    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its health summary (none before its first job finishes).
+    pub summary: Option<provider_health::Model>,
 }
 
 impl Loader<ProviderId> for DbLoader {
@@ -191,9 +192,6 @@ fn first_zones(json: &str) -> Result<Vec<ZoneRecord>, serde_json::Error> {
     serde_json::from_str::<FirstZones>(json).map(|z| z.0)
 }
 
-/// Outcomes considered for a provider's health.
-pub(super) const HEALTH_WINDOW: u32 = 100;
-
 impl Loader<HealthOf> for DbLoader {
     type Value = HealthData;
     type Error = LoadError;
@@ -202,8 +200,7 @@ impl Loader<HealthOf> for DbLoader {
         let _turn = self.turn().await?;
         let ids: Vec<ProviderId> = keys.iter().map(|k| k.0).collect();
         let latest = query::job::latest_of(self.db()?, ids.iter().copied()).await?;
-        let recent = query::job_outcome::recent_finished(self.db()?, &ids, HEALTH_WINDOW).await?;
-        let successes = query::job_outcome::last_success(self.db()?, ids.iter().copied()).await?;
+        let summaries = query::provider_health::find_many(self.db()?, ids.iter().copied()).await?;
         let mut data: HashMap<HealthOf, HealthData> = ids
             .iter()
             .map(|id| (HealthOf(*id), HealthData::default()))
@@ -213,14 +210,9 @@ impl Loader<HealthOf> for DbLoader {
                 d.latest = Some(job);
             }
         }
-        for outcome in recent {
-            if let Some(d) = data.get_mut(&HealthOf(outcome.provider_id)) {
-                d.recent.push(outcome);
-            }
-        }
-        for (provider, at) in successes {
-            if let Some(d) = data.get_mut(&HealthOf(provider)) {
-                d.last_success = at;
+        for summary in summaries {
+            if let Some(d) = data.get_mut(&HealthOf(summary.provider_id)) {
+                d.summary = Some(summary);
             }
         }
         Ok(data)

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, dataloader::DataLoader};
-use entity::{JobState as StoredState, ProviderId, provider};
+use entity::{ProviderId, provider, provider_health, query::provider_health::WINDOW};
 use tokio::sync::OnceCell;
 
 use super::{
     ids::GlobalId,
     job::JobState,
-    loaders::{DbLoader, HEALTH_WINDOW, HealthData, HealthOf},
+    loaders::{DbLoader, HealthData, HealthOf},
     scalars::Instant,
 };
 use crate::{access::ViewerGuard, error::ApiError};
@@ -225,35 +225,34 @@ pub struct Health {
 
 impl Health {
     fn compute(provider: &provider::Model, data: &HealthData) -> Self {
-        let finished = &data.recent;
-        let completed = finished
-            .iter()
-            .filter(|o| o.status == StoredState::Completed)
-            .count();
-        let consecutive_failures = finished
-            .iter()
-            .take_while(|o| o.status == StoredState::Failed)
-            .count();
-        let mut durations: Vec<i64> = finished.iter().filter_map(|o| o.duration_ms).collect();
+        let finished = data
+            .summary
+            .as_ref()
+            .map(provider_health::Model::recent)
+            .unwrap_or_default();
+        let completed = finished.iter().filter(|f| f.completed).count();
+        let consecutive_failures = finished.iter().take_while(|f| !f.completed).count();
+        let mut durations: Vec<i64> = finished.iter().filter_map(|f| f.duration_ms).collect();
         durations.sort_unstable();
         let p95 = (!durations.is_empty()).then(|| {
             let index = ((durations.len() as f64) * 0.95).ceil() as usize;
             durations[index.saturating_sub(1).min(durations.len() - 1)]
         });
-        let count = |n: usize| i32::try_from(n.min(HEALTH_WINDOW as usize)).unwrap_or(i32::MAX);
+        let count = |n: usize| i32::try_from(n.min(WINDOW)).unwrap_or(i32::MAX);
         Self {
             last_job_state: data.latest.as_ref().map(|j| j.state.into()),
             last_job_at: data.latest.as_ref().map(|j| j.created_at.into()),
-            last_success_at: data.last_success.map(Instant),
+            last_success_at: data
+                .summary
+                .as_ref()
+                .and_then(|s| s.last_success_at)
+                .map(Instant),
             consecutive_failures: count(consecutive_failures),
             success_rate: (!finished.is_empty()).then(|| completed as f64 / finished.len() as f64),
             p95_duration_ms: p95,
             window_jobs: count(finished.len()),
             next_tick_at: entity::settings::next_tick(provider, chrono::Utc::now()).map(Instant),
-            last_feed_empty: finished
-                .iter()
-                .find(|o| o.status == StoredState::Completed && !o.feed_unchanged)
-                .is_some_and(|o| o.empty_feed),
+            last_feed_empty: data.summary.as_ref().is_some_and(|s| s.last_feed_empty),
         }
     }
 }

@@ -56,7 +56,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         let states = query::job::state_counts(db).await?;
         let providers = query::provider::list(db).await?;
         let ids: Vec<_> = providers.iter().map(|p| p.id).collect();
-        let successes = query::job_outcome::last_success(db, ids).await?;
+        let successes = query::provider_health::find_many(db, ids).await?;
         Ok::<_, sea_orm::DbErr>(Some((states, providers, successes)))
     };
     match tokio::time::timeout(Duration::from_secs(2), scrape).await {
@@ -67,16 +67,22 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 let _ = writeln!(out, "jobs{{state=\"{}\"}} {n}", crate::graphql::JobState::from(job_state).as_label());
             }
             out.push_str("# HELP provider_last_success_timestamp_seconds When each provider last completed a job.\n# TYPE provider_last_success_timestamp_seconds gauge\n");
-            for (provider_id, at) in successes {
-                let Some(at) = at else { continue };
-                let Some(provider) = providers.iter().find(|p| p.id == provider_id) else {
-                    continue;
-                };
+            // Every provider has the series, 0 until it first succeeds: an alert on its age
+            // fires for a provider that never succeeded too.
+            let successes: std::collections::HashMap<_, _> = successes
+                .into_iter()
+                .map(|s| (s.provider_id, s.last_success_at))
+                .collect();
+            for provider in &providers {
+                let at = successes
+                    .get(&provider.id)
+                    .copied()
+                    .flatten()
+                    .map_or(0, |at| at.timestamp());
                 let _ = writeln!(
                     out,
-                    "provider_last_success_timestamp_seconds{{provider=\"{}\"}} {}",
-                    provider.name,
-                    at.timestamp()
+                    "provider_last_success_timestamp_seconds{{provider=\"{}\"}} {at}",
+                    provider.name
                 );
             }
         }

@@ -123,26 +123,38 @@ async fn the_embedded_default_migrates_itself_at_start_up() {
     migration::ensure_current(&test_db.db).await.unwrap();
 }
 
-async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
-    use entity::query::{self, job::NewJob, provider::ProviderChanges};
-    let test_db = TestDb::migrated(backend).await;
-    let db = &test_db.db;
-    let changes = ProviderChanges {
+/// A provider called `acme`.
+async fn acme(db: &sea_orm::DatabaseConnection) -> entity::ProviderId {
+    let changes = entity::query::provider::ProviderChanges {
         url: Some("http://127.0.0.1:9/feed.xml".parse().unwrap()),
         ..Default::default()
     };
-    let provider = query::provider::upsert(db, &"acme".parse().unwrap(), changes)
+    entity::query::provider::upsert(db, &"acme".parse().unwrap(), changes)
         .await
         .unwrap()
         .model()
-        .id;
-    let job = match query::job::enqueue(db, NewJob::manual(provider, entity::time::now()))
-        .await
-        .unwrap()
-    {
-        query::job::Enqueued::Created(job) => job,
-        query::job::Enqueued::Conflict => unreachable!("a fresh provider has no job"),
-    };
+        .id
+}
+
+/// A manual job of `provider`, created `at`; it must be its only active one.
+async fn enqueue(
+    db: &sea_orm::DatabaseConnection,
+    provider: entity::ProviderId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> entity::job::Model {
+    use entity::query::job::{Enqueued, NewJob, enqueue};
+    match enqueue(db, NewJob::manual(provider, at)).await.unwrap() {
+        Enqueued::Created(job) => job,
+        Enqueued::Conflict => panic!("the provider already has an active job"),
+    }
+}
+
+async fn empty_feed_column_goes_down_and_up_keeping_rows(backend: Backend) {
+    use entity::query;
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let provider = acme(db).await;
+    let job = enqueue(db, provider, entity::time::now()).await;
     assert!(table_exists(db, "job_outcome").await);
     db.execute_unprepared("SELECT empty_feed FROM job_outcome")
         .await
@@ -221,4 +233,75 @@ async fn titles_are_folded_for_search_when_the_column_arrives_on_postgres() {
 #[tokio::test]
 async fn titles_are_folded_for_search_when_the_column_arrives_on_sqlite() {
     titles_are_folded_for_search_when_the_column_arrives(Backend::Sqlite).await;
+}
+
+async fn provider_health_is_summed_up_from_the_stored_outcomes(backend: Backend) {
+    use entity::{
+        ErrorKind,
+        query::{self, job_outcome::Finished},
+    };
+    use sea_orm::EntityTrait as _;
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let provider = acme(db).await;
+    // Completed (an empty changed feed), failed, completed (unchanged): kept live as each
+    // finishes.
+    let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    for (n, error, feed_unchanged) in [
+        (0, None, false),
+        (
+            1,
+            Some((ErrorKind::HttpStatus, "HTTP 503".to_owned())),
+            false,
+        ),
+        (2, None, true),
+    ] {
+        let at = start + chrono::TimeDelta::minutes(n);
+        let job = enqueue(db, provider, at).await;
+        let finished = Finished {
+            finished_at: at + chrono::TimeDelta::seconds(n + 1),
+            error,
+            feed_unchanged,
+            empty_feed: n == 0,
+            ..Default::default()
+        };
+        query::job_outcome::record_finished(db, &job, &finished)
+            .await
+            .unwrap();
+        query::job::force_state(db, job.id, entity::JobState::Completed)
+            .await
+            .unwrap();
+    }
+    let live = entity::provider_health::Entity::find_by_id(provider)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.recent().len(), 3);
+    assert!(live.last_feed_empty, "the last changed feed was empty");
+    assert_eq!(
+        live.last_success_at.map(|t| t.timestamp()),
+        Some((start + chrono::TimeDelta::minutes(2) + chrono::TimeDelta::seconds(3)).timestamp())
+    );
+
+    // The migration sums up the same outcomes to the same row.
+    revert_to_before(db, "m20261201_000008_provider_health").await;
+    assert!(!table_exists(db, "provider_health").await);
+    migration::apply_pending(db).await.unwrap();
+    let backfilled = entity::provider_health::Entity::find_by_id(provider)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(backfilled, live);
+}
+
+#[tokio::test]
+async fn provider_health_is_summed_up_from_the_stored_outcomes_on_postgres() {
+    provider_health_is_summed_up_from_the_stored_outcomes(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn provider_health_is_summed_up_from_the_stored_outcomes_on_sqlite() {
+    provider_health_is_summed_up_from_the_stored_outcomes(Backend::Sqlite).await;
 }

@@ -442,20 +442,33 @@ pub async fn find_many(
     Entity::find().filter(Column::Id.is_in(ids)).all(db).await
 }
 
-/// The newest job of each of these providers.
+/// The newest job of each of these providers: one probe of `job (provider_id, id)` per
+/// provider (a `GROUP BY` over their jobs reads every one of them).
 pub async fn latest_of(
     db: &impl ConnectionTrait,
     providers: impl IntoIterator<Item = ProviderId>,
 ) -> Result<Vec<Model>, DbErr> {
-    let ids: Vec<Option<JobId>> = Entity::find()
-        .select_only()
-        .column_as(Column::Id.max(), "id")
-        .filter(Column::ProviderId.is_in(providers))
-        .group_by(Column::ProviderId)
-        .into_tuple()
+    let providers: Vec<ProviderId> = providers.into_iter().collect();
+    if providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let placeholders: Vec<String> = (1..=providers.len())
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT * FROM job WHERE id IN (SELECT (SELECT max(newest.id) FROM job newest \
+         WHERE newest.provider_id = provider.id) FROM provider WHERE provider.id IN ({}))",
+        placeholders.join(", ")
+    );
+    let values = providers.iter().map(|p| sea_orm::Value::from(p.0));
+    Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(db)
-        .await?;
-    find_many(db, ids.into_iter().flatten()).await
+        .await
 }
 
 /// How many jobs are in each state.

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The monitoring page's own queries at a deployment's size, on loopback, bounded in time
+# (10 s per query).
+#
+# Seeds a fresh PostgreSQL database by SQL with JOBS finished jobs and their outcomes over
+# PROVIDERS providers (one more pending job each), then applies the provider health migration
+# to them (timed: what an upgrade of such a deployment costs), starts the release API and runs
+# each query the monitoring page sends with wrk (16 connections): every provider with its
+# health, the first 50 jobs of one provider in one state, the job counts the page shows (all
+# jobs, and one provider's by state), and one job with its outcome. Prints requests/s, p50 and
+# p99 per query.
+#
+#   scripts/bench-monitoring.sh                        # 10M jobs, 5,000 providers
+#   JOBS=2000000 PROVIDERS=500 scripts/bench-monitoring.sh
+#   NO_BUILD=1 scripts/bench-monitoring.sh             # with the release binaries already built
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/jobs.sh
+. scripts/lib/jobs.sh
+
+JOBS="${JOBS:-10000000}"
+PROVIDERS="${PROVIDERS:-5000}"
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-16}"
+PG="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+bin="$CARGO_TARGET_DIR/release"
+token="bench-viewer-token-0123456789abcdef"
+port=18912
+db="fever_monitoring_bench"
+url="$PG/$db?sslmode=disable"
+
+command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+
+if [ "${NO_BUILD:-}" != 1 ]; then
+    echo "building (release)..."
+    cargo build --quiet --release -p graphql-api -p ingestor --bins
+fi
+
+work="$(mktemp -d)"
+api=""
+cleanup() {
+    [ -z "$api" ] || kill "$api" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+    psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+}
+trap cleanup EXIT
+
+echo "seeding $JOBS jobs over $PROVIDERS providers..."
+started=$(date +%s)
+psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
+seed_jobs "$url" "$JOBS" "$PROVIDERS"
+# The health summaries are filled by their migration: undo it, to apply it again below.
+psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" \
+    -c "DELETE FROM seaql_migrations WHERE version = 'm20261201_000008_provider_health'"
+echo "seeded in $(( $(date +%s) - started )) s"
+started=$(date +%s%N)
+DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
+echo "the provider health migration summed up $JOBS outcomes in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+
+DATABASE_URL="$url" API_TOKENS="bench:viewer:$token" RUST_LOG=warn taskset -c 0 \
+    "$bin/graphql-api" serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/api.log" &
+api=$!
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && break; sleep 0.1; done
+
+graphql() { # query -> answer
+    graphql_at "http://127.0.0.1:$port" "$token" "$1"
+}
+
+run() { # label query
+    local label=$1 query=$2 answer
+    answer="$(graphql "$query")"
+    python3 -c '
+import json, sys
+answer = json.loads(sys.argv[1])
+assert not answer.get("errors") and answer.get("data"), answer' "$answer" ||
+        { echo "wrong answer for $label" >&2; exit 1; }
+    local rps p50 p99
+    read -r rps p50 p99 <<<"$(wrk_graphql "http://127.0.0.1:$port" "$token" "$query")"
+    printf "%-52s %10s %10s %10s\n" "$label" "$rps" "$p50" "$p99"
+}
+
+health="health { lastJobState lastJobAt lastSuccessAt consecutiveFailures successRate p95DurationMs windowJobs nextTickAt }"
+job_id="$(graphql '{ jobs(filter: {provider: "p7"}, first: 1) { nodes { id } } }' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["jobs"]["nodes"][0]["id"])')"
+printf "%-52s %10s %10s %10s\n" "the monitoring page's queries, $JOBS jobs" "requests/s" "p50" "p99"
+run "providers with health ($PROVIDERS)" "{ providers { name enabled schedule timeZone url $health } }"
+run "jobs of one provider in one state, first 50" "{ jobs(filter: {provider: \"p7\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
+run "count of every job" "{ jobs(first: 1) { totalCount } }"
+run "counts of one provider's jobs by state" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"
+run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
