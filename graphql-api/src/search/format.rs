@@ -5,7 +5,8 @@
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
-fn write_number(out: &mut Vec<u8>, mut n: u64, width: usize) {
+/// `n` in decimal, zero-padded to `width` digits.
+pub(crate) fn write_number(out: &mut Vec<u8>, mut n: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut i = digits.len();
     loop {

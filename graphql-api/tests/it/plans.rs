@@ -2,6 +2,7 @@
 //! duplicates, fragments, `@skip`/`@include`, variables, filters, orders, cursors, bad
 //! values) go to two servers over one database: one with plans, one without. Each answer is
 //! compared byte for byte, and the plan side must have answered a good share by plan.
+//! `PLAN_PARITY_CASES=4000` runs more documents (each run draws other ones).
 
 use serde_json::{Map, Value, json};
 use test_support::Backend;
@@ -536,12 +537,20 @@ async fn plans_answer_as_the_executor_does(backend: Backend, cases: usize) {
     stop_without.cancel();
 }
 
+/// How many documents: `default`, or `PLAN_PARITY_CASES` for a longer run.
+fn cases(default: usize) -> usize {
+    std::env::var("PLAN_PARITY_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::test]
 async fn plans_answer_as_the_executor_does_on_postgres() {
-    plans_answer_as_the_executor_does(Backend::Postgres, 400).await;
+    plans_answer_as_the_executor_does(Backend::Postgres, cases(400)).await;
 }
 
 #[tokio::test]
 async fn plans_answer_as_the_executor_does_on_sqlite() {
-    plans_answer_as_the_executor_does(Backend::Sqlite, 150).await;
+    plans_answer_as_the_executor_does(Backend::Sqlite, cases(150)).await;
 }

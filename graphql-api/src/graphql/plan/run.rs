@@ -373,9 +373,35 @@ fn value(out: &mut Vec<u8>, value: &Value) {
     let _ = serde::Serialize::serialize(value, &mut serde_json::Serializer::new(out));
 }
 
-/// An instant, as the `DateTime` scalar writes it.
+/// An instant, as the `DateTime` scalar writes it (chrono's RFC 3339 with `AutoSi` seconds:
+/// no fraction, or 3, 6 or 9 digits, whichever is exact), written directly for a four-digit
+/// year; anything else (a leap second, another year) by the scalar itself.
 fn instant(out: &mut Vec<u8>, at: chrono::DateTime<chrono::Utc>) {
-    value(out, &ScalarType::to_value(&Instant(at)));
+    use chrono::{Datelike as _, Timelike as _};
+    let nanos = at.nanosecond();
+    if nanos >= 1_000_000_000 || !(0..=9999).contains(&at.year()) {
+        value(out, &ScalarType::to_value(&Instant(at)));
+        return;
+    }
+    let local = at.naive_utc();
+    out.push(b'"');
+    format::write_date(out, local);
+    out.push(b'T');
+    format::write_time(out, local);
+    let (fraction, digits) = if nanos == 0 {
+        (0, 0)
+    } else if nanos.is_multiple_of(1_000_000) {
+        (nanos / 1_000_000, 3)
+    } else if nanos.is_multiple_of(1_000) {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    if digits > 0 {
+        out.push(b'.');
+        format::write_number(out, u64::from(fraction), digits);
+    }
+    out.extend_from_slice(b"Z\"");
 }
 
 /// A value written by one of the search formats (ASCII digits and punctuation), quoted.
@@ -413,5 +439,69 @@ fn event_field(out: &mut Vec<u8>, field: EventField, event: &EventSummary) {
         EventField::FirstSeenAt => instant(out, event.first_seen_at),
         EventField::LastSeenAt => instant(out, event.last_seen_at),
         EventField::UpdatedAt => instant(out, event.updated_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_written_as_the_scalar_writes_them() {
+        let base = chrono::DateTime::from_timestamp(1_625_000_000, 0).unwrap();
+        for nanos in [
+            0,
+            1,
+            999,
+            1_000,
+            120_000,
+            123_456,
+            1_000_000,
+            5_000_000,
+            999_000_000,
+            999_999_999,
+            1_500_000_000,
+        ] {
+            let at = base + chrono::TimeDelta::nanoseconds(nanos);
+            for at in [at, at.with_timezone(&chrono::Utc)] {
+                let mut direct = Vec::new();
+                instant(&mut direct, at);
+                let mut by_scalar = Vec::new();
+                value(&mut by_scalar, &ScalarType::to_value(&Instant(at)));
+                assert_eq!(
+                    String::from_utf8(direct).unwrap(),
+                    String::from_utf8(by_scalar).unwrap()
+                );
+            }
+        }
+        for year in [1, 999, 9999, 10_000, -5] {
+            let at = chrono::NaiveDate::from_ymd_opt(year, 3, 4)
+                .unwrap()
+                .and_hms_nano_opt(5, 6, 7, 80_000)
+                .unwrap()
+                .and_utc();
+            let mut direct = Vec::new();
+            instant(&mut direct, at);
+            let mut by_scalar = Vec::new();
+            value(&mut by_scalar, &ScalarType::to_value(&Instant(at)));
+            assert_eq!(direct, by_scalar, "{year}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_the_serialiser_escapes_them() {
+        for text in [
+            "plain",
+            "Ópera 🎭",
+            "a \"quote\"",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "",
+        ] {
+            let mut direct = Vec::new();
+            string(&mut direct, text);
+            assert_eq!(direct, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 }
