@@ -21,6 +21,7 @@ mod m20261201_000005_event_title_folded;
 mod m20261201_000006_job_order_indexes;
 mod m20261201_000007_job_provider_indexes;
 mod m20261201_000008_provider_health;
+mod m20261201_000009_job_count;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_job_order_indexes::Migration),
             Box::new(m20261201_000007_job_provider_indexes::Migration),
             Box::new(m20261201_000008_provider_health::Migration),
+            Box::new(m20261201_000009_job_count::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 pub mod catalog_version;
 pub mod event;
 pub mod job;
+pub mod job_count;
 pub mod job_outcome;
 pub mod job_transition;
 pub mod provider;

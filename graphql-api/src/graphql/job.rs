@@ -369,3 +369,39 @@ impl JobOutcome {
 }
 
 pub(super) use super::ids::job_id;
+
+/// How many jobs are in each state, from counts the database keeps as jobs change (not a count
+/// of the job table per request).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct JobCounts {
+    /// Waiting for a worker.
+    pub pending: i64,
+    /// Claimed by a worker.
+    pub running: i64,
+    /// Finished and stored.
+    pub completed: i64,
+    /// Finished without storing.
+    pub failed: i64,
+    /// All of them.
+    pub total: i64,
+    /// When the counts were read: they are exact as of then.
+    pub as_of: Instant,
+}
+
+impl JobCounts {
+    /// The counts of `by_state` (a state absent is 0), read at `as_of`.
+    pub(crate) fn new(
+        by_state: &std::collections::HashMap<entity::JobState, i64>,
+        as_of: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let n = |state| by_state.get(&state).copied().unwrap_or(0);
+        Self {
+            pending: n(entity::JobState::Pending),
+            running: n(entity::JobState::Running),
+            completed: n(entity::JobState::Completed),
+            failed: n(entity::JobState::Failed),
+            total: by_state.values().sum(),
+            as_of: Instant(as_of),
+        }
+    }
+}

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 
 pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
-pub use job::{ErrorKind, Job, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
+pub use job::{ErrorKind, Job, JobCounts, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;
 pub use mutation::{MutationRoot, ProviderInput};
 pub use order::{EventOrder, EventOrderField, JobOrder, JobOrderField, OrderDirection};

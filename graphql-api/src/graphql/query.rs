@@ -16,7 +16,7 @@ use super::{
     Totals, cursors, db,
     events::{self, EventsArgs},
     ids::GlobalId,
-    job,
+    job::{self, JobCounts},
     limits::Limits,
     paging::{PageArgs, Paging},
     provider_named,
@@ -374,6 +374,23 @@ impl QueryRoot {
     async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>, ApiError> {
         let id = job::job_id(&id)?;
         Ok(query::job::find(&*db(ctx).await?, id).await?.map(Job))
+    }
+
+    /// How many jobs are in each state, of one provider or of all, from counts kept as jobs
+    /// change (cheap at any size). Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn job_counts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this provider's jobs (by name).")] provider: Option<String>,
+    ) -> Result<JobCounts, ApiError> {
+        let db = db(ctx).await?;
+        let provider_id = match provider {
+            Some(name) => Some(provider_named(&*db, &name).await?.id),
+            None => None,
+        };
+        let counts = query::job_count::by_state(&*db, provider_id).await?;
+        Ok(JobCounts::new(&counts, chrono::Utc::now()))
     }
 
     /// Job outcomes, newest first (the filter applies to their jobs). Needs a viewer token.

@@ -53,7 +53,7 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         let Ok(db) = state.database.available() else {
             return Ok(None);
         };
-        let states = query::job::state_counts(db).await?;
+        let states = query::job_count::by_state(db, None).await?;
         let providers = query::provider::list(db).await?;
         let ids: Vec<_> = providers.iter().map(|p| p.id).collect();
         let successes = query::provider_health::find_many(db, ids).await?;
@@ -63,7 +63,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         Ok(Ok(Some((states, providers, successes)))) => {
             out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 1\n");
             out.push_str("# HELP jobs Jobs by state.\n# TYPE jobs gauge\n");
-            for (job_state, n) in states {
+            // Every state, at 0 too: a series that vanishes at 0 breaks rate() and alerts.
+            for job_state in [entity::JobState::Pending, entity::JobState::Running, entity::JobState::Completed, entity::JobState::Failed] {
+                let n = states.get(&job_state).copied().unwrap_or(0);
                 let _ = writeln!(out, "jobs{{state=\"{}\"}} {n}", crate::graphql::JobState::from(job_state).as_label());
             }
             out.push_str("# HELP provider_last_success_timestamp_seconds When each provider last completed a job.\n# TYPE provider_last_success_timestamp_seconds gauge\n");

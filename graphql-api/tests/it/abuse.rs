@@ -696,9 +696,10 @@ async fn requests_cut_by_the_timeout_are_counted_in_metrics() {
         config.limits.request_timeout = Duration::from_millis(300);
     })
     .await;
-    // Another session holds the job table: what reads it waits.
+    // Another session holds the job tables (the jobs and their kept counts): what reads them
+    // waits.
     let lock = locker.begin().await.unwrap();
-    lock.execute_unprepared("LOCK TABLE job IN ACCESS EXCLUSIVE MODE")
+    lock.execute_unprepared("LOCK TABLE job, job_count IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
     let started = Instant::now();
@@ -706,7 +707,7 @@ async fn requests_cut_by_the_timeout_are_counted_in_metrics() {
     assert_eq!(first_error_code(&jobs), "TIMEOUT", "{jobs}");
     assert!(started.elapsed() < Duration::from_secs(2));
     let (status, _) = app.get("/metrics").await;
-    assert_eq!(status, 503, "the scrape waits on the job table and is cut");
+    assert_eq!(status, 503, "the scrape waits on the job counts and is cut");
     lock.rollback().await.unwrap();
     let (_, text) = app.get("/metrics").await;
     for expected in [

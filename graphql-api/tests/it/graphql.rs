@@ -469,6 +469,44 @@ async fn jobs_filter_and_page_newest_first() {
         )
         .await;
     assert_eq!(outcomes["data"]["jobOutcomes"]["totalCount"], 3);
+
+    // Counts by state come from the counts kept as jobs change, and agree with a count of
+    // the jobs themselves (a filter by trigger still counts the table).
+    let counts = app
+        .graphql(
+            "{ jobCounts(provider: \"acme\") { pending running completed failed total asOf } all: jobCounts { total } jobs(filter: { trigger: MANUAL }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    let by_state = &counts["data"]["jobCounts"];
+    assert_eq!(
+        (
+            &by_state["pending"],
+            &by_state["completed"],
+            &by_state["failed"],
+            &by_state["total"]
+        ),
+        (&json!(0), &json!(3), &json!(0), &json!(3)),
+        "{counts}"
+    );
+    assert!(by_state["asOf"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(counts["data"]["all"]["total"], 3);
+    assert_eq!(
+        counts["data"]["jobs"]["totalCount"], 3,
+        "collect_now runs manual jobs"
+    );
+    let typo = app
+        .graphql("{ jobCounts(provider: \"nope\") { total } }", json!({}))
+        .await;
+    assert_eq!(first_error_code(&typo), "NOT_FOUND", "{typo}");
+    let anonymous = app
+        .graphql_anonymous("{ jobCounts { total } }", json!({}))
+        .await;
+    assert_eq!(
+        first_error_code(&anonymous),
+        "UNAUTHENTICATED",
+        "{anonymous}"
+    );
 }
 
 #[tokio::test]

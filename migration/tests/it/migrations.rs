@@ -305,3 +305,84 @@ async fn provider_health_is_summed_up_from_the_stored_outcomes_on_postgres() {
 async fn provider_health_is_summed_up_from_the_stored_outcomes_on_sqlite() {
     provider_health_is_summed_up_from_the_stored_outcomes(Backend::Sqlite).await;
 }
+
+/// The counts the triggers keep, and a count of the job table, by state.
+async fn counts(db: &sea_orm::DatabaseConnection) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let read = |sql: &str| {
+        let sql = sql.to_owned();
+        async move {
+            let rows = db
+                .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap();
+            let mut out: Vec<(String, i64)> = rows
+                .iter()
+                .map(|r| (r.try_get("", "state").unwrap(), r.try_get("", "n").unwrap()))
+                .filter(|(_, n)| *n != 0)
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    (
+        read("SELECT state, CAST(SUM(n) AS BIGINT) AS n FROM job_count GROUP BY state").await,
+        read("SELECT state, COUNT(*) AS n FROM job GROUP BY state").await,
+    )
+}
+
+async fn job_counts_follow_every_write(backend: Backend) {
+    use entity::{JobState, query};
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let provider = acme(db).await;
+    let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    // Jobs made and moved one after the other: pending, running, then completed or failed.
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let job = enqueue(db, provider, start + chrono::TimeDelta::minutes(n)).await;
+        let (kept, expected) = counts(db).await;
+        assert_eq!(kept, expected, "after an insert");
+        let last = if n % 3 == 0 {
+            JobState::Failed
+        } else {
+            JobState::Completed
+        };
+        for state in [JobState::Running, last] {
+            query::job::force_state(db, job.id, state).await.unwrap();
+        }
+        ids.push(job.id);
+    }
+    let (kept, expected) = counts(db).await;
+    assert_eq!(kept, expected, "after state changes");
+    assert_eq!(
+        kept,
+        [("completed".to_owned(), 4), ("failed".to_owned(), 2)]
+    );
+    // Retention deletes a batch in one statement.
+    entity::job::Entity::delete_many()
+        .filter(entity::job::Column::Id.is_in(ids[..4].iter().copied()))
+        .exec(db)
+        .await
+        .unwrap();
+    let (kept, expected) = counts(db).await;
+    assert_eq!(kept, expected, "after a batch delete");
+    assert_eq!(kept, [("completed".to_owned(), 2)]);
+
+    // Existing jobs are counted when the table arrives.
+    revert_to_before(db, "m20261201_000009_job_count").await;
+    migration::apply_pending(db).await.unwrap();
+    let (kept, expected) = counts(db).await;
+    assert_eq!(kept, expected, "counted by the migration");
+}
+
+#[tokio::test]
+async fn job_counts_follow_every_write_on_postgres() {
+    job_counts_follow_every_write(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn job_counts_follow_every_write_on_sqlite() {
+    job_counts_follow_every_write(Backend::Sqlite).await;
+}

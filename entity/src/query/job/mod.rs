@@ -470,15 +470,3 @@ pub async fn latest_of(
         .all(db)
         .await
 }
-
-/// How many jobs are in each state.
-pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(JobState, i64)>, DbErr> {
-    Entity::find()
-        .select_only()
-        .column(Column::State)
-        .column_as(Column::Id.count(), "count")
-        .group_by(Column::State)
-        .into_tuple()
-        .all(db)
-        .await
-}
