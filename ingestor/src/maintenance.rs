@@ -1,7 +1,8 @@
 //! The worker's housekeeping: the rescuer, which fails running jobs whose lease expired (their
 //! worker was killed or lost) and schedules their retries, then prunes the log of job changes
 //! (kept [`query::job_transition::KEPT`], for live updates); and retention, which prunes old
-//! finished jobs with their outcomes. Events are never pruned.
+//! finished jobs with their outcomes. Events are never pruned. The rescuer also drops events
+//! staged by jobs that are no longer running (their worker died before its commit).
 //!
 //! Both are safe to run in every ingestor process at once: the rescuer's update only matches
 //! jobs still running with an expired lease, so each is rescued once; the prunes delete by
@@ -108,12 +109,20 @@ async fn rescue(
     Ok(rescued.len())
 }
 
-/// Rescues expired jobs, and prunes the log of job changes, every `every` until `stop` fires.
+/// Rescues expired jobs, prunes the log of job changes and drops abandoned staged events,
+/// every `every` until `stop` fires.
 pub async fn run_rescuer(db: DatabaseConnection, every: Duration, stop: CancellationToken) {
     crate::worker::repeat(every, stop, "rescuer", || async {
         let now = time::now();
         rescue_expired(&db, now).await?;
         query::job_transition::prune(&db, now - query::job_transition::KEPT).await?;
+        let cleared = query::event::clear_abandoned_stages(&db).await?;
+        if cleared > 0 {
+            tracing::info!(
+                rows = cleared,
+                "events staged by jobs no longer running dropped"
+            );
+        }
         Ok(None)
     })
     .await;

@@ -4,9 +4,10 @@
 //! It runs after the fetch, never across it. Its first statement takes the job's row under the
 //! worker's lease token: if the lease was lost (the rescuer failed the job meanwhile), nothing
 //! is written. Its last moves the job out of `running`, at the instant the writes ended, so a
-//! job's `finishedAt` and duration include the store. Events are compared with what is stored by content hash;
-//! only new and changed ones are written, in multi-row upserts, and the catalogue version is
-//! bumped only when something changed. A failed job never touches events.
+//! job's `finishedAt` and duration include the store. Before it begins, a changed feed's events
+//! are compared with what is stored by content hash, and only new and changed ones are staged
+//! (binary `COPY` on PostgreSQL) for it to write with two set-based statements; the catalogue
+//! version is bumped only when something changed. A failed job never touches events.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use entity::{
     EventId, JobState, job, provider,
     query::{
         self,
-        event::{EventWrite, StoredState},
+        event::{EventWrite, Staged, StoredState},
         job::NewJob,
         job_outcome::Finished,
     },
@@ -41,11 +42,42 @@ pub enum Committed {
 }
 
 /// Ends `job` as completed with what `collected` brought.
+///
+/// Before the transaction, a changed feed's records are compared with what is stored and the
+/// new and changed ones staged ([`query::event::stage`]); the transaction then writes them with
+/// the job's end. Staged rows the transaction did not write are dropped again.
 pub async fn complete(
     db: &DatabaseConnection,
     job: &job::Model,
     provider: &provider::Model,
     collected: &Collected,
+    now: DateTime<Utc>,
+) -> Result<Committed, DbErr> {
+    let sorted = match &collected.feed {
+        Feed::Read(feed) => Some(sort_records(db, provider, &feed.records, now).await?),
+        Feed::NotModified | Feed::SameBody => None,
+    };
+    let staged = match &sorted {
+        Some(sorted) => Some(sorted.stage(db, job, provider, now).await?),
+        None => None,
+    };
+    let result = commit(db, job, provider, collected, sorted.as_ref(), staged, now).await;
+    if !matches!(result, Ok(Committed::Done(_)))
+        && let Err(e) = query::event::discard(db, job.id).await
+    {
+        // The rescuer clears what is left once the job is no longer running.
+        tracing::warn!(job.id = %job.id, error = %e, "staged events not dropped");
+    }
+    result
+}
+
+async fn commit(
+    db: &DatabaseConnection,
+    job: &job::Model,
+    provider: &provider::Model,
+    collected: &Collected,
+    sorted: Option<&Sorted<'_>>,
+    staged: Option<Staged<'_, '_>>,
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
     let txn = query::begin_write(db).await?;
@@ -59,14 +91,13 @@ pub async fn complete(
         bytes: Some(collected.bytes),
         ..Finished::default()
     };
-    match &collected.feed {
-        Feed::NotModified | Feed::SameBody => finished.feed_unchanged = true,
-        Feed::Read(feed) => {
-            let counts = store_events(&txn, provider, &feed.records, now).await?;
+    match (&collected.feed, sorted, staged) {
+        (Feed::Read(feed), Some(sorted), Some(staged)) => {
+            write_events(&txn, provider, staged, &sorted.seen_again, now).await?;
             finished.seen = count(feed.seen);
-            finished.inserted = counts.inserted;
-            finished.updated = counts.updated;
-            finished.unchanged = counts.unchanged;
+            finished.inserted = count(sorted.new.len());
+            finished.updated = count(sorted.changed.len());
+            finished.unchanged = sorted.unchanged;
             finished.rejected = count(feed.rejected);
             finished.rejections = rejections_json(&feed.rejections);
             // A feed lists what is on sale now: an empty one keeps every stored event, but an
@@ -86,6 +117,7 @@ pub async fn complete(
                 );
             }
         }
+        _ => finished.feed_unchanged = true,
     }
     let validators = &collected.validators;
     let changed = validators.etag != provider.etag
@@ -134,28 +166,35 @@ pub async fn fail(
     Ok((Committed::Done(Box::new(finished)), retried))
 }
 
-/// Counts of what [`store_events`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct StoreCounts {
-    inserted: u32,
-    updated: u32,
+/// What a feed's records do to the stored events.
+struct Sorted<'r> {
+    /// Not stored yet.
+    new: Vec<EventWrite<'r>>,
+    /// Stored with another content hash.
+    changed: Vec<EventWrite<'r>>,
+    /// Unchanged, and last seen more than [`SEEN_RESOLUTION`] ago.
+    seen_again: Vec<EventId>,
+    /// Unchanged.
     unchanged: u32,
 }
 
-async fn store_events(
-    txn: &DatabaseTransaction,
+/// Compares `records` with what `provider` has stored, by content hash.
+async fn sort_records<'r>(
+    db: &DatabaseConnection,
     provider: &provider::Model,
-    records: &[EventRecord],
+    records: &'r [EventRecord],
     now: DateTime<Utc>,
-) -> Result<StoreCounts, DbErr> {
+) -> Result<Sorted<'r>, DbErr> {
     let started = std::time::Instant::now();
     let stored: HashMap<EventId, StoredState> =
-        query::event::stored_states(txn, provider.id).await?;
+        query::event::stored_states(db, provider.id).await?;
     let loaded_ms = started.elapsed().as_millis() as u64;
-    let mut counts = StoreCounts::default();
-    let mut new = Vec::new();
-    let mut changed = Vec::new();
-    let mut seen_again = Vec::new();
+    let mut sorted = Sorted {
+        new: Vec::new(),
+        changed: Vec::new(),
+        seen_again: Vec::new(),
+        unchanged: 0,
+    };
     for record in records {
         let id = record.id(&provider.name);
         let content_hash = record.content_hash();
@@ -165,38 +204,74 @@ async fn store_events(
             content_hash,
         };
         match stored.get(&id) {
-            None => new.push(write),
-            Some(state) if state.content_hash != content_hash => changed.push(write),
+            None => sorted.new.push(write),
+            Some(state) if state.content_hash != content_hash => sorted.changed.push(write),
             Some(state) => {
-                counts.unchanged += 1;
+                sorted.unchanged += 1;
                 if now - state.last_seen_at >= SEEN_RESOLUTION {
-                    seen_again.push(id);
+                    sorted.seen_again.push(id);
                 }
             }
         }
     }
-    counts.inserted = count(new.len());
-    counts.updated = count(changed.len());
-    let compared_ms = started.elapsed().as_millis() as u64;
-    if !new.is_empty() || !changed.is_empty() {
-        let version = query::catalog_version::bump(txn).await?;
-        query::event::write_many(txn, provider.id, &new, &changed, now, version).await?;
-        query::notify(txn, query::CATALOG_CHANNEL, &version.to_string()).await?;
-    }
-    let written_ms = started.elapsed().as_millis() as u64;
-    query::event::touch_seen(txn, &seen_again, now).await?;
     tracing::debug!(
         provider = %provider.name,
         load_ms = loaded_ms,
-        compare_ms = compared_ms - loaded_ms,
-        write_ms = written_ms - compared_ms,
+        compare_ms = started.elapsed().as_millis() as u64 - loaded_ms,
+        rows.new = sorted.new.len(),
+        rows.changed = sorted.changed.len(),
+        rows.unchanged = sorted.unchanged,
+        "events compared"
+    );
+    Ok(sorted)
+}
+
+impl<'r> Sorted<'r> {
+    /// Stages the new and changed events for `job`'s transaction.
+    async fn stage<'w>(
+        &'w self,
+        db: &DatabaseConnection,
+        job: &job::Model,
+        provider: &provider::Model,
+        now: DateTime<Utc>,
+    ) -> Result<Staged<'w, 'r>, DbErr> {
+        let started = std::time::Instant::now();
+        let staged =
+            query::event::stage(db, job.id, provider.id, &self.new, &self.changed, now).await?;
+        tracing::debug!(
+            provider = %provider.name,
+            stage_ms = started.elapsed().as_millis() as u64,
+            "events staged"
+        );
+        Ok(staged)
+    }
+}
+
+/// Writes the staged events under a new catalogue version (when there are any) and marks the
+/// unchanged ones seen again.
+async fn write_events(
+    txn: &DatabaseTransaction,
+    provider: &provider::Model,
+    staged: Staged<'_, '_>,
+    seen_again: &[EventId],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let started = std::time::Instant::now();
+    if !staged.is_empty() {
+        let version = query::catalog_version::bump(txn).await?;
+        query::event::write_many(txn, staged, version).await?;
+        query::notify(txn, query::CATALOG_CHANNEL, &version.to_string()).await?;
+    }
+    let written_ms = started.elapsed().as_millis() as u64;
+    query::event::touch_seen(txn, seen_again, now).await?;
+    tracing::debug!(
+        provider = %provider.name,
+        write_ms = written_ms,
         touch_ms = started.elapsed().as_millis() as u64 - written_ms,
-        rows.inserted = new.len(),
-        rows.updated = changed.len(),
         rows.touched = seen_again.len(),
         "events stored"
     );
-    Ok(counts)
+    Ok(())
 }
 
 fn count(n: usize) -> u32 {

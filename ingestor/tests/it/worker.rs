@@ -462,3 +462,66 @@ async fn a_jobs_duration_includes_its_store() {
         Some((JobState::Completed, finished))
     );
 }
+
+/// Rows in `event_stage` (PostgreSQL; SQLite stages nothing).
+async fn staged_rows(db: &DatabaseConnection) -> i64 {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return 0;
+    }
+    let sql = "SELECT count(*) FROM event_stage";
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+db_test!(async fn staged_events_of_a_job_that_lost_its_lease_are_never_written_and_cleared(test_db) {
+    use entity::query::event::EventWrite;
+    use ingestor::{collector::{self, CollectSettings, Feed, Fetcher}, store::{self, Committed}};
+    let db = &test_db.db;
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
+    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    let now = time::now();
+    let claim = Claim { worker_id: "slow-worker", now, lease_until: now + TimeDelta::milliseconds(100) };
+    let claimed = query::job::claim_by_id(db, job.id, &claim).await.unwrap().unwrap();
+    let model = query::provider::find_by_id(db, acme).await.unwrap().unwrap();
+    let settings = CollectSettings::allowing_private();
+    let collected = collector::collect(&Fetcher::new(settings.destinations), &model, &settings.records)
+        .await
+        .unwrap();
+    let Feed::Read(feed) = &collected.feed else { panic!("a new body is read") };
+    assert!(!feed.records.is_empty());
+
+    // The worker stages its events, then stalls past its lease.
+    let writes: Vec<EventWrite<'_>> = feed
+        .records
+        .iter()
+        .map(|record| EventWrite { id: record.id("acme"), record, content_hash: record.content_hash() })
+        .collect();
+    let staged = query::event::stage(db, claimed.id, acme, &writes, &[], now).await.unwrap();
+    assert!(!staged.is_empty());
+    let expected = if postgres { writes.len() as i64 } else { 0 };
+    assert_eq!(staged_rows(db).await, expected);
+    assert_eq!(query::event::clear_abandoned_stages(db).await.unwrap(), 0, "its job still runs");
+    assert_eq!(staged_rows(db).await, expected);
+
+    // Rescued: the staged rows are abandoned, and the rescuer's sweep drops them.
+    assert_eq!(ingestor::maintenance::rescue_expired(db, now + TimeDelta::seconds(1)).await.unwrap(), 1);
+    assert_eq!(query::event::clear_abandoned_stages(db).await.unwrap(), expected as u64);
+    assert_eq!(staged_rows(db).await, 0);
+
+    // Its late commit (stage, then a transaction that finds the lease gone) writes no event
+    // and drops what it staged.
+    let committed = store::complete(db, &claimed, &model, &collected, time::now()).await.unwrap();
+    assert_eq!(committed, Committed::LeaseLost);
+    assert_eq!(staged_rows(db).await, 0);
+    assert!(query::event::list_for_provider(db, acme).await.unwrap().is_empty());
+    assert_eq!(query::job::find(db, job.id).await.unwrap().unwrap().state, JobState::Failed);
+});

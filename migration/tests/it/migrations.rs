@@ -386,3 +386,47 @@ async fn job_counts_follow_every_write_on_postgres() {
 async fn job_counts_follow_every_write_on_sqlite() {
     job_counts_follow_every_write(Backend::Sqlite).await;
 }
+
+/// The columns of `table`, in order, with their types (PostgreSQL).
+async fn columns_of(db: &sea_orm::DatabaseConnection, table: &str) -> Vec<(String, String)> {
+    let sql = format!(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_name = '{table}' ORDER BY ordinal_position"
+    );
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql,
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_event_stage_holds_every_column_of_event_on_postgres() {
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let db = &test_db.db;
+    let stage = columns_of(db, "event_stage").await;
+    let event = columns_of(db, "event").await;
+    assert_eq!(
+        stage[..2],
+        [
+            ("job_id".to_owned(), "bigint".to_owned()),
+            ("is_new".to_owned(), "boolean".to_owned())
+        ]
+    );
+    assert_eq!(stage[2..], event[..], "the stage follows event's columns");
+
+    revert_to_before(db, "m20261201_000010_event_stage").await;
+    assert!(!table_exists(db, "event_stage").await);
+    Migrator::up(db, None).await.unwrap();
+    assert!(table_exists(db, "event_stage").await);
+}

@@ -10,7 +10,9 @@ pub use read::{
     EventSummary, StoredState, changed_between, count_for_provider, find_by_base_event,
     find_summary, list_for_provider, search, stored_states, summary_stream, zones_of,
 };
-pub use write::{EventWrite, touch_seen, write_many};
+pub use write::{
+    EventWrite, Staged, clear_abandoned_stages, discard, stage, touch_seen, write_many,
+};
 
 /// Ids per `IN (...)` list.
 const ID_BATCH: usize = 5_000;
