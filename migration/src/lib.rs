@@ -23,6 +23,7 @@ mod m20261201_000007_job_provider_indexes;
 mod m20261201_000008_provider_health;
 mod m20261201_000009_job_count;
 mod m20261201_000010_event_stage;
+mod m20261201_000011_event_provider_check;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_provider_health::Migration),
             Box::new(m20261201_000009_job_count::Migration),
             Box::new(m20261201_000010_event_stage::Migration),
+            Box::new(m20261201_000011_event_provider_check::Migration),
         ]
     }
 }

@@ -187,3 +187,35 @@ db_test!(async fn providers_are_created_then_updated_by_name(test_db) {
     assert_eq!(listed.len(), 1);
     assert_eq!(&listed[0], model, "timestamps round-trip exactly");
 });
+
+db_test!(async fn events_keep_their_provider(test_db) {
+    use sea_orm::{ConnectionTrait as _, DbBackend};
+    let db = &test_db.db;
+    let acme = provider(db, "acme").await;
+    let idle = provider(db, "idle").await;
+    let missing = ProviderId(acme.0 + 1_000);
+    let err = event_row(missing, EventId::derive("x", "1", "1"), "1", "1")
+        .insert(db)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("provider") || err.to_string().contains("FOREIGN KEY"), "{err}");
+    event_row(acme, EventId::derive("acme", "1", "1"), "1", "1")
+        .insert(db)
+        .await
+        .unwrap();
+
+    // A provider with events stays; one without may go.
+    let delete = |id: ProviderId| format!("DELETE FROM provider WHERE id = {}", id.0);
+    assert!(db.execute_unprepared(&delete(acme)).await.is_err());
+    db.execute_unprepared(&delete(idle)).await.unwrap();
+    assert_eq!(query::event::count_for_provider(db, acme).await.unwrap(), 1);
+
+    if db.get_database_backend() == DbBackend::Postgres {
+        let other = provider(db, "other").await;
+        let moved = format!("UPDATE event SET provider_id = {} WHERE provider_id = {}", other.0, acme.0);
+        let err = db.execute_unprepared(&moved).await.unwrap_err();
+        assert!(err.to_string().contains("never moves"), "{err}");
+        let renumbered = format!("UPDATE provider SET id = {} WHERE id = {}", missing.0, acme.0);
+        assert!(db.execute_unprepared(&renumbered).await.is_err());
+    }
+});

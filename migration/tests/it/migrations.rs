@@ -430,3 +430,26 @@ async fn the_event_stage_holds_every_column_of_event_on_postgres() {
     Migrator::up(db, None).await.unwrap();
     assert!(table_exists(db, "event_stage").await);
 }
+
+#[tokio::test]
+async fn the_event_provider_check_goes_down_to_the_foreign_key_and_up_again_on_postgres() {
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let db = &test_db.db;
+    let has_fk = || async {
+        db.query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*)::bigint FROM pg_constraint WHERE conname = 'event_provider_fk'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+            == 1
+    };
+    assert!(!has_fk().await);
+    revert_to_before(db, "m20261201_000011_event_provider_check").await;
+    assert!(has_fk().await);
+    Migrator::up(db, None).await.unwrap();
+    assert!(!has_fk().await);
+}
