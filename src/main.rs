@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let config = fever::SystemConfig::parse();
     lifecycle::init_logging(config.common.log_format);
+    lifecycle::raise_open_files_limit();
     let shutdown = lifecycle::shutdown_on_signal();
     let token = if config.admin_token == fever::DEMO_ADMIN_TOKEN {
         format!(

@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let cli = graphql_api::config::Cli::parse();
     lifecycle::init_logging(cli.common.log_format);
+    lifecycle::raise_open_files_limit();
     lifecycle::report(
         graphql_api::config::execute(cli)
             .await

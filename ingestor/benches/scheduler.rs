@@ -131,14 +131,17 @@ struct JobRow {
     run_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    /// The outcome's error kind and the start of its message, for a failed job.
+    error: Option<String>,
 }
 
 async fn jobs(db: &DatabaseConnection) -> Vec<JobRow> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT provider_id, trigger::text, state::text, worker_id, run_at, started_at, \
-             finished_at FROM job",
+            "SELECT j.provider_id, j.trigger::text, j.state::text, j.worker_id, j.run_at, \
+             j.started_at, j.finished_at, o.error_kind::text || ': ' || left(o.error_message, 80) \
+             FROM job j LEFT JOIN job_outcome o ON o.job_id = j.id",
         ))
         .await
         .expect("jobs are read");
@@ -151,6 +154,7 @@ async fn jobs(db: &DatabaseConnection) -> Vec<JobRow> {
             run_at: row.try_get_by_index(4).expect("run_at"),
             started_at: row.try_get_by_index(5).expect("started_at"),
             finished_at: row.try_get_by_index(6).expect("finished_at"),
+            error: row.try_get_by_index(7).expect("error"),
         })
         .collect()
 }
@@ -158,6 +162,9 @@ async fn jobs(db: &DatabaseConnection) -> Vec<JobRow> {
 #[tokio::main]
 async fn main() {
     test_support::init_test_logging();
+    // Every simulator is a listening socket of this process, and every kept connection counts
+    // twice (its client and its server side).
+    lifecycle::raise_open_files_limit();
     let providers = arg("--providers", 200);
     let events = arg("--events", 1_000);
     let seconds = arg("--seconds", 60);
@@ -284,6 +291,7 @@ async fn main() {
     let mut per_replica: HashMap<&str, usize> = HashMap::new();
     let mut ticks: HashMap<(i64, DateTime<Utc>), usize> = HashMap::new();
     let mut retries = 0;
+    let mut errors: HashMap<&str, usize> = HashMap::new();
     for job in &all {
         if job.trigger == "schedule" && job.run_at >= window_start && job.run_at < checked_until {
             *ticks.entry((job.provider_id, job.run_at)).or_default() += 1;
@@ -295,6 +303,9 @@ async fn main() {
             continue;
         }
         *states.entry(job.state.as_str()).or_default() += 1;
+        if let Some(error) = &job.error {
+            *errors.entry(error.as_str()).or_default() += 1;
+        }
         *per_replica
             .entry(job.worker_id.as_deref().unwrap_or("none"))
             .or_default() += 1;
@@ -341,6 +352,9 @@ async fn main() {
         finished as f64 / elapsed,
         replicas_line.join(", ")
     );
+    if !errors.is_empty() {
+        println!("failures: {errors:?}");
+    }
     println!(
         "ticks due in the window: {expected}, with one job: {}, missed: {missed}, with more than one job: {doubled}",
         expected - missed

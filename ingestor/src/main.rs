@@ -11,5 +11,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let cli = ingestor::cli::Cli::parse();
     lifecycle::init_logging(cli.common.log_format);
+    lifecycle::raise_open_files_limit();
     lifecycle::report(ingestor::cli::execute(cli).await)
 }

@@ -6,6 +6,7 @@
 //! - [`database`]: connecting to the database and bringing its schema to what the binary needs
 //!   (the one place a pool is opened);
 //! - [`shutdown_on_signal`]: a cancellation token that SIGINT or SIGTERM cancels;
+//! - [`raise_open_files_limit`]: as many sockets as the system lets the process have;
 //! - [`report`]: how a binary ends, with its error on one line and an exit code.
 
 pub mod database;
@@ -69,6 +70,38 @@ pub fn init_logging(format: LogFormat) {
     };
     // Already installed (tests start several apps in one process): keep the first.
     drop(result);
+}
+
+/// Raises the process's soft limit of open files to its hard limit, and logs both.
+///
+/// A worker keeps a socket per provider it fetched from recently and an API replica one per
+/// client; 5,000 providers on a one-minute schedule need thousands at once, far past the soft
+/// limit of 1,024 that many service managers start a process with (the hard limit is usually
+/// 512 Ki or more). Call it once at start, after [`init_logging`]. Returns the soft limit now in
+/// force, when the system tells it.
+pub fn raise_open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let before = getrlimit(Resource::Nofile);
+        if before.current.is_some() && before.current != before.maximum {
+            let raised = Rlimit {
+                current: before.maximum,
+                maximum: before.maximum,
+            };
+            if let Err(err) = setrlimit(Resource::Nofile, raised) {
+                tracing::warn!(%err, soft = before.current, hard = before.maximum,
+                    "cannot raise the open-files limit");
+            }
+        }
+        let now = getrlimit(Resource::Nofile);
+        tracing::debug!(soft = now.current, hard = now.maximum, "open-files limit");
+        now.current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C). Pass it, or a child of it, to
