@@ -54,7 +54,7 @@ DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
 seed_jobs "$url" "$JOBS" "$PROVIDERS"
 # The health summaries are filled by their migration: undo it, to apply it again below.
 psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" \
-    -c "DELETE FROM seaql_migrations WHERE version = 'm20261201_000008_provider_health'"
+    -c "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000008_provider_health', 'm20261201_000012_provider_health_last')"
 echo "seeded in $(( $(date +%s) - started )) s"
 started=$(date +%s%N)
 DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null

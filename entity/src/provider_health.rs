@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::ProviderId;
+use crate::{ErrorKind, JobId, ProviderId};
 
 /// A provider's health summary.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -20,6 +20,19 @@ pub struct Model {
     pub last_success_at: Option<DateTimeUtc>,
     /// Its last completed job that read a changed feed found the feed empty.
     pub last_feed_empty: bool,
+    /// Its last finished job (completed or failed; not a key: retention may have pruned it).
+    pub last_finished_job_id: Option<JobId>,
+    /// When that job finished.
+    pub last_finished_at: Option<DateTimeUtc>,
+    /// Its last failed job (not a key: retention may have pruned it).
+    pub last_error_job_id: Option<JobId>,
+    /// When that job failed.
+    pub last_error_at: Option<DateTimeUtc>,
+    /// Why it failed.
+    pub last_error_kind: Option<ErrorKind>,
+    /// What failed, in words for an operator.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error_message: Option<String>,
 }
 
 /// Relations of a health summary.

@@ -24,6 +24,7 @@ mod m20261201_000008_provider_health;
 mod m20261201_000009_job_count;
 mod m20261201_000010_event_stage;
 mod m20261201_000011_event_provider_check;
+mod m20261201_000012_provider_health_last;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_job_count::Migration),
             Box::new(m20261201_000010_event_stage::Migration),
             Box::new(m20261201_000011_event_provider_check::Migration),
+            Box::new(m20261201_000012_provider_health_last::Migration),
         ]
     }
 }

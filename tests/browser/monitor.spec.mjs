@@ -207,6 +207,9 @@ async function main() {
       (rows) => rows.map((r) => ({
         name: r.dataset.provider, enabled: r.dataset.enabled, last: r.dataset.lastState,
         streak: r.cells[5].textContent.trim(), rate: r.cells[6].textContent,
+        tint: r.className,
+        error: r.querySelector("[data-testid=last-error]")?.textContent ?? null,
+        errorCurrent: r.querySelector("[data-testid=last-error]")?.dataset.current ?? null,
       })),
     ).then((rows) => (rows.length === 2 ? rows : false)));
     assert(providers.map((p) => p.name).join() === "alpha,beta", describe(providers));
@@ -215,6 +218,10 @@ async function main() {
       assert(p.last === "FAILED", `${p.name} last job state: ${p.last}`);
       assert(p.streak === "1", `${p.name} failure streak: ${p.streak}`);
       assert(p.rate.startsWith("0%"), `${p.name} success rate: ${p.rate}`);
+      assert(p.tint === "t-FAILED", `${p.name} row tint: ${p.tint}`);
+      assert(/CONNECT \(job #\d+\) cannot reach the provider/.test(p.error ?? ""),
+        `${p.name} last error on the row: ${p.error}`);
+      assert(p.errorCurrent === "true", `${p.name} last error is current: ${p.errorCurrent}`);
     }
     const options = await page.$$eval("#provider-filter option", (o) => o.map((x) => x.value));
     assert(options.join() === ",alpha,beta", `provider filter options: ${options}`);

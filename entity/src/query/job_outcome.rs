@@ -134,10 +134,17 @@ pub async fn record_finished(
     super::provider_health::record(
         db,
         job.provider_id,
-        status,
-        Some(duration_ms),
-        finished.finished_at,
-        feed,
+        &super::provider_health::JobEnd {
+            job: job.id,
+            state: status,
+            duration_ms: Some(duration_ms),
+            finished_at: finished.finished_at,
+            feed,
+            error: finished
+                .error
+                .as_ref()
+                .map(|(kind, message)| (*kind, message.as_str())),
+        },
     )
     .await
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     sea_query::OnConflict,
 };
 
-use crate::{JobState, ProviderId, provider_health::*};
+use crate::{ErrorKind, JobId, JobState, ProviderId, provider_health::*};
 
 /// Finished jobs a summary keeps per provider.
 pub const WINDOW: usize = 100;
@@ -54,22 +54,42 @@ fn prepend(recent: &str, finished: Finished) -> String {
     out
 }
 
+/// A finished job, as its provider's summary takes it in.
+#[derive(Debug, Clone, Copy)]
+pub struct JobEnd<'a> {
+    /// The job.
+    pub job: JobId,
+    /// `Completed` or `Failed`.
+    pub state: JobState,
+    /// How long it took, in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+    /// What it saw of a changed feed (none for an unchanged feed or a failure).
+    pub feed: Option<FeedSeen>,
+    /// Why it failed, and what failed in words.
+    pub error: Option<(ErrorKind, &'a str)>,
+}
+
 /// Counts a finished job of `provider` in its summary: to be called in the transaction that
 /// records the job's outcome, so the summary and the outcomes never disagree. The summary row
 /// is locked for the rest of that transaction (one provider's jobs rarely finish at once).
 pub async fn record(
     db: &impl ConnectionTrait,
     provider: ProviderId,
-    state: JobState,
-    duration_ms: Option<i64>,
-    finished_at: DateTime<Utc>,
-    feed: Option<FeedSeen>,
+    end: &JobEnd<'_>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
         provider_id: Set(provider),
         recent: Set(String::new()),
         last_success_at: Set(None),
         last_feed_empty: Set(false),
+        last_finished_job_id: Set(None),
+        last_finished_at: Set(None),
+        last_error_job_id: Set(None),
+        last_error_at: Set(None),
+        last_error_kind: Set(None),
+        last_error_message: Set(None),
     })
     .on_conflict(
         OnConflict::column(Column::ProviderId)
@@ -86,24 +106,33 @@ pub async fn record(
     else {
         return Ok(());
     };
-    let completed = state == JobState::Completed;
+    let completed = end.state == JobState::Completed;
     let recent = prepend(
         &current.recent,
         Finished {
             completed,
-            duration_ms,
+            duration_ms: end.duration_ms,
         },
     );
+    let finished_at = crate::time::truncate(end.finished_at);
     let mut update = ActiveModel {
         provider_id: Set(provider),
         recent: Set(recent),
+        last_finished_job_id: Set(Some(end.job)),
+        last_finished_at: Set(Some(finished_at)),
         ..Default::default()
     };
     if completed {
-        update.last_success_at = Set(Some(crate::time::truncate(finished_at)));
-        if let Some(FeedSeen { empty }) = feed {
+        update.last_success_at = Set(Some(finished_at));
+        if let Some(FeedSeen { empty }) = end.feed {
             update.last_feed_empty = Set(empty);
         }
+    }
+    if let Some((kind, message)) = end.error {
+        update.last_error_job_id = Set(Some(end.job));
+        update.last_error_at = Set(Some(finished_at));
+        update.last_error_kind = Set(Some(kind));
+        update.last_error_message = Set(Some(message.to_owned()));
     }
     Entity::update(update).exec(db).await.map(|_| ())
 }
@@ -147,6 +176,12 @@ mod tests {
             recent,
             last_success_at: None,
             last_feed_empty: false,
+            last_finished_job_id: None,
+            last_finished_at: None,
+            last_error_job_id: None,
+            last_error_at: None,
+            last_error_kind: None,
+            last_error_message: None,
         };
         let read = model.recent();
         assert_eq!(read.len(), WINDOW);

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, dataloader::DataLoader};
-use entity::{ProviderId, provider, provider_health, query::provider_health::WINDOW};
+use entity::{JobId, ProviderId, provider, provider_health, query::provider_health::WINDOW};
 use tokio::sync::OnceCell;
 
 use super::{
     ids::GlobalId,
-    job::JobState,
+    job::{ErrorKind, Job, JobState},
     loaders::{DbLoader, HealthData, HealthOf},
     scalars::Instant,
 };
@@ -221,6 +221,58 @@ pub struct Health {
     /// A warning: its last completed collection read a well-formed feed that listed no
     /// events (a provider whose catalogue suddenly empties deserves a look).
     pub last_feed_empty: bool,
+    /// State of its last finished job, `COMPLETED` or `FAILED` (its last run; `lastJobState`
+    /// may be a queued retry).
+    pub last_finished_state: Option<JobState>,
+    /// When its last finished job ended.
+    pub last_finished_at: Option<Instant>,
+    /// Its last failure, however long ago (null if it never failed).
+    pub last_error: Option<LastError>,
+}
+
+/// A provider's last failed job: why, when, and the job.
+#[derive(Debug, Clone)]
+pub struct LastError {
+    kind: ErrorKind,
+    message: String,
+    at: Instant,
+    job: JobId,
+}
+
+/// A provider's last failed job: why, when, and the job.
+#[Object]
+impl LastError {
+    /// Why it failed.
+    async fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// What failed, in words for an operator.
+    async fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// When it failed.
+    async fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The failed job; null once retention has pruned it.
+    async fn job(&self, ctx: &Context<'_>) -> Result<Option<Job>, ApiError> {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        Ok(loader.load_one(self.job).await?.map(Job))
+    }
+}
+
+impl LastError {
+    fn of(summary: &provider_health::Model) -> Option<Self> {
+        Some(Self {
+            kind: summary.last_error_kind?.into(),
+            message: summary.last_error_message.clone().unwrap_or_default(),
+            at: Instant(summary.last_error_at?),
+            job: summary.last_error_job_id?,
+        })
+    }
 }
 
 impl Health {
@@ -253,6 +305,19 @@ impl Health {
             window_jobs: count(finished.len()),
             next_tick_at: entity::settings::next_tick(provider, chrono::Utc::now()).map(Instant),
             last_feed_empty: data.summary.as_ref().is_some_and(|s| s.last_feed_empty),
+            last_finished_state: finished.first().map(|f| {
+                if f.completed {
+                    JobState::Completed
+                } else {
+                    JobState::Failed
+                }
+            }),
+            last_finished_at: data
+                .summary
+                .as_ref()
+                .and_then(|s| s.last_finished_at)
+                .map(Instant),
+            last_error: data.summary.as_ref().and_then(LastError::of),
         }
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use test_support::{Backend, TestDb};
 
 use crate::app::{
-    ADMIN_TOKEN, VIEWER_TOKEN, first_error_code, spawn_app, spawn_app_configured, spawn_app_with,
-    spawn_app_with_samples,
+    ADMIN_TOKEN, VIEWER_TOKEN, first_error_code, spawn_app, spawn_app_configured, spawn_app_on,
+    spawn_app_with, spawn_app_with_samples,
 };
 
 const EVENTS: &str = "query($from: DateTime, $to: DateTime, $first: Int, $after: String) {
@@ -530,6 +530,87 @@ async fn providers_show_health_and_stats() {
         body["data"]["providerStats"][0],
         json!({ "provider": "acme", "jobs": 3, "completed": 3, "failed": 0, "successRate": 1.0, "eventsInserted": 3, "eventsUpdated": 4, "recordsRejected": 2 })
     );
+}
+
+/// A provider that failed says why on its health, and keeps saying it (as past) after a
+/// success; its last run is its last finished job.
+async fn a_provider_says_why_it_failed(backend: Backend) {
+    use test_support::{Fault, ProviderSimulator, sample_feed};
+    let test_db = TestDb::migrated(backend).await;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    let changes = ProviderChanges {
+        url: Some(sim.url().parse().unwrap()),
+        ..Default::default()
+    };
+    entity::query::provider::upsert(&test_db.db, &"acme".parse().unwrap(), changes)
+        .await
+        .unwrap();
+    let collect = |db: sea_orm::DatabaseConnection| async move {
+        ingestor::collect::collect_now(
+            &db,
+            "acme",
+            ingestor::collector::CollectSettings::allowing_private(),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+        .outcome
+        .status
+    };
+    let db = test_db.db.clone();
+    assert_eq!(collect(db.clone()).await, entity::JobState::Completed);
+    sim.set_fault(Fault::Status { status: 503 });
+    assert_eq!(collect(db.clone()).await, entity::JobState::Failed);
+    let app = spawn_app_on(test_db).await;
+    let query = "{ providers { health { lastJobState lastFinishedState lastFinishedAt consecutiveFailures lastError { kind message at job { databaseId state outcome { errorKind finishedAt } } } } } }";
+
+    let body = app.graphql(query, json!({})).await;
+    assert_eq!(body["errors"], Value::Null, "{body}");
+    let health = &body["data"]["providers"][0]["health"];
+    assert_eq!(health["lastFinishedState"], "FAILED", "{health}");
+    assert_eq!(health["consecutiveFailures"], 1);
+    let error = &health["lastError"];
+    assert_eq!(error["kind"], "HTTP_STATUS", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("503"),
+        "{error}"
+    );
+    assert_eq!(error["job"]["state"], "FAILED");
+    assert_eq!(error["job"]["outcome"]["errorKind"], "HTTP_STATUS");
+    assert_eq!(error["at"], error["job"]["outcome"]["finishedAt"]);
+    assert_eq!(health["lastFinishedAt"], error["at"]);
+    let failed_job = error["job"]["databaseId"].clone();
+
+    sim.set_fault(Fault::None);
+    assert_eq!(collect(db.clone()).await, entity::JobState::Completed);
+    let body = app.graphql(query, json!({})).await;
+    let health = &body["data"]["providers"][0]["health"];
+    assert_eq!(health["lastFinishedState"], "COMPLETED", "{health}");
+    assert_eq!(health["lastJobState"], "COMPLETED");
+    assert_eq!(health["consecutiveFailures"], 0);
+    assert_eq!(
+        health["lastError"]["job"]["databaseId"], failed_job,
+        "the last error stays after a success: {health}"
+    );
+    assert_ne!(health["lastFinishedAt"], health["lastError"]["at"]);
+    let anonymous = app
+        .graphql_anonymous("{ providers { health { lastError { kind } } } }", json!({}))
+        .await;
+    assert_eq!(
+        first_error_code(&anonymous),
+        "UNAUTHENTICATED",
+        "{anonymous}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_says_why_it_failed_on_postgres() {
+    a_provider_says_why_it_failed(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_provider_says_why_it_failed_on_sqlite() {
+    a_provider_says_why_it_failed(Backend::Sqlite).await;
 }
 
 #[tokio::test]
@@ -1105,7 +1186,7 @@ async fn jobs_page_in_every_order(backend: Backend) {
             .collect()
     };
     assert_eq!(jobs.len(), 48);
-    let app = crate::app::spawn_app_on(test_db).await;
+    let app = spawn_app_on(test_db).await;
     let query =
         "query($order: JobOrder, $first: Int, $after: String, $last: Int, $before: String) {
         jobs(orderBy: $order, first: $first, after: $after, last: $last, before: $before) {

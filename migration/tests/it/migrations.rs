@@ -247,6 +247,7 @@ async fn provider_health_is_summed_up_from_the_stored_outcomes(backend: Backend)
     // Completed (an empty changed feed), failed, completed (unchanged): kept live as each
     // finishes.
     let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let mut jobs = Vec::new();
     for (n, error, feed_unchanged) in [
         (0, None, false),
         (
@@ -258,6 +259,7 @@ async fn provider_health_is_summed_up_from_the_stored_outcomes(backend: Backend)
     ] {
         let at = start + chrono::TimeDelta::minutes(n);
         let job = enqueue(db, provider, at).await;
+        jobs.push(job.id);
         let finished = Finished {
             finished_at: at + chrono::TimeDelta::seconds(n + 1),
             error,
@@ -279,12 +281,23 @@ async fn provider_health_is_summed_up_from_the_stored_outcomes(backend: Backend)
         .unwrap();
     assert_eq!(live.recent().len(), 3);
     assert!(live.last_feed_empty, "the last changed feed was empty");
+    // The last run is the third job; the last error, the second's, stays after it.
+    assert_eq!(live.last_finished_job_id, Some(jobs[2]));
+    assert_eq!(live.last_finished_at, live.last_success_at);
+    assert_eq!(live.last_error_job_id, Some(jobs[1]));
+    assert_eq!(live.last_error_kind, Some(ErrorKind::HttpStatus));
+    assert_eq!(live.last_error_message.as_deref(), Some("HTTP 503"));
+    assert_eq!(
+        live.last_error_at.map(|t| t.timestamp()),
+        Some((start + chrono::TimeDelta::minutes(1) + chrono::TimeDelta::seconds(2)).timestamp())
+    );
     assert_eq!(
         live.last_success_at.map(|t| t.timestamp()),
         Some((start + chrono::TimeDelta::minutes(2) + chrono::TimeDelta::seconds(3)).timestamp())
     );
 
-    // The migration sums up the same outcomes to the same row.
+    // The migrations sum up the same outcomes to the same row (this one, then the one that
+    // added the last finished job and the last error).
     revert_to_before(db, "m20261201_000008_provider_health").await;
     assert!(!table_exists(db, "provider_health").await);
     migration::apply_pending(db).await.unwrap();
