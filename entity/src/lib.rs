@@ -1,7 +1,7 @@
 //! The data layer of the Fever events-integration service.
 //!
 //! - One module per table with its SeaORM entity ([`provider`], [`job`], [`job_outcome`],
-//!   [`job_transition`], [`job_count`], [`provider_health`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
+//!   [`job_transition`], [`job_count`], [`job_tally`], [`provider_health`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
 //!   zones are a JSON array in its row (`zone` is a view over it, for SQL readers).
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
@@ -23,6 +23,7 @@ pub mod ids;
 pub mod job;
 pub mod job_count;
 pub mod job_outcome;
+pub mod job_tally;
 pub mod job_transition;
 pub mod provider;
 pub mod provider_health;

@@ -11,6 +11,10 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 pub use sea_orm_migration::MigratorTrait;
+
+/// The job-duration histogram's bounds (ms) as `job_tally`'s migration filled it; the
+/// entity crate's copy must be equal (its tests check).
+pub use m20261201_000013_job_tally::BOUNDS_MS as JOB_TALLY_BOUNDS_MS;
 use sea_orm_migration::{MigrationStatus, MigrationTrait};
 
 mod m20261125_000001_create_tables;
@@ -25,6 +29,7 @@ mod m20261201_000009_job_count;
 mod m20261201_000010_event_stage;
 mod m20261201_000011_event_provider_check;
 mod m20261201_000012_provider_health_last;
+mod m20261201_000013_job_tally;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -44,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_event_stage::Migration),
             Box::new(m20261201_000011_event_provider_check::Migration),
             Box::new(m20261201_000012_provider_health_last::Migration),
+            Box::new(m20261201_000013_job_tally::Migration),
         ]
     }
 }

@@ -128,6 +128,14 @@ pub async fn record_finished(
     }
     .update(db)
     .await?;
+    super::job_tally::record(
+        db,
+        job.provider_id,
+        status,
+        finished.error.as_ref().map(|(kind, _)| *kind),
+        duration_ms,
+    )
+    .await?;
     let feed = (!finished.feed_unchanged).then_some(super::provider_health::FeedSeen {
         empty: finished.empty_feed,
     });

@@ -6,6 +6,7 @@ pub mod event;
 pub mod job;
 pub mod job_count;
 pub mod job_outcome;
+pub mod job_tally;
 pub mod job_transition;
 pub mod provider;
 pub mod provider_health;

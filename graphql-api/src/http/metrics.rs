@@ -1,7 +1,9 @@
 //! `/metrics` in the Prometheus text format: HTTP requests by route template and status, a
 //! latency histogram by route, GraphQL errors by code, the search index's size, version and
-//! age, and, read from the database at scrape time, job counts by state and each provider's
-//! last success. Labels are route templates and provider names, never raw URLs.
+//! age; read from the database at scrape time, job counts by state, each provider's last
+//! success, finished jobs by provider, status and error kind, and a job-duration histogram by
+//! provider; the process's own figures and the build. Labels are route templates and
+//! provider names, never raw URLs.
 
 use std::{
     fmt::Write,
@@ -57,10 +59,11 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         let providers = query::provider::list(db).await?;
         let ids: Vec<_> = providers.iter().map(|p| p.id).collect();
         let successes = query::provider_health::find_many(db, ids).await?;
-        Ok::<_, sea_orm::DbErr>(Some((states, providers, successes)))
+        let tallies = query::job_tally::all(db).await?;
+        Ok::<_, sea_orm::DbErr>(Some((states, providers, successes, tallies)))
     };
     match tokio::time::timeout(Duration::from_secs(2), scrape).await {
-        Ok(Ok(Some((states, providers, successes)))) => {
+        Ok(Ok(Some((states, providers, successes, tallies)))) => {
             out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 1\n");
             out.push_str("# HELP jobs Jobs by state.\n# TYPE jobs gauge\n");
             // Every state, at 0 too: a series that vanishes at 0 breaks rate() and alerts.
@@ -87,9 +90,11 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                     provider.name
                 );
             }
+            render_tallies(&mut out, &providers, &tallies);
         }
         _ => out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 0\n"),
     }
+    super::process::render(&mut out);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -97,4 +102,79 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+/// `jobs_finished_total` and `job_duration_seconds`, from the tallies kept as jobs finish: they
+/// only grow (retention does not lower them), so `rate()` and `histogram_quantile()` work on
+/// them. Every provider has a histogram, at 0 before its first job.
+fn render_tallies(
+    out: &mut String,
+    providers: &[entity::provider::Model],
+    tallies: &[entity::job_tally::Model],
+) {
+    use entity::query::job_tally::BOUNDS_MS;
+    let mut by_provider: std::collections::HashMap<_, Vec<&entity::job_tally::Model>> =
+        std::collections::HashMap::new();
+    for tally in tallies {
+        by_provider
+            .entry(tally.provider_id)
+            .or_default()
+            .push(tally);
+    }
+    out.push_str("# HELP jobs_finished_total Finished jobs by provider, status and error kind (none for completed jobs).\n# TYPE jobs_finished_total counter\n");
+    for provider in providers {
+        let mut totals: Vec<(&str, &str, i64)> = Vec::new();
+        for tally in by_provider.get(&provider.id).into_iter().flatten() {
+            let status = crate::graphql::JobState::from(tally.status).as_label();
+            let kind = if tally.error_kind.is_empty() {
+                "none"
+            } else {
+                tally.error_kind.as_str()
+            };
+            match totals
+                .iter_mut()
+                .find(|(s, k, _)| *s == status && *k == kind)
+            {
+                Some(total) => total.2 += tally.jobs,
+                None => totals.push((status, kind, tally.jobs)),
+            }
+        }
+        for (status, kind, n) in totals {
+            let _ = writeln!(
+                out,
+                "jobs_finished_total{{provider=\"{}\",status=\"{status}\",error_kind=\"{kind}\"}} {n}",
+                provider.name
+            );
+        }
+    }
+    out.push_str("# HELP job_duration_seconds How long finished jobs took, fetch to commit, by provider.\n# TYPE job_duration_seconds histogram\n");
+    for provider in providers {
+        let mut counts = [0i64; BOUNDS_MS.len() + 1];
+        let mut sum_ms = 0i64;
+        for tally in by_provider.get(&provider.id).into_iter().flatten() {
+            let bucket = usize::try_from(tally.bucket)
+                .unwrap_or(0)
+                .min(BOUNDS_MS.len());
+            counts[bucket] += tally.jobs;
+            sum_ms += tally.duration_ms;
+        }
+        let name = &provider.name;
+        let mut cumulative = 0;
+        for (bound, n) in BOUNDS_MS.iter().zip(counts) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "job_duration_seconds_bucket{{provider=\"{name}\",le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1000.0
+            );
+        }
+        cumulative += counts[BOUNDS_MS.len()];
+        let _ = writeln!(
+            out,
+            "job_duration_seconds_bucket{{provider=\"{name}\",le=\"+Inf\"}} {cumulative}\n\
+             job_duration_seconds_sum{{provider=\"{name}\"}} {:.3}\n\
+             job_duration_seconds_count{{provider=\"{name}\"}} {cumulative}",
+            sum_ms as f64 / 1000.0
+        );
+    }
 }

@@ -7,6 +7,7 @@
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+mod process;
 pub mod rest;
 pub mod serve;
 pub mod ui;

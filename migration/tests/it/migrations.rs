@@ -319,6 +319,81 @@ async fn provider_health_is_summed_up_from_the_stored_outcomes_on_sqlite() {
     provider_health_is_summed_up_from_the_stored_outcomes(Backend::Sqlite).await;
 }
 
+/// `job_tally` as kept live equals what its migration counts from the same outcomes, and
+/// both use the same duration bounds.
+async fn job_tally_counts_the_stored_outcomes(backend: Backend) {
+    use entity::{
+        ErrorKind,
+        query::{self, job_outcome::Finished},
+    };
+    assert_eq!(
+        migration::JOB_TALLY_BOUNDS_MS,
+        query::job_tally::BOUNDS_MS,
+        "the entity's bounds are the migration's"
+    );
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let provider = acme(db).await;
+    let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    // Durations across buckets (and past the last bound), completed and failed of two kinds.
+    let runs = [
+        (0, None),
+        (40, None),
+        (700, None),
+        (700, Some(ErrorKind::Timeout)),
+        (3_000, Some(ErrorKind::HttpStatus)),
+        (400_000, Some(ErrorKind::HttpStatus)),
+        (3_000, None),
+    ];
+    for (n, (ms, kind)) in runs.into_iter().enumerate() {
+        let at = start + chrono::TimeDelta::minutes(n as i64);
+        let mut job = enqueue(db, provider, at).await;
+        job.started_at = Some(at);
+        let finished = Finished {
+            finished_at: at + chrono::TimeDelta::milliseconds(ms),
+            error: kind.map(|k| (k, "it failed".to_owned())),
+            ..Default::default()
+        };
+        query::job_outcome::record_finished(db, &job, &finished)
+            .await
+            .unwrap();
+        let state = if kind.is_some() {
+            entity::JobState::Failed
+        } else {
+            entity::JobState::Completed
+        };
+        query::job::force_state(db, job.id, state).await.unwrap();
+    }
+    let live = query::job_tally::all(db).await.unwrap();
+    assert_eq!(live.iter().map(|t| t.jobs).sum::<i64>(), 7);
+    assert_eq!(
+        live.iter().map(|t| t.duration_ms).sum::<i64>(),
+        runs.iter().map(|(ms, _)| ms).sum::<i64>()
+    );
+    let timeouts: Vec<_> = live.iter().filter(|t| t.error_kind == "timeout").collect();
+    assert_eq!(timeouts.len(), 1);
+    assert_eq!(timeouts[0].bucket, query::job_tally::bucket_of(700));
+    assert!(
+        live.iter().any(|t| t.bucket == 12),
+        "400 s is past the last bound: {live:?}"
+    );
+
+    revert_to_before(db, "m20261201_000013_job_tally").await;
+    assert!(!table_exists(db, "job_tally").await);
+    migration::apply_pending(db).await.unwrap();
+    assert_eq!(query::job_tally::all(db).await.unwrap(), live);
+}
+
+#[tokio::test]
+async fn job_tally_counts_the_stored_outcomes_on_postgres() {
+    job_tally_counts_the_stored_outcomes(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn job_tally_counts_the_stored_outcomes_on_sqlite() {
+    job_tally_counts_the_stored_outcomes(Backend::Sqlite).await;
+}
+
 /// The counts the triggers keep, and a count of the job table, by state.
 async fn counts(db: &sea_orm::DatabaseConnection) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
     use sea_orm::{ConnectionTrait as _, Statement};
