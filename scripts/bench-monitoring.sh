@@ -52,13 +52,14 @@ started=$(date +%s)
 psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
 seed_jobs "$url" "$JOBS" "$PROVIDERS"
-# The health summaries are filled by their migration: undo it, to apply it again below.
-psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" \
-    -c "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000008_provider_health', 'm20261201_000012_provider_health_last')"
+# The health summaries and the job tally are filled by their migrations: undo them, to apply
+# them again below (what an upgrade of such a deployment costs).
+psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" -c "DROP TABLE job_tally" \
+    -c "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000008_provider_health', 'm20261201_000012_provider_health_last', 'm20261201_000013_job_tally')"
 echo "seeded in $(( $(date +%s) - started )) s"
 started=$(date +%s%N)
 DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
-echo "the provider health migration summed up $JOBS outcomes in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+echo "the provider health and job tally migrations summed up $JOBS outcomes in $(( ($(date +%s%N) - started) / 1000000 )) ms"
 
 DATABASE_URL="$url" API_TOKENS="bench:viewer:$token" RUST_LOG=warn taskset -c 0 \
     "$bin/graphql-api" serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/api.log" &
@@ -82,7 +83,7 @@ assert not answer.get("errors") and answer.get("data"), answer' "$answer" ||
     printf "%-52s %10s %10s %10s\n" "$label" "$rps" "$p50" "$p99"
 }
 
-health="health { lastJobState lastJobAt lastSuccessAt consecutiveFailures successRate p95DurationMs windowJobs nextTickAt }"
+health="health { lastJobState lastJobAt lastFinishedState lastFinishedAt lastSuccessAt consecutiveFailures successRate p95DurationMs windowJobs nextTickAt lastError { kind message at job { databaseId } } }"
 job_id="$(graphql '{ jobs(filter: {provider: "p7"}, first: 1) { nodes { id } } }' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["jobs"]["nodes"][0]["id"])')"
 printf "%-52s %10s %10s %10s\n" "the monitoring page's queries, $JOBS jobs" "requests/s" "p50" "p99"
@@ -93,3 +94,11 @@ run "counts of one provider's jobs by state" "{ a: jobs(filter: {provider: \"p7\
 run "jobCounts of every provider, with asOf" "{ jobCounts { pending running completed failed total asOf } }"
 run "jobCounts of one provider" "{ jobCounts(provider: \"p7\") { pending running completed failed total asOf } }"
 run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
+
+# A Prometheus scrape of /metrics (every provider's series), timed five times.
+scrapes=()
+for _ in 1 2 3 4 5; do
+    scrapes+=("$(curl -s -o "$work/metrics.txt" -w '%{time_total}' "http://127.0.0.1:$port/metrics")")
+done
+printf "%-52s %s s each (%s lines, %s bytes)\n" "/metrics scrape" "${scrapes[*]}" \
+    "$(wc -l <"$work/metrics.txt")" "$(wc -c <"$work/metrics.txt")"
