@@ -335,6 +335,24 @@ async function main() {
     assert(result.code === "CONFLICT", describe(result));
   });
 
+  await check("cancel is offered on pending and running jobs only, and ends the job as CANCELLED", async () => {
+    const visible = await page.$$eval("#jobs tr[data-job-id]", (trs) => trs.map((tr) => ({
+      state: tr.dataset.state, cancel: !tr.querySelector("[data-action=cancel]").hidden,
+    })));
+    assert(visible.every((r) => r.cancel === (r.state === "PENDING" || r.state === "RUNNING")), describe(visible));
+    const pending = (await jobRows(page)).find((r) => r.state === "PENDING");
+    assert(pending, "a pending job to cancel");
+    const result = await clickForStatus(page, `tr[data-job-id="${pending.id}"] button[data-action=cancel]`,
+      (s) => s.kind === "ok", "the cancel's answer");
+    assert(/^Cancelled job #\d+/.test(result.text), describe(result));
+    const ended = await until("the cancelled row", () => jobRows(page).then((rows) => {
+      const row = rows.find((r) => r.id === pending.id);
+      return row && row.state === "FAILED" ? row : false;
+    }));
+    assert(ended.errorKind === "CANCELLED", describe(ended));
+    assert(/cancelled by `admin` while pending/.test(ended.errorMessage ?? ""), describe(ended));
+  });
+
   await check("a wrong token gets FORBIDDEN, marked invalid, and no operator data", async () => {
     const a = await typeToken(page, "not-the-token-of-anyone", "rejected");
     assert(a.invalid === "true", "the token field is marked invalid");

@@ -33,7 +33,7 @@ pub async fn record(
     Entity::insert(ActiveModel {
         provider_id: Set(provider),
         status: Set(status),
-        error_kind: Set(kind),
+        error_kind: Set(kind.to_owned()),
         bucket: Set(bucket_of(duration_ms)),
         jobs: Set(1),
         duration_ms: Set(duration_ms),

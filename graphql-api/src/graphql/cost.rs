@@ -27,12 +27,15 @@ const DEFAULT_PAGE_SIZE: u64 = 20;
 
 /// Expected sizes of the list fields that are not connections. Zones: events carry a handful
 /// (the samples at most 6; ingestion refuses more than 1,000); rejections: an outcome keeps
-/// at most 20; providers: a deployment's providers, as a page of them.
-const LIST_SIZES: [(&str, u64); 4] = [
+/// at most 20; providers: a deployment's providers, as a page of them; attempts: a job's
+/// collection has a few (its provider's `max_attempts`, 3 by default, and operators' retries),
+/// and each costs a query or two.
+const LIST_SIZES: [(&str, u64); 5] = [
     ("zones", 20),
     ("rejections", 20),
     ("providers", 100),
     ("providerStats", 100),
+    ("attempts", 10),
 ];
 
 /// Fields whose children describe the schema, not data: costed, but their depth is limited

@@ -1,7 +1,7 @@
 //! The `Job` and `JobOutcome` types and their filters.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, dataloader::DataLoader};
-use entity::{job, job_outcome};
+use entity::{job, job_outcome, query};
 
 use super::{
     ids::GlobalId,
@@ -106,6 +106,8 @@ pub enum ErrorKind {
     Database,
     /// Its worker stopped before it finished.
     Interrupted,
+    /// An operator cancelled it (`cancelJob`); its message names the token.
+    Cancelled,
     /// The provider's configuration cannot be used.
     Config,
     /// The provider's address (or one it resolved or redirected to) is not public, and
@@ -122,9 +124,8 @@ impl From<entity::ErrorKind> for ErrorKind {
             entity::ErrorKind::TooLarge => Self::TooLarge,
             entity::ErrorKind::Parse => Self::Parse,
             entity::ErrorKind::Database => Self::Database,
-            // Nothing cancels a job yet, so the schema does not offer the kind; a row that
-            // says so was stopped before it finished.
-            entity::ErrorKind::Interrupted | entity::ErrorKind::Cancelled => Self::Interrupted,
+            entity::ErrorKind::Interrupted => Self::Interrupted,
+            entity::ErrorKind::Cancelled => Self::Cancelled,
             entity::ErrorKind::Config => Self::Config,
             entity::ErrorKind::Destination => Self::Destination,
         }
@@ -201,6 +202,14 @@ impl Job {
     /// The failed job it retries (its global id).
     async fn retry_of(&self) -> Option<ID> {
         self.0.retry_of.map(|id| GlobalId::Job(id).to_id())
+    }
+
+    /// Every attempt of the same collection, first to last, this one included: the first
+    /// job, its retries, theirs (at most 100; retention may have pruned older ones).
+    async fn attempts(&self, ctx: &Context<'_>) -> Result<Vec<Job>, ApiError> {
+        let db = super::db(ctx).await?;
+        let all = query::job::attempts_of(&*db, &self.0).await?;
+        Ok(all.into_iter().map(Job).collect())
     }
 
     /// Not started before this instant.

@@ -8,14 +8,17 @@ use entity::{
     destination::DestinationPolicy,
     query::{
         self,
-        job::{Enqueued, NewJob},
+        job::{Cancelled, Enqueued, NewJob},
     },
     settings::{FeedUrl, ProviderPatch},
     time,
 };
 
 use super::{Job, Provider, ProviderKind, db, job::job_id, provider_named};
-use crate::{access::AdminGuard, error::ApiError};
+use crate::{
+    access::{Access, AdminGuard},
+    error::ApiError,
+};
 
 /// A provider's settings; those left out keep their value (or the default, for a new one).
 #[derive(Debug, Clone, InputObject)]
@@ -90,6 +93,31 @@ impl MutationRoot {
             Enqueued::Conflict => Err(ApiError::Conflict(
                 "the provider already has a pending or running job".to_owned(),
             )),
+        }
+    }
+
+    /// Cancels a pending or running job. It fails at once with a `CANCELLED` outcome that
+    /// names the token that cancelled it, and is not retried. A running job's worker stops
+    /// collecting at its next heartbeat and writes nothing. `CONFLICT` if the job already
+    /// ended.
+    #[graphql(guard = "AdminGuard")]
+    async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
+        let by = ctx
+            .data_opt::<Access>()
+            .and_then(|access| access.principal.as_ref())
+            .map_or_else(|| "an admin".to_owned(), |p| format!("`{}`", p.name));
+        let db = db(ctx).await?;
+        match query::job::cancel(&db, job_id(&id)?, &by, time::now()).await? {
+            Cancelled::Now { job, was } => {
+                tracing::info!(job.id = %job.id, was = ?was, by = %by, "job cancelled");
+                Ok(Job(job))
+            }
+            Cancelled::AlreadyEnded(_) => Err(ApiError::Conflict(
+                "the job already ended; only a pending or running job can be cancelled".to_owned(),
+            )),
+            Cancelled::NotFound => {
+                Err(ApiError::NotFound(format!("no job has id {}", id.as_str())))
+            }
         }
     }
 

@@ -376,6 +376,135 @@ async fn mutations_need_the_admin_token_and_change_nothing_without_it() {
 }
 
 #[tokio::test]
+async fn a_job_lists_every_attempt_of_its_collection_first_to_last() {
+    use entity::query::job::{self, Enqueued, NewJob};
+    let app = spawn_app(Backend::Postgres).await;
+    let db = &app.test_db.db;
+    add_provider(db, "acme").await;
+    let provider = entity::query::provider::find_by_name(db, "acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = entity::time::now();
+    // A first job, its retry, and two retries of that retry (an operator's and the
+    // scheduler's): one collection of four attempts. Another collection stays apart.
+    let Enqueued::Created(first) = job::enqueue(db, NewJob::manual(provider, now))
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let mut chain = vec![first.clone()];
+    let mut failed = first;
+    for _ in 0..3 {
+        job::force_state(db, failed.id, entity::JobState::Failed)
+            .await
+            .unwrap();
+        let parent = if chain.len() == 3 { &chain[1] } else { &failed };
+        let Enqueued::Created(next) = job::enqueue(db, NewJob::retry(parent, now)).await.unwrap()
+        else {
+            panic!("created")
+        };
+        chain.push(next.clone());
+        failed = next;
+    }
+    job::force_state(db, failed.id, entity::JobState::Failed)
+        .await
+        .unwrap();
+    let Enqueued::Created(other) = job::enqueue(db, NewJob::manual(provider, now))
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let ids: Vec<String> = chain.iter().map(|j| j.id.to_string()).collect();
+    for asked in [&chain[0], &chain[2], &chain[3]] {
+        let body = app
+            .graphql(
+                "query($id: ID!) { job(id: $id) { attempts { databaseId attempt } } }",
+                json!({ "id": asked.id.to_string() }),
+            )
+            .await;
+        assert_eq!(body["errors"], Value::Null, "{body}");
+        let attempts: Vec<String> = body["data"]["job"]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["databaseId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(attempts, ids, "asked from job {}", asked.id);
+    }
+    let alone = app
+        .graphql(
+            "query($id: ID!) { job(id: $id) { attempts { databaseId } } }",
+            json!({ "id": other.id.to_string() }),
+        )
+        .await;
+    assert_eq!(
+        alone["data"]["job"]["attempts"],
+        json!([{ "databaseId": other.id.to_string() }])
+    );
+}
+
+#[tokio::test]
+async fn an_admin_cancels_a_pending_job_and_the_outcome_says_who() {
+    let app = spawn_app(Backend::Sqlite).await;
+    add_provider(&app.test_db.db, "acme").await;
+    let queued = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            "mutation { triggerCollection(provider: \"acme\") { id } }",
+            json!({}),
+        )
+        .await;
+    let id = queued["data"]["triggerCollection"]["id"].clone();
+    let cancel = "mutation($id: ID!) { cancelJob(id: $id) { id state finishedAt outcome { status errorKind errorMessage } } }";
+    let vars = json!({ "id": id });
+    let viewer = app.graphql(cancel, vars.clone()).await;
+    assert_eq!(
+        first_error_code(&viewer),
+        "FORBIDDEN",
+        "a viewer cannot act"
+    );
+    let anonymous = app.graphql_as(None, cancel, vars.clone()).await;
+    assert_eq!(first_error_code(&anonymous), "UNAUTHENTICATED");
+
+    let cancelled = app
+        .graphql_as(Some(ADMIN_TOKEN), cancel, vars.clone())
+        .await;
+    assert_eq!(cancelled["errors"], Value::Null, "{cancelled}");
+    let job = &cancelled["data"]["cancelJob"];
+    assert_eq!(job["id"], id);
+    assert_eq!(job["state"], "FAILED");
+    assert!(job["finishedAt"].is_string());
+    assert_eq!(job["outcome"]["status"], "FAILED");
+    assert_eq!(job["outcome"]["errorKind"], "CANCELLED");
+    assert_eq!(
+        job["outcome"]["errorMessage"],
+        "cancelled by `admin` while pending"
+    );
+    let again = app.graphql_as(Some(ADMIN_TOKEN), cancel, vars).await;
+    assert_eq!(first_error_code(&again), "CONFLICT", "{again}");
+    let unknown = app
+        .graphql_as(Some(ADMIN_TOKEN), cancel, json!({ "id": "999999" }))
+        .await;
+    assert_eq!(first_error_code(&unknown), "NOT_FOUND", "{unknown}");
+    // The provider is free for a new collection.
+    let next = app
+        .graphql_as(
+            Some(ADMIN_TOKEN),
+            "mutation { triggerCollection(provider: \"acme\") { state } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        next["data"]["triggerCollection"]["state"], "PENDING",
+        "{next}"
+    );
+}
+
+#[tokio::test]
 async fn a_page_of_jobs_with_outcomes_and_providers_costs_a_fixed_number_of_queries() {
     let test_db = TestDb::migrated(Backend::Postgres).await;
     for i in 0..12 {

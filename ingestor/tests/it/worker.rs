@@ -525,3 +525,58 @@ db_test!(async fn staged_events_of_a_job_that_lost_its_lease_are_never_written_a
     assert!(query::event::list_for_provider(db, acme).await.unwrap().is_empty());
     assert_eq!(query::job::find(db, job.id).await.unwrap().unwrap().state, JobState::Failed);
 });
+
+db_test!(async fn a_cancelled_job_stops_collecting_writes_nothing_and_is_not_retried(test_db) {
+    use query::job::Cancelled;
+    use sea_orm::EntityTrait as _;
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    // Slower to answer than a heartbeat, faster than the fetch's own limit (1.5 s).
+    sim.set_fault(Fault::Slow { delay_ms: 1_200 });
+    let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
+    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(db.clone(), fast_settings(), shutdown.clone()));
+    let started = std::time::Instant::now();
+    while query::job::find(db, job.id).await.unwrap().unwrap().state != JobState::Running {
+        assert!(started.elapsed() < Duration::from_secs(5), "the worker claims the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let cancelled = query::job::cancel(db, job.id, "`ops`", time::now()).await.unwrap();
+    assert!(matches!(cancelled, Cancelled::Now { was: JobState::Running, .. }), "{cancelled:?}");
+    // Past the provider's answer and the worker's next heartbeats.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), worker).await.unwrap().unwrap();
+
+    let jobs = jobs_of(db, acme).await;
+    assert_eq!(jobs.len(), 1, "a cancelled job is not retried: {jobs:?}");
+    assert_eq!(jobs[0].state, JobState::Failed);
+    let outcome = query::job_outcome::find(db, job.id).await.unwrap().unwrap();
+    assert_eq!(outcome.error_kind, Some(ErrorKind::Cancelled));
+    assert_eq!(outcome.error_message.as_deref(), Some("cancelled by `ops` while running"));
+    assert_eq!(outcome.inserted, 0);
+    assert!(query::event::list_for_provider(db, acme).await.unwrap().is_empty(), "nothing written");
+    assert_eq!(sim.request_count(), 1);
+
+    // A pending job ends at once; an ended job cannot be cancelled; an unknown one is not found.
+    let Enqueued::Created(pending) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
+        panic!("created");
+    };
+    let now = time::now();
+    let Cancelled::Now { job: ended, was } = query::job::cancel(db, pending.id, "`ops`", now).await.unwrap() else {
+        panic!("a pending job is cancelled");
+    };
+    assert_eq!((was, ended.state), (JobState::Pending, JobState::Failed));
+    assert_eq!(ended.finished_at.map(|t| t.timestamp_millis()), Some(time::truncate(now).timestamp_millis()));
+    assert!(matches!(
+        query::job::cancel(db, pending.id, "`ops`", time::now()).await.unwrap(),
+        Cancelled::AlreadyEnded(_)
+    ));
+    assert_eq!(query::job::cancel(db, JobId(999_999), "`ops`", time::now()).await.unwrap(), Cancelled::NotFound);
+    let health = entity::provider_health::Entity::find_by_id(acme).one(db).await.unwrap().unwrap();
+    assert_eq!(health.last_error_kind, Some(ErrorKind::Cancelled));
+});

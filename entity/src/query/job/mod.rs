@@ -348,6 +348,74 @@ pub async fn fail_running(
         .await
 }
 
+/// What [`cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The job ended, as it is now; it was in `was`.
+    Now {
+        /// The job, failed with a `cancelled` outcome.
+        job: Model,
+        /// Its state before: pending or running.
+        was: JobState,
+    },
+    /// It had already ended.
+    AlreadyEnded(Model),
+    /// No job has that id.
+    NotFound,
+}
+
+/// Cancels job `id` for `by` (who asked, for the outcome's message), at `now`: a pending or
+/// running job fails with a `cancelled` outcome in one transaction, and is not retried. A
+/// running job's worker loses its lease with it: its next heartbeat abandons the collection,
+/// and its commit, which checks the lease, writes nothing.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    id: JobId,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Cancelled, DbErr> {
+    let txn = super::begin_write(db).await?;
+    let Some(before) = Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
+        return Ok(Cancelled::NotFound);
+    };
+    if !matches!(before.state, JobState::Pending | JobState::Running) {
+        return Ok(Cancelled::AlreadyEnded(before));
+    }
+    Entity::update_many()
+        .col_expr(Column::State, Expr::value(JobState::Failed))
+        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    let was = if before.state == JobState::Pending {
+        "pending"
+    } else {
+        "running"
+    };
+    let finished = super::job_outcome::Finished {
+        finished_at: now,
+        error: Some((
+            crate::ErrorKind::Cancelled,
+            format!("cancelled by {by} while {was}"),
+        )),
+        ..Default::default()
+    };
+    super::job_outcome::record_finished(&txn, &before, &finished).await?;
+    let job = Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("job {id}")))?;
+    txn.commit().await?;
+    Ok(Cancelled::Now {
+        job,
+        was: before.state,
+    })
+}
+
 /// The job with id `id`.
 pub async fn find(db: &impl ConnectionTrait, id: JobId) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id).one(db).await
@@ -376,6 +444,40 @@ pub async fn latest_scheduled(
         .order_by_desc(Column::Tick)
         .one(db)
         .await
+}
+
+/// Most attempts [`attempts_of`] returns: automatic retries stop at the provider's
+/// `max_attempts`, but an operator may retry a failed job again and again.
+pub const MAX_ATTEMPTS_LISTED: usize = 100;
+
+/// Every attempt of the collection `job` belongs to, first to last (by id): its first job, the
+/// retries of it, theirs, and so on (retention may have pruned some). A few primary-key and
+/// `retry_of` lookups, one per generation.
+pub async fn attempts_of(db: &impl ConnectionTrait, job: &Model) -> Result<Vec<Model>, DbErr> {
+    let mut first = job.clone();
+    for _ in 0..MAX_ATTEMPTS_LISTED {
+        let Some(parent) = first.retry_of else {
+            break;
+        };
+        match find(db, parent).await? {
+            Some(model) => first = model,
+            None => break,
+        }
+    }
+    let mut all = vec![first];
+    let mut generation = vec![all[0].id];
+    while !generation.is_empty() && all.len() < MAX_ATTEMPTS_LISTED {
+        let children = Entity::find()
+            .filter(Column::RetryOf.is_in(generation))
+            .order_by_asc(Column::Id)
+            .limit((MAX_ATTEMPTS_LISTED - all.len()) as u64)
+            .all(db)
+            .await?;
+        generation = children.iter().map(|c| c.id).collect();
+        all.extend(children);
+    }
+    all.sort_by_key(|j| j.id);
+    Ok(all)
 }
 
 /// Deletes up to `limit` jobs (with their outcomes) that finished before `before`; returns
