@@ -398,6 +398,37 @@ async function main() {
     assert(adminButtons.length > 0 && adminButtons.every((b) => b.disabled), describe(adminButtons));
   });
 
+  await check("a job's own page (/jobs/N) shows what it knows and its collection's attempts", async () => {
+    const failed = (await jobRows(page)).find((r) => r.state === "FAILED" && r.errorKind === "CONNECT");
+    assert(failed, "a failed job to open");
+    const link = `tr[data-job-id="${failed.id}"] [data-testid=job-link]`;
+    const number = await page.textContent(link);
+    await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click(link)]);
+    await page.waitForSelector("#job-detail:not([hidden]) [data-testid=detail-error-kind]");
+    const d = await page.evaluate(() => ({
+      title: document.querySelector("#job-detail-title").textContent,
+      kind: document.querySelector("[data-testid=detail-error-kind]").textContent,
+      message: document.querySelector("[data-testid=detail-error-message]").textContent,
+      fields: [...document.querySelectorAll("#job-detail-fields dt")].map((n) => n.textContent),
+      attempts: [...document.querySelectorAll("#job-detail-attempts li")]
+        .map((li) => ({ current: li.getAttribute("aria-current"), text: li.textContent })),
+      listsShown: !document.querySelector("#jobs-section").hidden,
+    }));
+    assert(d.title.startsWith(`Job ${number} (`), describe(d));
+    assert(d.kind === "CONNECT" && /cannot reach the provider/.test(d.message), describe(d));
+    for (const f of ["State", "Worker", "HTTP status", "Bytes received", "Retry-After", "Duration", "Events", "Error"]) {
+      assert(d.fields.includes(f), `field ${f}: ${describe(d)}`);
+    }
+    assert(d.attempts.some((a) => a.current === "true" && a.text.startsWith(number)), describe(d));
+    assert(d.listsShown, "the lists stay below the detail");
+    await page.evaluate(() => document.activeElement?.blur());
+    const shot = SCREENSHOT.replace(/\.png$/, "-job.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot (a job's page): ${shot}`);
+    await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("body[data-loaded=true]");
+  });
+
   await check("nothing was fetched from elsewhere, and no console errors", async () => {
     assert(outside.length === 0, `requests outside the API: ${outside}`);
     assert(problems.length === 0, problems.join("\n"));

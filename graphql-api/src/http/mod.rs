@@ -58,6 +58,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let config = Arc::clone(&state.config);
     let mut router = Router::new()
         .route("/", get(ui::monitor))
+        // A job's detail: the same page, which reads the id from its address.
+        .route("/jobs/{id}", get(ui::monitor))
         .route(
             "/graphql",
             get(graphql::graphql_get).post(graphql::graphql_post),

@@ -333,3 +333,22 @@ fn the_dashboard_reads_only_series_the_api_serves(scrape: &Scrape) {
     }
     assert!(checked >= 16, "every panel reads a metric ({checked})");
 }
+
+/// The monitoring page is served at `/` and at a job's own address, under the same policy.
+#[tokio::test]
+async fn a_jobs_page_is_the_monitoring_page_under_its_policy() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in ["/", "/jobs/42", "/jobs/Sm9iOjQy"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("id=\"job-detail\""), "{path}");
+    }
+    let nested = app.client.get(app.url("/jobs/1/2")).send().await.unwrap();
+    assert_eq!(nested.status(), StatusCode::NOT_FOUND);
+}
