@@ -429,6 +429,40 @@ async function main() {
     await page.waitForSelector("body[data-loaded=true]");
   });
 
+  await check("history: pages through every job, newest first, and filters by trigger and time", async () => {
+    const all = (await gql("{ jobs(first: 100) { nodes { databaseId trigger } } }")).jobs.nodes;
+    assert(all.length >= 4, describe(all));
+    await page.goto(`${BASE}/?first=2`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("body[data-loaded=true]");
+    const shown = () => page.$$eval("#jobs tbody tr[data-job-id] [data-testid=job-link]",
+      (links) => links.map((a) => a.textContent.slice(1)).join());
+    const pages = [];
+    for (let n = 0; n < all.length / 2; n++) {
+      if (n > 0) await page.click("#page-older");
+      const want = all.slice(2 * n, 2 * n + 2).map((j) => j.databaseId).join();
+      await until(`page ${n + 1} (${want})`, async () => ((await shown()) === want ? true : false));
+      pages.push(await page.evaluate(() => ({
+        older: !document.querySelector("#page-older").disabled,
+        newer: !document.querySelector("#page-newer").disabled,
+        page: document.querySelector("#jobs-summary").dataset.page,
+      })));
+    }
+    assert(pages[0].older && !pages[0].newer && pages.at(-1).newer && !pages.at(-1).older, describe(pages));
+    await page.click("#page-newest");
+    const newest = all.slice(0, 2).map((j) => j.databaseId).join();
+    await until("the newest page again", async () => ((await shown()) === newest ? true : false));
+
+    await page.selectOption("#trigger-filter", "MANUAL");
+    const manual = all.filter((j) => j.trigger === "MANUAL").slice(0, 2).map((j) => j.databaseId).join();
+    await until(`manual jobs (${manual})`, async () => ((await shown()) === manual ? true : false));
+    assert(new URL(page.url()).searchParams.get("trigger") === "MANUAL", page.url());
+    await page.fill("#from-filter", "2099-01-01T00:00:00");
+    await page.dispatchEvent("#from-filter", "change");
+    await page.waitForSelector("#jobs-empty:not([hidden])");
+    await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("body[data-loaded=true]");
+  });
+
   await check("nothing was fetched from elsewhere, and no console errors", async () => {
     assert(outside.length === 0, `requests outside the API: ${outside}`);
     assert(problems.length === 0, problems.join("\n"));
