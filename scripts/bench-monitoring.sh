@@ -13,6 +13,8 @@
 #   scripts/bench-monitoring.sh                        # 10M jobs, 5,000 providers
 #   JOBS=2000000 PROVIDERS=500 scripts/bench-monitoring.sh
 #   NO_BUILD=1 scripts/bench-monitoring.sh             # with the release binaries already built
+#   KEEP_DB=1 scripts/bench-monitoring.sh              # keep the seeded database afterwards, and
+#                                                      # reuse it if it is there (no seeding)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/jobs.sh
@@ -43,23 +45,30 @@ cleanup() {
     [ -z "$api" ] || kill "$api" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
-    psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+    [ "${KEEP_DB:-}" = 1 ] ||
+        psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
 }
 trap cleanup EXIT
 
-echo "seeding $JOBS jobs over $PROVIDERS providers..."
-started=$(date +%s)
-psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
-seed_jobs "$url" "$JOBS" "$PROVIDERS"
-# The health summaries and the job tally are filled by their migrations: undo them, to apply
-# them again below (what an upgrade of such a deployment costs).
-psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" -c "DROP TABLE job_tally" \
-    -c "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000008_provider_health', 'm20261201_000012_provider_health_last', 'm20261201_000013_job_tally')"
-echo "seeded in $(( $(date +%s) - started )) s"
-started=$(date +%s%N)
-DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
-echo "the provider health and job tally migrations summed up $JOBS outcomes in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+if [ "${KEEP_DB:-}" = 1 ] && psql -Atq "$PG/postgres?sslmode=disable" \
+    -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    echo "reusing the seeded database $db"
+    DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
+else
+    echo "seeding $JOBS jobs over $PROVIDERS providers..."
+    started=$(date +%s)
+    psql -q "$PG/postgres?sslmode=disable" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+    DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
+    seed_jobs "$url" "$JOBS" "$PROVIDERS"
+    # The health summaries and the job tally are filled by their migrations: undo them, to apply
+    # them again below (what an upgrade of such a deployment costs).
+    psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP TABLE provider_health" -c "DROP TABLE job_tally" \
+        -c "DELETE FROM seaql_migrations WHERE version IN ('m20261201_000008_provider_health', 'm20261201_000012_provider_health_last', 'm20261201_000013_job_tally')"
+    echo "seeded in $(( $(date +%s) - started )) s"
+    started=$(date +%s%N)
+    DATABASE_URL="$url" "$bin/ingestor" migrate >/dev/null
+    echo "the provider health and job tally migrations summed up $JOBS outcomes in $(( ($(date +%s%N) - started) / 1000000 )) ms"
+fi
 
 DATABASE_URL="$url" API_TOKENS="bench:viewer:$token" RUST_LOG=warn taskset -c 0 \
     "$bin/graphql-api" serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/api.log" &
@@ -72,11 +81,11 @@ graphql() { # query -> answer
 
 run() { # label query
     local label=$1 query=$2 answer
-    answer="$(graphql "$query")"
-    python3 -c '
+    # The answer on standard input: every provider's health is megabytes, past argv's limit.
+    graphql "$query" | python3 -c '
 import json, sys
-answer = json.loads(sys.argv[1])
-assert not answer.get("errors") and answer.get("data"), answer' "$answer" ||
+answer = json.load(sys.stdin)
+assert not answer.get("errors") and answer.get("data"), str(answer)[:2000]' ||
         { echo "wrong answer for $label" >&2; exit 1; }
     local rps p50 p99
     read -r rps p50 p99 <<<"$(wrk_graphql "http://127.0.0.1:$port" "$token" "$query")"

@@ -30,6 +30,7 @@ mod m20261201_000010_event_stage;
 mod m20261201_000011_event_provider_check;
 mod m20261201_000012_provider_health_last;
 mod m20261201_000013_job_tally;
+mod m20261201_000014_audit_log;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_event_provider_check::Migration),
             Box::new(m20261201_000012_provider_health_last::Migration),
             Box::new(m20261201_000013_job_tally::Migration),
+            Box::new(m20261201_000014_audit_log::Migration),
         ]
     }
 }

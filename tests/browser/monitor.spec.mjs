@@ -381,6 +381,20 @@ async function main() {
     assert(beta.enabled === true, describe(beta));
   });
 
+  await check("the audit panel lists the admin actions, newest first, with the token's name", async () => {
+    const rows = await until("audit rows", () => page.$$eval("#audit tbody tr", (trs) => trs.map((tr) => ({
+      actor: tr.cells[1].textContent, action: tr.cells[2].textContent,
+      target: tr.cells[3].textContent, result: tr.cells[4].textContent,
+    }))).then((r) => (r.some((x) => x.action === "setProviderEnabled") ? r : false)));
+    const actions = rows.map((r) => r.action);
+    for (const a of ["setProviderEnabled", "cancelJob", "retryJob", "triggerCollection"]) {
+      assert(actions.includes(a), `${a} in ${describe(rows)}`);
+    }
+    assert(rows[0].action === "setProviderEnabled" && rows[0].target === "provider beta", describe(rows[0]));
+    assert(rows.every((r) => r.actor === "admin"), describe(rows));
+    assert(rows.some((r) => r.result.startsWith("CONFLICT")), describe(rows));
+  });
+
   await check("forgetting the token hides the data and disables the buttons again", async () => {
     await page.click("#token-clear");
     const a = await accessOf(page);

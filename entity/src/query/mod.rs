@@ -1,6 +1,7 @@
 //! Hand-written queries, one module per table. Each is an async function over
 //! `&impl ConnectionTrait`, so the same function runs on the pool or inside a transaction.
 
+pub mod audit_log;
 pub mod catalog_version;
 pub mod event;
 pub mod job;

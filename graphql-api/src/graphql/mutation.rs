@@ -66,34 +66,49 @@ impl MutationRoot {
         ctx: &Context<'_>,
         provider: String,
     ) -> Result<Job, ApiError> {
-        let db = db(ctx).await?;
-        let found = provider_named(&*db, &provider).await?;
-        match query::job::enqueue(&db, NewJob::manual(found.id, time::now())).await? {
-            Enqueued::Created(job) => Ok(Job(job)),
-            Enqueued::Conflict => Err(ApiError::Conflict(format!(
-                "provider `{provider}` already has a pending or running job"
-            ))),
+        let result = async {
+            let db = db(ctx).await?;
+            let found = provider_named(&*db, &provider).await?;
+            match query::job::enqueue(&db, NewJob::manual(found.id, time::now())).await? {
+                Enqueued::Created(job) => Ok(Job(job)),
+                Enqueued::Conflict => Err(ApiError::Conflict(format!(
+                    "provider `{provider}` already has a pending or running job"
+                ))),
+            }
         }
+        .await;
+        audited(
+            ctx,
+            "triggerCollection",
+            &format!("provider {provider}"),
+            result,
+            created,
+        )
+        .await
     }
 
     /// Queues a new attempt of a failed job now.
     #[graphql(guard = "AdminGuard")]
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
-        let db = db(ctx).await?;
-        let failed = query::job::find(&*db, job_id(&id)?)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no job has id {}", id.as_str())))?;
-        if failed.state != entity::JobState::Failed {
-            return Err(ApiError::BadUserInput(
-                "only a failed job can be retried".to_owned(),
-            ));
+        let result = async {
+            let db = db(ctx).await?;
+            let failed = query::job::find(&*db, job_id(&id)?)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no job has id {}", id.as_str())))?;
+            if failed.state != entity::JobState::Failed {
+                return Err(ApiError::BadUserInput(
+                    "only a failed job can be retried".to_owned(),
+                ));
+            }
+            match query::job::enqueue(&db, NewJob::retry(&failed, time::now())).await? {
+                Enqueued::Created(job) => Ok(Job(job)),
+                Enqueued::Conflict => Err(ApiError::Conflict(
+                    "the provider already has a pending or running job".to_owned(),
+                )),
+            }
         }
-        match query::job::enqueue(&db, NewJob::retry(&failed, time::now())).await? {
-            Enqueued::Created(job) => Ok(Job(job)),
-            Enqueued::Conflict => Err(ApiError::Conflict(
-                "the provider already has a pending or running job".to_owned(),
-            )),
-        }
+        .await;
+        audited(ctx, "retryJob", &job_target(&id), result, created).await
     }
 
     /// Cancels a pending or running job. It fails at once with a `CANCELLED` outcome that
@@ -106,19 +121,24 @@ impl MutationRoot {
             .data_opt::<Access>()
             .and_then(|access| access.principal.as_ref())
             .map_or_else(|| "an admin".to_owned(), |p| format!("`{}`", p.name));
-        let db = db(ctx).await?;
-        match query::job::cancel(&db, job_id(&id)?, &by, time::now()).await? {
-            Cancelled::Now { job, was } => {
-                tracing::info!(job.id = %job.id, was = ?was, by = %by, "job cancelled");
-                Ok(Job(job))
-            }
-            Cancelled::AlreadyEnded(_) => Err(ApiError::Conflict(
-                "the job already ended; only a pending or running job can be cancelled".to_owned(),
-            )),
-            Cancelled::NotFound => {
-                Err(ApiError::NotFound(format!("no job has id {}", id.as_str())))
+        let result = async {
+            let db = db(ctx).await?;
+            match query::job::cancel(&db, job_id(&id)?, &by, time::now()).await? {
+                Cancelled::Now { job, was } => {
+                    tracing::info!(job.id = %job.id, was = ?was, by = %by, "job cancelled");
+                    Ok(Job(job))
+                }
+                Cancelled::AlreadyEnded(_) => Err(ApiError::Conflict(
+                    "the job already ended; only a pending or running job can be cancelled"
+                        .to_owned(),
+                )),
+                Cancelled::NotFound => {
+                    Err(ApiError::NotFound(format!("no job has id {}", id.as_str())))
+                }
             }
         }
+        .await;
+        audited(ctx, "cancelJob", &job_target(&id), result, |_| None).await
     }
 
     /// Turns scheduling of a provider on or off.
@@ -129,10 +149,22 @@ impl MutationRoot {
         #[graphql(desc = "The provider's name.")] provider: String,
         #[graphql(desc = "`true` schedules it again, `false` stops scheduling it.")] enabled: bool,
     ) -> Result<Provider, ApiError> {
-        query::provider::set_enabled(&*db(ctx).await?, &provider, enabled)
-            .await?
-            .map(Provider::from)
-            .ok_or_else(|| ApiError::unknown_provider(&provider))
+        let result = async {
+            query::provider::set_enabled(&*db(ctx).await?, &provider, enabled)
+                .await?
+                .map(Provider::from)
+                .ok_or_else(|| ApiError::unknown_provider(&provider))
+        }
+        .await;
+        let detail = if enabled { "enabled" } else { "disabled" };
+        audited(
+            ctx,
+            "setProviderEnabled",
+            &format!("provider {provider}"),
+            result,
+            |_| Some(detail.to_owned()),
+        )
+        .await
     }
 
     /// Creates a provider, or updates the settings given of an existing one.
@@ -142,50 +174,106 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ProviderInput,
     ) -> Result<Provider, ApiError> {
-        let name = input.name.parse().map_err(invalid)?;
-        let url: Option<FeedUrl> = input
-            .url
+        let target = format!("provider {}", input.name);
+        let result = upsert(ctx, input).await;
+        audited(ctx, "upsertProvider", &target, result, |_| None).await
+    }
+}
+
+/// `upsertProvider`'s work.
+async fn upsert(ctx: &Context<'_>, input: ProviderInput) -> Result<Provider, ApiError> {
+    let name = input.name.parse().map_err(invalid)?;
+    let url: Option<FeedUrl> = input
+        .url
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(invalid)?;
+    if let Some(url) = &url {
+        ctx.data_unchecked::<DestinationPolicy>()
+            .check_url(url.as_url())
+            .map_err(invalid)?;
+    }
+    let patch = ProviderPatch {
+        kind: input.kind.map(Into::into),
+        url,
+        schedule: input
+            .schedule
             .as_deref()
             .map(str::parse)
             .transpose()
-            .map_err(invalid)?;
-        if let Some(url) = &url {
-            ctx.data_unchecked::<DestinationPolicy>()
-                .check_url(url.as_url())
-                .map_err(invalid)?;
-        }
-        let patch = ProviderPatch {
-            kind: input.kind.map(Into::into),
-            url,
-            schedule: input
-                .schedule
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(invalid)?,
-            time_zone: input
-                .time_zone
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(invalid)?,
-            enabled: input.enabled,
-            connect_timeout_ms: input.connect_timeout_ms,
-            read_timeout_ms: input.read_timeout_ms,
-            total_timeout_ms: input.total_timeout_ms,
-            max_body_bytes: input.max_body_bytes,
-            max_attempts: input.max_attempts,
-            retry_base_delay_ms: input.retry_base_delay_ms,
-        };
-        let db = db(ctx).await?;
-        let current = query::provider::find_by_name(&*db, &input.name).await?;
-        let changes = patch.resolve(current.as_ref()).map_err(invalid)?;
-        match query::provider::upsert(&*db, &name, changes).await {
-            Ok(upserted) => Ok(Provider::from(upserted.model().clone())),
-            Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
-                format!("provider `{name}` does not exist yet: a url is required to create it"),
-            )),
-            Err(query::provider::UpsertError::Database(err)) => Err(err.into()),
-        }
+            .map_err(invalid)?,
+        time_zone: input
+            .time_zone
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(invalid)?,
+        enabled: input.enabled,
+        connect_timeout_ms: input.connect_timeout_ms,
+        read_timeout_ms: input.read_timeout_ms,
+        total_timeout_ms: input.total_timeout_ms,
+        max_body_bytes: input.max_body_bytes,
+        max_attempts: input.max_attempts,
+        retry_base_delay_ms: input.retry_base_delay_ms,
+    };
+    let db = db(ctx).await?;
+    let current = query::provider::find_by_name(&*db, &input.name).await?;
+    let changes = patch.resolve(current.as_ref()).map_err(invalid)?;
+    match query::provider::upsert(&*db, &name, changes).await {
+        Ok(upserted) => Ok(Provider::from(upserted.model().clone())),
+        Err(query::provider::UpsertError::MissingUrl(name)) => Err(ApiError::BadUserInput(
+            format!("provider `{name}` does not exist yet: a url is required to create it"),
+        )),
+        Err(query::provider::UpsertError::Database(err)) => Err(err.into()),
     }
+}
+
+/// What an action on job `id` names in the audit log: its number, as the logs and the page
+/// show it (the id as given when it is not one).
+fn job_target(id: &ID) -> String {
+    job_id(id).map_or_else(|_| format!("job {}", id.as_str()), |n| format!("job {n}"))
+}
+
+/// The job an action created, for the audit log.
+fn created(job: &Job) -> Option<String> {
+    Some(format!("created job {}", job.0.id))
+}
+
+/// Records how an admin action ended (`ok`, or the error code and message the client got)
+/// in the audit log, and hands its result back. A failed write is logged, not returned: the
+/// action itself has happened.
+async fn audited<T>(
+    ctx: &Context<'_>,
+    action: &str,
+    target: &str,
+    result: Result<T, ApiError>,
+    detail: impl FnOnce(&T) -> Option<String>,
+) -> Result<T, ApiError> {
+    let actor = ctx
+        .data_opt::<Access>()
+        .and_then(|access| access.principal.as_ref())
+        .map_or_else(|| "unknown".to_owned(), |p| p.name.to_string());
+    let (outcome, detail) = match &result {
+        Ok(value) => ("ok", detail(value)),
+        Err(err) => (err.code(), Some(err.to_string())),
+    };
+    let entry = query::audit_log::Action {
+        at: time::now(),
+        actor: &actor,
+        action,
+        target,
+        result: outcome,
+        detail: detail.as_deref(),
+    };
+    let written = match db(ctx).await {
+        Ok(db) => query::audit_log::record(&*db, &entry)
+            .await
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    if let Err(error) = written {
+        tracing::error!(%error, action, target, actor, "the audit log could not record an action");
+    }
+    result
 }

@@ -142,6 +142,36 @@ impl<C> JobPage<C> {
     }
 }
 
+/// One action taken through an admin mutation.
+#[derive(Debug, Clone, SimpleObject)]
+pub(super) struct AuditEntry {
+    /// When it ended.
+    pub(super) at: Instant,
+    /// The name of the token that took it (never the token).
+    pub(super) actor: String,
+    /// The mutation (`cancelJob`).
+    pub(super) action: String,
+    /// What it acted on (`provider acme`, `job 42`).
+    pub(super) target: String,
+    /// `ok`, or the error code the client got.
+    pub(super) result: String,
+    /// The job it created, or the message the client got.
+    pub(super) detail: Option<String>,
+}
+
+impl From<entity::audit_log::Model> for AuditEntry {
+    fn from(row: entity::audit_log::Model) -> Self {
+        Self {
+            at: Instant(row.at),
+            actor: row.actor,
+            action: row.action,
+            target: row.target,
+            result: row.result,
+            detail: row.detail,
+        }
+    }
+}
+
 /// Who a token belongs to.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct Viewer {
@@ -374,6 +404,43 @@ impl QueryRoot {
     async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>, ApiError> {
         let id = job::job_id(&id)?;
         Ok(query::job::find(&*db(ctx).await?, id).await?.map(Job))
+    }
+
+    /// What operators did through the admin mutations, newest first: when, which token, what,
+    /// on what, and how it ended. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<Connection<String, AuditEntry>, ApiError> {
+        let args = PageArgs {
+            first,
+            after,
+            ..PageArgs::default()
+        };
+        let cursor = |c: &str| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::BadUserInput(format!("`{c}` is not a cursor of the audit log"))
+            })
+        };
+        let Paging::Forward { size, after } =
+            args.paging(ctx.data_unchecked::<Limits>().max_page_size, cursor)?
+        else {
+            return Err(ApiError::BadUserInput(
+                "the audit log pages forward".to_owned(),
+            ));
+        };
+        let mut rows = query::audit_log::newest(&*db(ctx).await?, after, size as u64 + 1).await?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(row.id.to_string(), AuditEntry::from(row))),
+        );
+        Ok(connection)
     }
 
     /// How many jobs are in each state, of one provider or of all, from counts kept as jobs

@@ -504,6 +504,113 @@ async fn an_admin_cancels_a_pending_job_and_the_outcome_says_who() {
     );
 }
 
+/// Every admin action is in the audit log with its token's name, target and result, newest
+/// first and paged; a viewer reads it, nobody without a token does.
+async fn the_audit_log_records_every_admin_action(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_provider(&app.test_db.db, "acme").await;
+    let admin = |query: &'static str, variables: Value| {
+        let app = &app;
+        async move { app.graphql_as(Some(ADMIN_TOKEN), query, variables).await }
+    };
+    let trigger = "mutation { triggerCollection(provider: \"acme\") { id databaseId } }";
+    let queued = admin(trigger, json!({})).await;
+    let job = queued["data"]["triggerCollection"].clone();
+    let again = admin(trigger, json!({})).await;
+    assert_eq!(first_error_code(&again), "CONFLICT");
+    let viewer = app.graphql(trigger, json!({})).await;
+    assert_eq!(
+        first_error_code(&viewer),
+        "FORBIDDEN",
+        "refused before it acts"
+    );
+    admin(
+        "mutation($id: ID!) { cancelJob(id: $id) { id } }",
+        json!({ "id": job["id"] }),
+    )
+    .await;
+    admin(
+        "mutation { setProviderEnabled(provider: \"acme\", enabled: false) { enabled } }",
+        json!({}),
+    )
+    .await;
+
+    let page = "query($after: String) { auditLog(first: 2, after: $after) { pageInfo { hasNextPage endCursor } edges { node { at actor action target result detail } } } }";
+    let first = app.graphql(page, json!({ "after": null })).await;
+    assert_eq!(first["errors"], Value::Null, "{first}");
+    let log = &first["data"]["auditLog"];
+    assert_eq!(log["pageInfo"]["hasNextPage"], true);
+    let second = app
+        .graphql(page, json!({ "after": log["pageInfo"]["endCursor"] }))
+        .await;
+    let rest = &second["data"]["auditLog"];
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false, "{second}");
+    let entries: Vec<Value> = [log, rest]
+        .iter()
+        .flat_map(|l| l["edges"].as_array().unwrap().clone())
+        .map(|e| e["node"].clone())
+        .collect();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            assert_eq!(e["actor"], "admin", "{e}");
+            assert!(e["at"].as_str().unwrap().ends_with('Z'));
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap().to_owned(),
+                e["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let number = job["databaseId"].as_str().unwrap();
+    let expected = [
+        ("setProviderEnabled", "provider acme".to_owned(), "ok"),
+        ("cancelJob", format!("job {number}"), "ok"),
+        ("triggerCollection", "provider acme".to_owned(), "CONFLICT"),
+        ("triggerCollection", "provider acme".to_owned(), "ok"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, t, r)| ((*a).to_owned(), t.clone(), (*r).to_owned()))
+        .collect();
+    assert_eq!(
+        summary, expected,
+        "newest first, the viewer's refused try not among them"
+    );
+    assert_eq!(
+        entries[3]["detail"],
+        format!("created job {}", job["databaseId"].as_str().unwrap())
+    );
+    assert_eq!(entries[0]["detail"], "disabled");
+    assert!(
+        entries[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already has a pending or running job")
+    );
+    let anonymous = app
+        .graphql_anonymous("{ auditLog { edges { node { action } } } }", json!({}))
+        .await;
+    assert_eq!(first_error_code(&anonymous), "UNAUTHENTICATED");
+    let bad = app
+        .graphql(
+            "{ auditLog(after: \"nope\") { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_error_code(&bad), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_admin_action_on_postgres() {
+    the_audit_log_records_every_admin_action(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_admin_action_on_sqlite() {
+    the_audit_log_records_every_admin_action(Backend::Sqlite).await;
+}
+
 #[tokio::test]
 async fn a_page_of_jobs_with_outcomes_and_providers_costs_a_fixed_number_of_queries() {
     let test_db = TestDb::migrated(Backend::Postgres).await;
