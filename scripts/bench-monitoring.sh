@@ -99,9 +99,9 @@ printf "%-52s %10s %10s %10s\n" "the monitoring page's queries, $JOBS jobs" "req
 run "providers with health ($PROVIDERS)" "{ providers { name enabled schedule timeZone url $health } }"
 run "jobs of one provider in one state, first 50" "{ jobs(filter: {provider: \"p7\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
 run "count of every job" "{ jobs(first: 1) { totalCount } }"
-run "counts of one provider's jobs by state" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"
+run "counts of one provider's jobs by state (the page before)" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"
 run "jobCounts of every provider, with asOf" "{ jobCounts { pending running completed failed total asOf } }"
-run "jobCounts of one provider" "{ jobCounts(provider: \"p7\") { pending running completed failed total asOf } }"
+run "jobCounts of one provider (the page now)" "{ jobCounts(provider: \"p7\") { pending running completed failed total asOf } }"
 run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
 
 # A Prometheus scrape of /metrics (every provider's series), timed five times.
