@@ -97,6 +97,7 @@ job_id="$(graphql '{ jobs(filter: {provider: "p7"}, first: 1) { nodes { id } } }
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["jobs"]["nodes"][0]["id"])')"
 printf "%-52s %10s %10s %10s\n" "the monitoring page's queries, $JOBS jobs" "requests/s" "p50" "p99"
 run "providers with health ($PROVIDERS)" "{ providers { name enabled schedule timeZone url $health } }"
+run "providers with health, a page of 50 (the page now)" "{ providerNames: providers { name } providers(first: 51, after: \"p2500\") { name enabled schedule timeZone url $health } }"
 run "jobs of one provider in one state, first 50" "{ jobs(filter: {provider: \"p7\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
 run "count of every job" "{ jobs(first: 1) { totalCount } }"
 run "counts of one provider's jobs by state (the page before)" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"

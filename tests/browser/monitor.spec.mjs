@@ -477,6 +477,23 @@ async function main() {
     await page.waitForSelector("body[data-loaded=true]");
   });
 
+  await check("providers come a page at a time (?providers=1): First and Next", async () => {
+    await page.goto(`${BASE}/?providers=1`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("body[data-loaded=true]");
+    const names = () => page.$$eval("#providers tbody tr[data-provider]", (r) => r.map((x) => x.dataset.provider).join());
+    await until("alpha alone", async () => ((await names()) === "alpha" ? true : false));
+    assert(!(await page.isDisabled("#providers-next")) && (await page.isDisabled("#providers-first")), "next offered");
+    const options = await page.$$eval("#provider-filter option", (o) => o.map((x) => x.value).join());
+    assert(options === ",alpha,beta", `every provider stays in the filter: ${options}`);
+    await page.click("#providers-next");
+    await until("beta alone", async () => ((await names()) === "beta" ? true : false));
+    assert(await page.isDisabled("#providers-next"), "beta is the last");
+    await page.click("#providers-first");
+    await until("alpha again", async () => ((await names()) === "alpha" ? true : false));
+    await page.goto(`${BASE}/`, { waitUntil: "domcontentloaded" });
+    await page.waitForSelector("body[data-loaded=true]");
+  });
+
   await check("nothing was fetched from elsewhere, and no console errors", async () => {
     assert(outside.length === 0, `requests outside the API: ${outside}`);
     assert(problems.length === 0, problems.join("\n"));

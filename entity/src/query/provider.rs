@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, TryIntoModel,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TryIntoModel,
 };
 
 use crate::{
@@ -200,6 +200,20 @@ pub async fn find_by_ids(
 /// Every provider, by name.
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
     Entity::find().order_by_asc(Column::Name).all(db).await
+}
+
+/// Up to `limit` providers whose name sorts after `after` (from the first without it), by
+/// name: a page of [`list`].
+pub async fn page(
+    db: &impl ConnectionTrait,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut select = Entity::find().order_by_asc(Column::Name).limit(limit);
+    if let Some(after) = after {
+        select = select.filter(Column::Name.gt(after));
+    }
+    select.all(db).await
 }
 
 /// The providers the scheduler serves, by name.

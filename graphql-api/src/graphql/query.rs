@@ -335,10 +335,32 @@ impl QueryRoot {
         access.principal.as_ref().map(Viewer::from)
     }
 
-    /// Every provider, by name. Needs a viewer token.
+    /// Every provider, by name; or, with `first`, a page of them: at thousands of providers
+    /// their health is megabytes, so a monitoring view asks for a page and passes the last
+    /// name it got as `after`. Needs a viewer token.
     #[graphql(guard = "ViewerGuard")]
-    async fn providers(&self, ctx: &Context<'_>) -> Result<Vec<Provider>, ApiError> {
-        let rows = query::provider::list(&*db(ctx).await?).await?;
+    async fn providers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to the server's page limit); all without it.")]
+        first: Option<i32>,
+        #[graphql(desc = "Only those whose name sorts after this one (the last of a page).")]
+        after: Option<String>,
+    ) -> Result<Vec<Provider>, ApiError> {
+        let db = db(ctx).await?;
+        let rows = match first {
+            None if after.is_none() => query::provider::list(&*db).await?,
+            _ => {
+                let max = ctx.data_unchecked::<Limits>().max_page_size;
+                let size = usize::try_from(first.unwrap_or(20))
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadUserInput(format!("`first` must be between 1 and {max}"))
+                    })?;
+                query::provider::page(&*db, after.as_deref(), size as u64).await?
+            }
+        };
         Ok(rows.into_iter().map(Provider::from).collect())
     }
 

@@ -1540,3 +1540,37 @@ async fn jobs_page_both_ways_in_every_order_on_postgres() {
 async fn jobs_page_both_ways_in_every_order_on_sqlite() {
     jobs_page_in_every_order(Backend::Sqlite).await;
 }
+
+#[tokio::test]
+async fn providers_come_a_page_at_a_time_by_name() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for name in ["delta", "alpha", "charlie", "bravo"] {
+        add_provider(&app.test_db.db, name).await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["data"]["providers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page =
+        "query($first: Int, $after: String) { providers(first: $first, after: $after) { name } }";
+    let all = app.graphql("{ providers { name } }", json!({})).await;
+    assert_eq!(names(&all), ["alpha", "bravo", "charlie", "delta"]);
+    let first = app.graphql(page, json!({ "first": 2 })).await;
+    assert_eq!(names(&first), ["alpha", "bravo"]);
+    let next = app
+        .graphql(page, json!({ "first": 2, "after": "bravo" }))
+        .await;
+    assert_eq!(names(&next), ["charlie", "delta"]);
+    let past = app
+        .graphql(page, json!({ "first": 2, "after": "delta" }))
+        .await;
+    assert!(names(&past).is_empty());
+    for first in [0, 101] {
+        let bad = app.graphql(page, json!({ "first": first })).await;
+        assert_eq!(first_error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    }
+}
