@@ -232,6 +232,12 @@ fn access<'a>(ctx: &Context<'a>) -> std::borrow::Cow<'a, Access> {
     )
 }
 
+/// The name of the request's valid token, if it has one (never the token).
+pub(crate) fn token_name(ctx: &Context<'_>) -> Option<Arc<str>> {
+    let access = ctx.data_opt::<Access>()?;
+    access.principal.as_ref().map(|p| Arc::clone(&p.name))
+}
+
 /// Allows the request to read what an operator sees, or says why not (for a field that only
 /// sometimes returns operator data, as `node` does).
 pub(crate) fn require_viewer(ctx: &Context<'_>) -> Result<(), ApiError> {

@@ -29,7 +29,7 @@ pub async fn record(
     error_kind: Option<ErrorKind>,
     duration_ms: i64,
 ) -> Result<(), DbErr> {
-    let kind = error_kind.map_or(String::new(), |k| sea_orm::ActiveEnum::to_value(&k));
+    let kind = error_kind.map_or("", ErrorKind::as_str);
     Entity::insert(ActiveModel {
         provider_id: Set(provider),
         status: Set(status),

@@ -16,7 +16,7 @@ use entity::{
 
 use super::{Job, Provider, ProviderKind, db, job::job_id, provider_named};
 use crate::{
-    access::{Access, AdminGuard},
+    access::{AdminGuard, token_name},
     error::ApiError,
 };
 
@@ -117,10 +117,7 @@ impl MutationRoot {
     /// ended.
     #[graphql(guard = "AdminGuard")]
     async fn cancel_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
-        let by = ctx
-            .data_opt::<Access>()
-            .and_then(|access| access.principal.as_ref())
-            .map_or_else(|| "an admin".to_owned(), |p| format!("`{}`", p.name));
+        let by = token_name(ctx).map_or_else(|| "an admin".to_owned(), |name| format!("`{name}`"));
         let result = async {
             let db = db(ctx).await?;
             match query::job::cancel(&db, job_id(&id)?, &by, time::now()).await? {
@@ -250,10 +247,7 @@ async fn audited<T>(
     result: Result<T, ApiError>,
     detail: impl FnOnce(&T) -> Option<String>,
 ) -> Result<T, ApiError> {
-    let actor = ctx
-        .data_opt::<Access>()
-        .and_then(|access| access.principal.as_ref())
-        .map_or_else(|| "unknown".to_owned(), |p| p.name.to_string());
+    let actor = token_name(ctx).map_or_else(|| "unknown".to_owned(), |name| name.to_string());
     let (outcome, detail) = match &result {
         Ok(value) => ("ok", detail(value)),
         Err(err) => (err.code(), Some(err.to_string())),

@@ -29,14 +29,6 @@ impl PageArgs {
         max: usize,
         cursor: impl Fn(&str) -> Result<C, ApiError>,
     ) -> Result<Paging<C>, ApiError> {
-        let size = |name: &str, n: Option<i32>| {
-            usize::try_from(n.unwrap_or(20))
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError::BadUserInput(format!("`{name}` must be between 1 and {max}"))
-                })
-        };
         let backward = self.last.is_some() || self.before.is_some();
         if backward && (self.first.is_some() || self.after.is_some()) {
             return Err(ApiError::BadUserInput(
@@ -46,14 +38,36 @@ impl PageArgs {
         }
         Ok(if backward {
             Paging::Backward {
-                size: size("last", self.last)?,
+                size: page_size("last", self.last, max)?,
                 before: self.before.as_deref().map(cursor).transpose()?,
             }
         } else {
             Paging::Forward {
-                size: size("first", self.first)?,
+                size: page_size("first", self.first, max)?,
                 after: self.after.as_deref().map(cursor).transpose()?,
             }
         })
     }
+
+    /// Reads `first` and `after` of a list that only pages forward: the page size within
+    /// `max` (20 when not given) and the cursor, if any.
+    pub(super) fn forward<C>(
+        first: Option<i32>,
+        after: Option<&str>,
+        max: usize,
+        cursor: impl Fn(&str) -> Result<C, ApiError>,
+    ) -> Result<(usize, Option<C>), ApiError> {
+        Ok((
+            page_size("first", first, max)?,
+            after.map(cursor).transpose()?,
+        ))
+    }
+}
+
+/// The page size argument `name` asked for, within `max` (20 when not given).
+fn page_size(name: &str, n: Option<i32>, max: usize) -> Result<usize, ApiError> {
+    usize::try_from(n.unwrap_or(20))
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::BadUserInput(format!("`{name}` must be between 1 and {max}")))
 }

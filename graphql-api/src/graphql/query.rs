@@ -348,18 +348,13 @@ impl QueryRoot {
         after: Option<String>,
     ) -> Result<Vec<Provider>, ApiError> {
         let db = db(ctx).await?;
-        let rows = match first {
-            None if after.is_none() => query::provider::list(&*db).await?,
-            _ => {
-                let max = ctx.data_unchecked::<Limits>().max_page_size;
-                let size = usize::try_from(first.unwrap_or(20))
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadUserInput(format!("`first` must be between 1 and {max}"))
-                    })?;
-                query::provider::page(&*db, after.as_deref(), size as u64).await?
-            }
+        let rows = if first.is_none() && after.is_none() {
+            query::provider::list(&*db).await?
+        } else {
+            let max = ctx.data_unchecked::<Limits>().max_page_size;
+            let (size, after) =
+                PageArgs::forward(first, after.as_deref(), max, |name| Ok(name.to_owned()))?;
+            query::provider::page(&*db, after.as_deref(), size as u64).await?
         };
         Ok(rows.into_iter().map(Provider::from).collect())
     }
@@ -437,23 +432,13 @@ impl QueryRoot {
         #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
         #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
     ) -> Result<Connection<String, AuditEntry>, ApiError> {
-        let args = PageArgs {
-            first,
-            after,
-            ..PageArgs::default()
-        };
         let cursor = |c: &str| {
             c.parse::<i64>().map_err(|_| {
                 ApiError::BadUserInput(format!("`{c}` is not a cursor of the audit log"))
             })
         };
-        let Paging::Forward { size, after } =
-            args.paging(ctx.data_unchecked::<Limits>().max_page_size, cursor)?
-        else {
-            return Err(ApiError::BadUserInput(
-                "the audit log pages forward".to_owned(),
-            ));
-        };
+        let max = ctx.data_unchecked::<Limits>().max_page_size;
+        let (size, after) = PageArgs::forward(first, after.as_deref(), max, cursor)?;
         let mut rows = query::audit_log::newest(&*db(ctx).await?, after, size as u64 + 1).await?;
         let more = rows.len() > size;
         rows.truncate(size);

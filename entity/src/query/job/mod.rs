@@ -293,17 +293,20 @@ pub async fn finish(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     debug_assert!(matches!(state, JobState::Completed | JobState::Failed));
-    let result = Entity::update_many()
+    let result = end_as(state, now).filter(held(job)).exec(db).await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// An update that ends jobs in `state` at `now` and drops their lease; the caller says which
+/// jobs.
+fn end_as(state: JobState, now: DateTime<Utc>) -> sea_orm::UpdateMany<Entity> {
+    Entity::update_many()
         .col_expr(Column::State, Expr::value(state))
         .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
         .col_expr(
             Column::LeaseExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .filter(held(job))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// The condition that `job` is still running under the claim its worker holds.
@@ -335,13 +338,7 @@ pub async fn fail_running(
         Stranded::LeaseExpired => Column::LeaseExpiresAt.lt(now),
         Stranded::HeldBy(worker_id) => Column::WorkerId.eq(worker_id),
     };
-    Entity::update_many()
-        .col_expr(Column::State, Expr::value(JobState::Failed))
-        .col_expr(Column::FinishedAt, Expr::value(now))
-        .col_expr(
-            Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+    end_as(JobState::Failed, now)
         .filter(Column::State.eq(JobState::Running))
         .filter(which)
         .exec_with_returning(db)
@@ -381,13 +378,7 @@ pub async fn cancel(
     if !matches!(before.state, JobState::Pending | JobState::Running) {
         return Ok(Cancelled::AlreadyEnded(before));
     }
-    Entity::update_many()
-        .col_expr(Column::State, Expr::value(JobState::Failed))
-        .col_expr(Column::FinishedAt, Expr::value(time::truncate(now)))
-        .col_expr(
-            Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+    end_as(JobState::Failed, now)
         .filter(Column::Id.eq(id))
         .exec(&txn)
         .await?;
