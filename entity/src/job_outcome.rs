@@ -23,6 +23,15 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     /// `finished_at - processed_at`.
     pub duration_ms: Option<i64>,
+    /// Milliseconds spent waiting on the provider: connecting, its answer's headers and the
+    /// body's bytes (the feed is parsed as it arrives: this overlaps `parse_ms`).
+    pub fetch_ms: Option<i64>,
+    /// Milliseconds the parser worked (reading and validating records), waits for bytes
+    /// excluded.
+    pub parse_ms: Option<i64>,
+    /// Milliseconds from the end of the collection to the commit: comparing with what is
+    /// stored, staging and writing.
+    pub store_ms: Option<i64>,
     /// Why it failed.
     pub error_kind: Option<ErrorKind>,
     /// What failed, in words for an operator.

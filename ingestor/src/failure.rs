@@ -2,7 +2,10 @@
 //! or the worker itself. Its outcome records it, and its retry is decided from it.
 
 use chrono::{DateTime, Utc};
-use entity::{ErrorKind, query::job_outcome::Finished};
+use entity::{
+    ErrorKind,
+    query::job_outcome::{Finished, Phases},
+};
 
 /// Why a job failed, with what the provider had said by then.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +21,8 @@ pub struct Failure {
     pub retry_after: Option<DateTime<Utc>>,
     /// Bytes received before the failure.
     pub bytes: u64,
+    /// Where the job's time went before the failure.
+    pub phases: Phases,
 }
 
 impl Failure {
@@ -29,6 +34,7 @@ impl Failure {
             http_status: None,
             retry_after: None,
             bytes: 0,
+            phases: Phases::default(),
         }
     }
 
@@ -41,6 +47,11 @@ impl Failure {
         }
     }
 
+    /// The same failure, with the time each phase took before it.
+    pub fn timed(self, phases: Phases) -> Self {
+        Self { phases, ..self }
+    }
+
     /// What the job's outcome records of it, finished at `now`.
     pub fn finished(&self, now: DateTime<Utc>) -> Finished {
         Finished {
@@ -49,6 +60,7 @@ impl Failure {
             http_status: self.http_status,
             bytes: Some(self.bytes).filter(|b| *b > 0),
             retry_after: self.retry_after,
+            phases: self.phases,
             ..Finished::default()
         }
     }

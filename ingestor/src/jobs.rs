@@ -68,7 +68,7 @@ pub struct JobReport {
 }
 
 enum Run {
-    Collected(Result<collector::Collected, Failure>),
+    Collected(Box<Result<collector::Collected, Failure>>),
     Stopped,
     LeaseLost,
 }
@@ -151,34 +151,15 @@ impl JobRunner {
             return self.fail(job, None, error).await;
         };
         let run = tokio::select! {
-            collected = collector::collect(&self.fetcher, &provider, &self.settings.collect.records) => Run::Collected(collected),
+            collected = collector::collect(&self.fetcher, &provider, &self.settings.collect.records) => Run::Collected(Box::new(collected)),
             () = self.keep_lease(&job) => Run::LeaseLost,
             () = stop.cancelled() => Run::Stopped,
         };
         match run {
-            Run::Collected(Ok(collected)) => {
-                let committed =
-                    store::complete(&self.db, &job, &provider, &collected, time::now()).await;
-                match committed {
-                    Ok(committed) => Ok(JobReport {
-                        job,
-                        committed,
-                        retry: None,
-                    }),
-                    Err(err) => {
-                        // The outcome is shown to operators through the API: the database's
-                        // own words stay in this process's log.
-                        tracing::error!(error = %err, "storing the feed failed");
-                        let error = Failure::new(
-                            ErrorKind::Database,
-                            "storing the feed failed (database error; see the ingestor log)",
-                        )
-                        .answered(collected.http_status, collected.bytes);
-                        self.fail(job, Some(&provider), error).await
-                    }
-                }
-            }
-            Run::Collected(Err(error)) => self.fail(job, Some(&provider), error).await,
+            Run::Collected(collected) => match *collected {
+                Ok(collected) => self.complete(job, &provider, collected).await,
+                Err(error) => self.fail(job, Some(&provider), error).await,
+            },
             Run::Stopped => {
                 let error = Failure::new(
                     ErrorKind::Interrupted,
@@ -191,6 +172,35 @@ impl JobRunner {
                 committed: Committed::LeaseLost,
                 retry: None,
             }),
+        }
+    }
+
+    /// Stores what a collection brought and ends `job` as completed, or as failed when the
+    /// store fails.
+    async fn complete(
+        &self,
+        job: job::Model,
+        provider: &provider::Model,
+        collected: collector::Collected,
+    ) -> Result<JobReport, DbErr> {
+        match store::complete(&self.db, &job, provider, &collected, time::now()).await {
+            Ok(committed) => Ok(JobReport {
+                job,
+                committed,
+                retry: None,
+            }),
+            Err(err) => {
+                // The outcome is shown to operators through the API: the database's own words
+                // stay in this process's log.
+                tracing::error!(error = %err, "storing the feed failed");
+                let error = Failure::new(
+                    ErrorKind::Database,
+                    "storing the feed failed (database error; see the ingestor log)",
+                )
+                .answered(collected.http_status, collected.bytes)
+                .timed(collected.phases);
+                self.fail(job, Some(provider), error).await
+            }
         }
     }
 

@@ -53,6 +53,7 @@ pub async fn complete(
     collected: &Collected,
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
+    let started = std::time::Instant::now();
     let sorted = match &collected.feed {
         Feed::Read(feed) => Some(sort_records(db, provider, &feed.records, now).await?),
         Feed::NotModified | Feed::SameBody => None,
@@ -61,7 +62,19 @@ pub async fn complete(
         Some(sorted) => Some(sorted.stage(db, job, provider, now).await?),
         None => None,
     };
-    let result = commit(db, job, provider, collected, sorted.as_ref(), staged, now).await;
+    let result = commit(
+        db,
+        job,
+        provider,
+        collected,
+        Stored {
+            sorted: sorted.as_ref(),
+            staged,
+            started,
+        },
+        now,
+    )
+    .await;
     if !matches!(result, Ok(Committed::Done(_)))
         && let Err(e) = query::event::discard(db, job.id).await
     {
@@ -76,10 +89,14 @@ async fn commit(
     job: &job::Model,
     provider: &provider::Model,
     collected: &Collected,
-    sorted: Option<&Sorted<'_>>,
-    staged: Option<Staged<'_, '_>>,
+    stored: Stored<'_, '_, '_>,
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
+    let Stored {
+        sorted,
+        staged,
+        started,
+    } = stored;
     let txn = query::begin_write(db).await?;
     if !query::job::hold(&txn, job).await? {
         txn.rollback().await?;
@@ -89,6 +106,7 @@ async fn commit(
         finished_at: now,
         http_status: Some(collected.http_status),
         bytes: Some(collected.bytes),
+        phases: collected.phases,
         ..Finished::default()
     };
     match (&collected.feed, sorted, staged) {
@@ -135,6 +153,7 @@ async fn commit(
     }
     // The job ends when its writes are done: its finish and duration include the store.
     finished.finished_at = time::now();
+    finished.phases.store = Some(started.elapsed());
     if !query::job::finish(&txn, job, JobState::Completed, finished.finished_at).await? {
         txn.rollback().await?;
         return Ok(Committed::LeaseLost);
@@ -164,6 +183,13 @@ pub async fn fail(
     };
     txn.commit().await?;
     Ok((Committed::Done(Box::new(finished)), retried))
+}
+
+/// What the transaction writes of a changed feed, and when the store began.
+struct Stored<'s, 'w, 'r> {
+    sorted: Option<&'s Sorted<'r>>,
+    staged: Option<Staged<'w, 'r>>,
+    started: std::time::Instant,
 }
 
 /// What a feed's records do to the stored events.

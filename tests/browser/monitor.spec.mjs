@@ -430,7 +430,7 @@ async function main() {
     }));
     assert(d.title.startsWith(`Job ${number} (`), describe(d));
     assert(d.kind === "CONNECT" && /cannot reach the provider/.test(d.message), describe(d));
-    for (const f of ["State", "Worker", "HTTP status", "Bytes received", "Retry-After", "Duration", "Events", "Error"]) {
+    for (const f of ["State", "Worker", "HTTP status", "Bytes received", "Retry-After", "Duration", "Phases", "Events", "Error"]) {
       assert(d.fields.includes(f), `field ${f}: ${describe(d)}`);
     }
     assert(d.attempts.some((a) => a.current === "true" && a.text.startsWith(number)), describe(d));

@@ -23,6 +23,9 @@ pub async fn insert_pending(db: &impl ConnectionTrait, job: &job::Model) -> Resu
         processed_at: Set(None),
         finished_at: Set(None),
         duration_ms: Set(None),
+        fetch_ms: Set(None),
+        parse_ms: Set(None),
+        store_ms: Set(None),
         error_kind: Set(None),
         error_message: Set(None),
         http_status: Set(None),
@@ -85,6 +88,20 @@ pub struct Finished {
     pub rejected: u32,
     /// The first rejection reasons (a JSON array).
     pub rejections: Option<serde_json::Value>,
+    /// Where its time went, as far as it got.
+    pub phases: Phases,
+}
+
+/// Where a job's time went, phase by phase; a phase it did not reach is `None`. The feed is
+/// parsed as it arrives, so fetch and parse overlap: their sum is not the job's duration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    /// Waiting on the provider: connecting, its answer's headers and the body's bytes.
+    pub fetch: Option<std::time::Duration>,
+    /// The parser at work (reading and validating records), waits for bytes excluded.
+    pub parse: Option<std::time::Duration>,
+    /// From the end of the collection to the commit.
+    pub store: Option<std::time::Duration>,
 }
 
 /// Writes how job `job` ended: its final status and everything known about the run; and
@@ -111,6 +128,9 @@ pub async fn record_finished(
         status: Set(status),
         finished_at: Set(Some(time::truncate(finished.finished_at))),
         duration_ms: Set(Some(duration_ms)),
+        fetch_ms: Set(finished.phases.fetch.map(millis)),
+        parse_ms: Set(finished.phases.parse.map(millis)),
+        store_ms: Set(finished.phases.store.map(millis)),
         error_kind: Set(error_kind),
         error_message: Set(error_message),
         http_status: Set(finished.http_status.map(i32::from)),
@@ -155,6 +175,10 @@ pub async fn record_finished(
         },
     )
     .await
+}
+
+fn millis(phase: std::time::Duration) -> i64 {
+    i64::try_from(phase.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The outcome of job `job_id`.

@@ -307,6 +307,26 @@ impl JobOutcome {
         self.0.duration_ms
     }
 
+    /// Milliseconds spent waiting on the provider: connecting, its answer's headers and the
+    /// body's bytes. The feed is parsed as it arrives, so this overlaps `parseMs`: the phases
+    /// do not add up to `durationMs`. Null for a phase the job did not reach, and for jobs
+    /// recorded before phases were.
+    async fn fetch_ms(&self) -> Option<i64> {
+        self.0.fetch_ms
+    }
+
+    /// Milliseconds the parser worked (reading and validating the records), waits for the
+    /// provider's bytes excluded.
+    async fn parse_ms(&self) -> Option<i64> {
+        self.0.parse_ms
+    }
+
+    /// Milliseconds from the end of the collection to the commit: comparing the records with
+    /// what is stored, staging them and writing them with the job's end.
+    async fn store_ms(&self) -> Option<i64> {
+        self.0.store_ms
+    }
+
     /// Why it failed.
     async fn error_kind(&self) -> Option<ErrorKind> {
         self.0.error_kind.map(Into::into)

@@ -6,8 +6,11 @@ pub mod fetch;
 pub mod fever_xml;
 pub mod pipe;
 
+use std::time::{Duration, Instant};
+
 use entity::{
-    ErrorKind, ProviderKind, destination::DestinationPolicy, provider, settings::FetchLimits,
+    ErrorKind, ProviderKind, destination::DestinationPolicy, provider, query::job_outcome::Phases,
+    settings::FetchLimits,
 };
 
 pub use fetch::Fetcher;
@@ -47,6 +50,8 @@ pub struct Collected {
     pub validators: Validators,
     /// The feed, unless it had not changed.
     pub feed: Feed,
+    /// How long the fetch and the parse took (the store's time is not known yet).
+    pub phases: Phases,
 }
 
 /// What identifies the feed just fetched, kept for the next fetch.
@@ -96,7 +101,16 @@ pub async fn collect(
         etag: provider.etag.as_deref(),
         last_modified: provider.last_modified.as_deref(),
     };
-    let mut body = match fetcher.open(request).await? {
+    // Fetch time is time spent waiting on the provider; waits for the parser are not.
+    let mut fetching = Duration::ZERO;
+    let asked = Instant::now();
+    let opened = fetcher.open(request).await;
+    fetching += asked.elapsed();
+    let fetched = |fetching| Phases {
+        fetch: Some(fetching),
+        ..Phases::default()
+    };
+    let mut body = match opened.map_err(|e| e.timed(fetched(fetching)))? {
         fetch::Opened::NotModified { status } => {
             return Ok(Collected {
                 http_status: status,
@@ -107,6 +121,7 @@ pub async fn collect(
                     body_hash: provider.body_hash.clone(),
                 },
                 feed: Feed::NotModified,
+                phases: fetched(fetching),
             });
         }
         fetch::Opened::Body(body) => body,
@@ -119,14 +134,23 @@ pub async fn collect(
     let size = body.announced().map_or(cap, |n| n.min(cap));
     let size = if body.is_gzip() { cap } else { size };
     let (mut writer, reader) = pipe::channel();
+    let waits = reader.wait_clock();
     // Parsing a large feed takes a while of pure CPU: keep it off the async workers.
-    let parser = tokio::task::spawn_blocking(move || match kind {
-        ProviderKind::FeverXml => fever_xml::read_stream(reader, size, zone, &records),
+    let parser = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let read = match kind {
+            ProviderKind::FeverXml => fever_xml::read_stream(reader, size, zone, &records),
+        };
+        (read, started.elapsed())
     });
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let deadline = body.deadline();
     let pumped = tokio::time::timeout_at(deadline, async {
-        while let Some(chunk) = body.next_chunk().await? {
+        loop {
+            let asked = Instant::now();
+            let chunk = body.next_chunk().await;
+            fetching += asked.elapsed();
+            let Some(chunk) = chunk? else { break };
             hasher.update(&chunk);
             if writer.write(&chunk).await.is_err() {
                 // The parser stopped before the end: the feed is broken, its error says how.
@@ -140,14 +164,26 @@ pub async fn collect(
     // The writer went with the pump: the parser's input has ended, whether the body did or not.
     let status = body.status();
     let bytes = body.body_bytes();
-    let parse_failed =
-        |message: String| Failure::new(ErrorKind::Parse, message).answered(status, bytes);
     // A failed fetch fails the collection, whatever the parser made of the part it saw.
-    let complete = pumped?;
-    let read = parser
-        .await
-        .map_err(|e| parse_failed(format!("the parser stopped: {e}")))?
-        .map_err(|e| parse_failed(e.to_string()))?;
+    let complete = pumped.map_err(|e| e.timed(fetched(fetching)))?;
+    let (read, parse_time) = match parser.await {
+        Ok((read, took)) => (
+            read.map_err(|e| e.to_string()),
+            Some(took.saturating_sub(waits.waited())),
+        ),
+        Err(e) => (Err(format!("the parser stopped: {e}")), None),
+    };
+    let phases = Phases {
+        fetch: Some(fetching),
+        parse: parse_time,
+        store: None,
+    };
+    let parse_failed = |message: String| {
+        Failure::new(ErrorKind::Parse, message)
+            .answered(status, bytes)
+            .timed(phases)
+    };
+    let read = read.map_err(parse_failed)?;
     if !complete {
         // Unreachable in practice: a parser that succeeded read its input to the end.
         return Err(parse_failed(
@@ -169,6 +205,7 @@ pub async fn collect(
             body_hash: Some(body_hash),
         },
         feed,
+        phases,
     })
 }
 

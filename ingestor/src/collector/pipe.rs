@@ -9,7 +9,14 @@
 //! never held whole. The copy into them costs little next to parsing (a few milliseconds for
 //! 200 MB), and it lets the HTTP client reuse its own read buffer at once.
 
-use std::io::{BufRead, Read};
+use std::{
+    io::{BufRead, Read},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use tokio::sync::mpsc;
 
@@ -40,6 +47,7 @@ pub fn channel() -> (PipeWriter, ChunkReader) {
             spent,
             current: Vec::new(),
             at: 0,
+            waited: WaitClock::default(),
         },
     )
 }
@@ -144,6 +152,31 @@ pub struct ChunkReader {
     spent: std::sync::mpsc::Sender<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
+    waited: WaitClock,
+}
+
+impl ChunkReader {
+    /// How long this reader has waited for chunks so far, readable from another thread while
+    /// (and after) the parser reads: the parser's own work is its time minus this.
+    pub fn wait_clock(&self) -> WaitClock {
+        self.waited.clone()
+    }
+}
+
+/// The time a [`ChunkReader`] spent waiting for chunks.
+#[derive(Debug, Clone, Default)]
+pub struct WaitClock(Arc<AtomicU64>);
+
+impl WaitClock {
+    /// The time waited so far.
+    pub fn waited(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn add(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 impl Read for ChunkReader {
@@ -166,7 +199,10 @@ impl BufRead for ChunkReader {
                 let _ = self.spent.send(spent);
             }
             self.at = 0;
-            match self.received.blocking_recv() {
+            let asked = Instant::now();
+            let received = self.received.blocking_recv();
+            self.waited.add(asked.elapsed());
+            match received {
                 Some(chunk) => self.current = chunk,
                 None => break,
             }

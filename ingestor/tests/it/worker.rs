@@ -394,14 +394,7 @@ db_test!(async fn retention_prunes_old_finished_jobs_and_keeps_events(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
-    ingestor::collect::collect_now(
-        db,
-        "acme",
-        ingestor::collector::CollectSettings::allowing_private(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    collect_acme(db).await;
     let Enqueued::Created(pending) = query::job::enqueue(db, NewJob::manual(acme, time::now())).await.unwrap() else {
         panic!("created");
     };
@@ -430,20 +423,26 @@ async fn a_jobs_duration_includes_its_store() {
     .unwrap();
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     let acme = provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
-    let report = ingestor::collect::collect_now(
-        db,
-        "acme",
-        ingestor::collector::CollectSettings::allowing_private(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
     assert!(report.outcome.inserted > 0);
     let duration = report.outcome.duration_ms.unwrap();
     assert!(
         duration >= 1_000,
         "{duration} ms: the store's second is missing"
+    );
+    // The second is the store's, not the fetch's nor the parser's.
+    let outcome = &report.outcome;
+    let (fetch, parse, store) = (
+        outcome.fetch_ms.unwrap(),
+        outcome.parse_ms.unwrap(),
+        outcome.store_ms.unwrap(),
+    );
+    assert!(store >= 1_000, "store {store} ms");
+    assert!(store <= duration, "store {store} ms within {duration} ms");
+    assert!(
+        fetch < 1_000 && parse < 1_000,
+        "fetch {fetch} ms, parse {parse} ms"
     );
     let job = jobs_of(db, acme).await.pop().unwrap();
     let finished = job.finished_at.unwrap();
@@ -461,6 +460,43 @@ async fn a_jobs_duration_includes_its_store() {
         log.last().map(|t| (t.change.state, t.change.at)),
         Some((JobState::Completed, finished))
     );
+}
+
+// A slow provider's time is the fetch's: the phases say where a job's time went.
+db_test!(async fn a_slow_providers_time_is_the_fetchs(test_db) {
+    use test_support::simulator::Fault;
+    let db = &test_db.db;
+    let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
+    sim.set_fault(Fault::Slow { delay_ms: 700 });
+    provider(db, "acme", &sim.url(), "0 0 0 1 1 * 2100").await;
+    let report = collect_acme(db).await;
+    let outcome = &report.outcome;
+    assert_eq!(outcome.status, JobState::Completed, "{report:?}");
+    let (fetch, parse, store) = (outcome.fetch_ms.unwrap(), outcome.parse_ms.unwrap(), outcome.store_ms.unwrap());
+    let duration = outcome.duration_ms.unwrap();
+    assert!(fetch >= 700, "fetch {fetch} ms");
+    assert!(fetch <= duration, "fetch {fetch} ms within {duration} ms");
+    assert!(parse < 700 && store < 700, "parse {parse} ms, store {store} ms");
+
+    // A failure records the phases it reached: a fetch, no parse, no store.
+    sim.set_fault(Fault::Status { status: 503 });
+    let report = collect_acme(db).await;
+    let outcome = &report.outcome;
+    assert_eq!(outcome.status, JobState::Failed, "{report:?}");
+    assert!(outcome.fetch_ms.is_some());
+    assert_eq!((outcome.parse_ms, outcome.store_ms), (None, None));
+});
+
+/// `ingestor collect acme` on `db`, loopback allowed.
+async fn collect_acme(db: &DatabaseConnection) -> ingestor::jobs::OutcomeReport {
+    ingestor::collect::collect_now(
+        db,
+        "acme",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Rows in `event_stage` (PostgreSQL; SQLite stages nothing).
