@@ -36,6 +36,9 @@ pub struct Model {
     pub error_kind: Option<ErrorKind>,
     /// What failed, in words for an operator.
     pub error_message: Option<String>,
+    /// The failure's group: the fingerprint of its kind and normalised message
+    /// (`query::error_group`).
+    pub error_group: Option<i64>,
     /// The provider's HTTP status, when it answered.
     pub http_status: Option<i32>,
     /// Bytes of feed received (decompressed).

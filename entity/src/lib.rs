@@ -1,7 +1,7 @@
 //! The data layer of the Fever events-integration service.
 //!
 //! - One module per table with its SeaORM entity ([`provider`], [`job`], [`job_outcome`],
-//!   [`job_transition`], [`job_count`], [`job_tally`], [`provider_health`], [`audit_log`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
+//!   [`job_transition`], [`job_count`], [`job_tally`], [`error_group`], [`provider_health`], [`audit_log`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
 //!   zones are a JSON array in its row (`zone` is a view over it, for SQL readers).
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
@@ -19,6 +19,7 @@
 pub mod audit_log;
 pub mod catalog_version;
 pub mod destination;
+pub mod error_group;
 pub mod event;
 pub mod ids;
 pub mod job;

@@ -146,8 +146,9 @@ pub async fn prune(
             break;
         }
     }
-    if total > 0 {
-        tracing::info!(jobs.pruned = total, before = %before.to_rfc3339(), "old jobs pruned");
+    let groups = query::error_group::prune(db, before).await?;
+    if total > 0 || groups > 0 {
+        tracing::info!(jobs.pruned = total, error_group_hours.pruned = groups, before = %before.to_rfc3339(), "old jobs pruned");
     }
     Ok(total)
 }

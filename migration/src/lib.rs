@@ -32,6 +32,7 @@ mod m20261201_000012_provider_health_last;
 mod m20261201_000013_job_tally;
 mod m20261201_000014_audit_log;
 mod m20261202_000015_job_outcome_phases;
+mod m20261202_000016_error_group;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_job_tally::Migration),
             Box::new(m20261201_000014_audit_log::Migration),
             Box::new(m20261202_000015_job_outcome_phases::Migration),
+            Box::new(m20261202_000016_error_group::Migration),
         ]
     }
 }

@@ -477,6 +477,50 @@ async function main() {
     await page.waitForSelector("body[data-loaded=true]");
   });
 
+  await check("error groups: one row per problem, its jobs, a kind filter, and a group retried in one action", async () => {
+    await page.waitForSelector("#groups tbody tr[data-group]");
+    const groups = () => page.$$eval("#groups tbody tr[data-group]", (trs) => trs.map((tr) => ({
+      id: tr.dataset.group, text: tr.textContent,
+      retry: tr.querySelector("[data-action=retry-group]").disabled,
+    })));
+    const all = await groups();
+    // One CONNECT group per provider, its os error number replaced.
+    const rows = all.filter((r) => /CONNECT/.test(r.text));
+    assert(rows.length === 2 && rows.every((r) => /Connection refused \(os error <n>\)/.test(r.text)), describe(all));
+    assert(all.every((r) => r.retry), `a viewer cannot retry: ${describe(all)}`);
+    await page.click(`tr[data-group="${rows[0].id}"] [data-action=show-group]`);
+    await until("the group's jobs", async () => {
+      const jobs = await jobRows(page);
+      return jobs.length > 0 && jobs.every((j) => j.errorKind === "CONNECT") ? jobs : false;
+    });
+    assert(new URL(page.url()).searchParams.get("group") === rows[0].id, page.url());
+    const groupJobs = (await jobRows(page)).length;
+    await page.click("#group-filter-clear");
+    await page.selectOption("#kind-filter", "PARSE");
+    await page.waitForSelector("#jobs-empty:not([hidden])");
+    assert(new URL(page.url()).searchParams.get("kind") === "PARSE", page.url());
+    await selectFilter(page, "#kind-filter", "CONNECT", null, "FAILED");
+    await page.selectOption("#kind-filter", "");
+
+    await typeToken(page, TOKEN, "admin");
+    const said = await clickForStatus(page, `tr[data-group="${rows[0].id}"] [data-action=retry-group]`,
+      (s) => s.kind !== "error", "Retry all");
+    const matched = /Retried the group: (\d+) failed jobs matched, (\d+) queued, (\d+) skipped/.exec(said.text);
+    assert(matched && Number(matched[1]) === groupJobs && Number(matched[1]) === Number(matched[2]) + Number(matched[3]),
+      `${said.text} (the group showed ${groupJobs} jobs)`);
+    await until("the action in the audit log", async () =>
+      (await page.$$eval("#audit tbody tr", (r) => r.map((x) => x.textContent))).some((t) => t.includes("retryFailedJobs")));
+    await page.evaluate(() => document.activeElement?.blur());
+    const shot = SCREENSHOT.replace(/\.png$/, "-groups.png");
+    await page.$eval("#groups-section", (s) => s.scrollIntoView());
+    // The sticky header would cover the section's title.
+    await page.locator("#groups-section").screenshot({ path: shot, style: "header { position: static !important; }" });
+    console.log(`screenshot (error groups): ${shot}`);
+    await typeToken(page, VIEWER_TOKEN, "viewer");
+    await page.waitForSelector("body[data-loaded=true][data-live-mode=subscription]");
+    await page.waitForTimeout(500); // the refresh the new token started, before the next page load
+  });
+
   await check("providers come a page at a time (?providers=1): First and Next", async () => {
     await page.goto(`${BASE}/?providers=1`, { waitUntil: "domcontentloaded" });
     await page.waitForSelector("body[data-loaded=true]");

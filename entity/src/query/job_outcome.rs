@@ -28,6 +28,7 @@ pub async fn insert_pending(db: &impl ConnectionTrait, job: &job::Model) -> Resu
         store_ms: Set(None),
         error_kind: Set(None),
         error_message: Set(None),
+        error_group: Set(None),
         http_status: Set(None),
         bytes: Set(None),
         retry_after: Set(None),
@@ -123,6 +124,22 @@ pub async fn record_finished(
         .error
         .clone()
         .map_or((None, None), |(kind, message)| (Some(kind), Some(message)));
+    let error_group = match &finished.error {
+        Some((kind, message)) => Some(
+            super::error_group::record(
+                db,
+                &super::error_group::Failure {
+                    provider: job.provider_id,
+                    job: job.id,
+                    kind: *kind,
+                    message,
+                    at: finished.finished_at,
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     ActiveModel {
         job_id: Set(job.id),
         status: Set(status),
@@ -133,6 +150,7 @@ pub async fn record_finished(
         store_ms: Set(finished.phases.store.map(millis)),
         error_kind: Set(error_kind),
         error_message: Set(error_message),
+        error_group: Set(error_group),
         http_status: Set(finished.http_status.map(i32::from)),
         bytes: Set(finished.bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX))),
         retry_after: Set(finished.retry_after.map(time::truncate)),

@@ -23,6 +23,8 @@ pub(crate) enum GlobalId {
     JobOutcome(JobId),
     /// A provider.
     Provider(ProviderId),
+    /// A provider's error group (its fingerprint; see `entity::query::error_group`).
+    ErrorGroup(ProviderId, i64),
 }
 
 impl GlobalId {
@@ -33,6 +35,12 @@ impl GlobalId {
             Self::Job(id) => ("Job", id.0),
             Self::JobOutcome(id) => ("JobOutcome", id.0),
             Self::Provider(id) => ("Provider", id.0),
+            Self::ErrorGroup(provider, fingerprint) => {
+                return ID(cursors::encode(&format!(
+                    "ErrorGroup:{}:{fingerprint}",
+                    provider.0
+                )));
+            }
         };
         ID(cursors::encode(&format!("{kind}:{number}")))
     }
@@ -45,6 +53,12 @@ impl GlobalId {
         }
         let raw = cursors::decode(id).ok_or_else(invalid)?;
         let (kind, number) = raw.split_once(':').ok_or_else(invalid)?;
+        if kind == "ErrorGroup" {
+            let (provider, fingerprint) = number.split_once(':').ok_or_else(invalid)?;
+            let provider = canonical(provider).filter(|n| *n > 0).ok_or_else(invalid)?;
+            let fingerprint = canonical(fingerprint).ok_or_else(invalid)?;
+            return Ok(Self::ErrorGroup(ProviderId(provider), fingerprint));
+        }
         // Only the canonical spelling: one object, one id.
         let number: i64 = number
             .parse()
@@ -58,6 +72,11 @@ impl GlobalId {
             _ => Err(invalid()),
         }
     }
+}
+
+/// `text` as a number, when it is the number's only spelling.
+fn canonical(text: &str) -> Option<i64> {
+    text.parse().ok().filter(|n: &i64| n.to_string() == text)
 }
 
 /// Reads a job id argument: a job's global id, or (deprecated) its bare number.
@@ -86,6 +105,8 @@ mod tests {
             GlobalId::Job(JobId(42)),
             GlobalId::JobOutcome(JobId(42)),
             GlobalId::Provider(ProviderId(3)),
+            GlobalId::ErrorGroup(ProviderId(3), -7_123_456_789),
+            GlobalId::ErrorGroup(ProviderId(3), 0),
         ] {
             assert_eq!(GlobalId::parse(&id.to_id()).ok(), Some(id), "{id:?}");
         }

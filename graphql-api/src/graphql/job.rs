@@ -115,6 +115,23 @@ pub enum ErrorKind {
     Destination,
 }
 
+impl From<ErrorKind> for entity::ErrorKind {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::Connect => Self::Connect,
+            ErrorKind::HttpStatus => Self::HttpStatus,
+            ErrorKind::TooLarge => Self::TooLarge,
+            ErrorKind::Parse => Self::Parse,
+            ErrorKind::Database => Self::Database,
+            ErrorKind::Interrupted => Self::Interrupted,
+            ErrorKind::Cancelled => Self::Cancelled,
+            ErrorKind::Config => Self::Config,
+            ErrorKind::Destination => Self::Destination,
+        }
+    }
+}
+
 impl From<entity::ErrorKind> for ErrorKind {
     fn from(kind: entity::ErrorKind) -> Self {
         match kind {
@@ -145,6 +162,11 @@ pub struct JobFilter {
     pub from: Option<Instant>,
     /// Only jobs created at or before this instant.
     pub to: Option<Instant>,
+    /// Only failed jobs with this error kind.
+    pub error_kind: Option<ErrorKind>,
+    /// Only failed jobs of this error group (an `ErrorGroup.id`): its provider's failures of
+    /// the same kind and normalised message.
+    pub error_group: Option<ID>,
 }
 
 /// One attempt to collect one provider's feed.

@@ -5,12 +5,13 @@
 //!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
 //!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
 //! - `query`, `mutation`, `subscription`: the roots.
-//! - `event`, `job`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
+//! - `event`, `job`, `error_group`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
 //!   ordered; `cursors`: opaque connection cursors; `loaders`: batched loading.
 
 pub mod cost;
 pub(crate) mod cursors;
 pub mod documents;
+mod error_group;
 mod event;
 mod events;
 pub mod executor;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
+pub use error_group::{ErrorGroup, RetryReport};
 pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
 pub use job::{ErrorKind, Job, JobCounts, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};
 pub use loaders::DbLoader;

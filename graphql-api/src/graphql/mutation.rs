@@ -14,7 +14,7 @@ use entity::{
     time,
 };
 
-use super::{Job, Provider, ProviderKind, db, job::job_id, provider_named};
+use super::{Job, JobFilter, Provider, ProviderKind, RetryReport, db, job::job_id, provider_named};
 use crate::{
     access::{AdminGuard, token_name},
     error::ApiError,
@@ -109,6 +109,34 @@ impl MutationRoot {
         }
         .await;
         audited(ctx, "retryJob", &job_target(&id), result, created).await
+    }
+
+    /// Retries, in one action, the failed jobs `filter` matches (its `state` is ignored):
+    /// an error group's (`errorGroup`), an error kind's, a provider's, a time range's. Each
+    /// provider gets one retry at most, of its newest failed job matched: its jobs all
+    /// collect the same feed. The answer says how many matched, were queued and were skipped,
+    /// and why.
+    #[graphql(guard = "AdminGuard")]
+    async fn retry_failed_jobs(
+        &self,
+        ctx: &Context<'_>,
+        filter: JobFilter,
+    ) -> Result<RetryReport, ApiError> {
+        let target = describe_filter(&filter);
+        let result = async {
+            let db = db(ctx).await?;
+            let filter = super::query::job_filter(&*db, Some(filter)).await?;
+            let tally = query::job::retry_failed(&db, &filter, time::now()).await?;
+            Ok(RetryReport::from(tally))
+        }
+        .await;
+        audited(ctx, "retryFailedJobs", &target, result, |report| {
+            Some(format!(
+                "matched {}, queued {}, skipped {}",
+                report.matched, report.queued, report.skipped
+            ))
+        })
+        .await
     }
 
     /// Cancels a pending or running job. It fails at once with a `CANCELLED` outcome that
@@ -233,6 +261,37 @@ fn job_target(id: &ID) -> String {
 }
 
 /// The job an action created, for the audit log.
+/// A bulk action's target as the audit log shows it: the filter's fields that are set.
+fn describe_filter(filter: &JobFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(provider) = &filter.provider {
+        parts.push(format!("provider {provider}"));
+    }
+    if let Some(kind) = filter.error_kind {
+        parts.push(format!(
+            "errorKind {}",
+            entity::ErrorKind::from(kind).as_str()
+        ));
+    }
+    if let Some(group) = &filter.error_group {
+        parts.push(format!("errorGroup {}", group.as_str()));
+    }
+    if let Some(trigger) = filter.trigger {
+        parts.push(format!("trigger {trigger:?}"));
+    }
+    if let Some(from) = filter.from {
+        parts.push(format!("from {}", from.0.to_rfc3339()));
+    }
+    if let Some(to) = filter.to {
+        parts.push(format!("to {}", to.0.to_rfc3339()));
+    }
+    if parts.is_empty() {
+        "every failed job".to_owned()
+    } else {
+        format!("failed jobs of {}", parts.join(", "))
+    }
+}
+
 fn created(job: &Job) -> Option<String> {
     Some(format!("created job {}", job.0.id))
 }

@@ -12,8 +12,8 @@ use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome, Node, Provider,
-    Totals, cursors, db,
+    ErrorGroup, Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome,
+    Node, Provider, Totals, cursors, db,
     events::{self, EventsArgs},
     ids::GlobalId,
     job::{self, JobCounts},
@@ -28,6 +28,9 @@ use crate::{
     search::SearchIndex,
 };
 
+/// The longest range `errorGroups` reads: its rows grow with the hours in it.
+const MAX_GROUP_RANGE: chrono::TimeDelta = chrono::TimeDelta::days(92);
+
 /// The stored event with this id (online or not), as search lists it: `event(id:)` and
 /// `node(id:)` both read it here.
 async fn find_event(ctx: &Context<'_>, id: EventId) -> Result<Option<Event>, ApiError> {
@@ -41,13 +44,31 @@ async fn find_event(ctx: &Context<'_>, id: EventId) -> Result<Option<Event>, Api
     Ok(Some(Event::new(Arc::new(found), provider)))
 }
 
-async fn job_filter(
+pub(super) async fn job_filter(
     db: &impl ConnectionTrait,
     filter: Option<JobFilter>,
 ) -> Result<query::job::JobFilter, ApiError> {
     let filter = filter.unwrap_or_default();
-    let provider_id = match &filter.provider {
+    let mut provider_id = match &filter.provider {
         Some(name) => Some(provider_named(db, name).await?.id),
+        None => None,
+    };
+    let error_group = match &filter.error_group {
+        Some(id) => {
+            let GlobalId::ErrorGroup(provider, fingerprint) = GlobalId::parse(id)? else {
+                return Err(ApiError::BadUserInput(format!(
+                    "`{}` is not an error group id",
+                    id.as_str()
+                )));
+            };
+            if provider_id.is_some_and(|p| p != provider) {
+                return Err(ApiError::BadUserInput(
+                    "the error group is another provider's".to_owned(),
+                ));
+            }
+            provider_id = Some(provider);
+            Some(fingerprint)
+        }
         None => None,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
@@ -63,6 +84,8 @@ async fn job_filter(
         trigger: filter.trigger.map(Into::into),
         from: filter.from.map(|t| t.0),
         to: filter.to.map(|t| t.0),
+        error_kind: filter.error_kind.map(Into::into),
+        error_group,
     })
 }
 
@@ -319,6 +342,10 @@ impl QueryRoot {
                 let found = query::provider::find_by_id(&*db(ctx).await?, provider).await?;
                 Ok(found.map(|p| Node::Provider(Provider::from(p))))
             }
+            // A group is counted over a range: there is no one object to fetch again.
+            GlobalId::ErrorGroup(..) => Err(ApiError::BadUserInput(
+                "an error group is not a node: read it with `errorGroups`".to_owned(),
+            )),
         }
     }
 
@@ -447,6 +474,60 @@ impl QueryRoot {
             rows.into_iter()
                 .map(|row| Edge::new(row.id.to_string(), AuditEntry::from(row))),
         );
+        Ok(connection)
+    }
+
+    /// Failures grouped by provider, error kind and normalised message (numbers, ids and
+    /// addresses replaced), the group that failed last first: how often each problem
+    /// happened in the range, first and last seen, and its last job. Groups are counted by
+    /// the hour as failures are recorded; failures recorded before the groups existed are in
+    /// none. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn error_groups(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this provider's (by name).")] provider: Option<String>,
+        #[graphql(desc = "From this instant (default: 24 hours before `to`).")] from: Option<
+            Instant,
+        >,
+        #[graphql(desc = "Up to this instant (default: now).")] to: Option<Instant>,
+        #[graphql(desc = "Page size (default 20, at most the server's limit).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<Connection<String, ErrorGroup>, ApiError> {
+        let cursor = |c: &str| {
+            c.parse::<i64>().map(JobId).map_err(|_| {
+                ApiError::BadUserInput(format!("`{c}` is not a cursor of error groups"))
+            })
+        };
+        let max = ctx.data_unchecked::<Limits>().max_page_size;
+        let (size, after) = PageArgs::forward(first, after.as_deref(), max, cursor)?;
+        let to = to.map_or_else(entity::time::now, |t| t.0);
+        let from = from.map_or(to - chrono::TimeDelta::hours(24), |t| t.0);
+        if from > to {
+            return Err(ApiError::BadUserInput(
+                "`from` must not be after `to`".to_owned(),
+            ));
+        }
+        if to - from > MAX_GROUP_RANGE {
+            return Err(ApiError::BadUserInput(format!(
+                "the range is longer than {} days",
+                MAX_GROUP_RANGE.num_days()
+            )));
+        }
+        let db = db(ctx).await?;
+        let provider = match &provider {
+            Some(name) => Some(provider_named(&*db, name).await?.id),
+            None => None,
+        };
+        let filter = query::error_group::GroupFilter { provider, from, to };
+        let mut groups = query::error_group::list(&*db, &filter, after, size as u64 + 1).await?;
+        let more = groups.len() > size;
+        groups.truncate(size);
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(groups.into_iter().map(|group| {
+            let group = ErrorGroup::from(group);
+            Edge::new(group.cursor(), group)
+        }));
         Ok(connection)
     }
 

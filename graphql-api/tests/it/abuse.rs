@@ -233,7 +233,9 @@ async fn aliased_events_with_many_zones_cannot_take_the_api_memory() {
 }
 
 /// 40 aliases of event `id` (the most the cost allows): each answers its first 1,000 zones,
-/// in under 10 s, with the resident memory growing less than `max` bytes.
+/// in under 30 s, with the resident memory growing less than `max` bytes. The time bound is
+/// against unbounded work (a 100k-zone event alone takes ~12 s here while other tests run on
+/// both cores), not a speed target: those live in the benchmarks.
 async fn forty_aliases_answer_within(app: &TestApp, id: &str, what: &str, max: u64) {
     let (forty, took, growth) = measured_post(app, &aliased_events(id, 40)).await;
     assert!(forty["errors"].is_null(), "{}", &forty.to_string()[..300]);
@@ -243,7 +245,7 @@ async fn forty_aliases_answer_within(app: &TestApp, id: &str, what: &str, max: u
             1_000
         );
     }
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_memory_within(what, growth, max);
 }
 

@@ -287,14 +287,20 @@ async fn queries_work_over_get_but_mutations_do_not() {
     assert_eq!(first_error_code(&write), "BAD_USER_INPUT", "{write}");
 }
 
-async fn add_provider(db: &sea_orm::DatabaseConnection, name: &str) {
+/// Adds provider `name` (a public URL, never fetched); returns its id.
+pub(crate) async fn add_provider(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> entity::ProviderId {
     let changes = ProviderChanges {
         url: Some("https://feeds.example/events.xml".parse().unwrap()),
         ..Default::default()
     };
     entity::query::provider::upsert(db, &name.parse().unwrap(), changes)
         .await
-        .unwrap();
+        .unwrap()
+        .model()
+        .id
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 
 mod abuse;
 mod app;
+mod error_groups;
 mod graphql;
 mod health;
 mod index;

@@ -16,7 +16,7 @@ use sea_orm::{
 
 use super::super::Window;
 use crate::{
-    JobId, JobState, JobTrigger, ProviderId,
+    ErrorKind, JobId, JobState, JobTrigger, ProviderId,
     job::{Column, Entity, Model},
     job_outcome,
     search::Direction,
@@ -36,10 +36,20 @@ pub struct JobFilter {
     pub from: Option<DateTime<Utc>>,
     /// Only jobs created at or before this instant.
     pub to: Option<DateTime<Utc>>,
+    /// Only failed jobs with this error kind.
+    pub error_kind: Option<ErrorKind>,
+    /// Only failed jobs of this error group (its fingerprint; see `query::error_group`).
+    pub error_group: Option<i64>,
 }
 
 impl JobFilter {
-    /// The filter as a condition on `job`.
+    /// Whether the filter reads the job's outcome (the query must join it).
+    pub fn reads_outcome(&self) -> bool {
+        self.error_kind.is_some() || self.error_group.is_some()
+    }
+
+    /// The filter as a condition on `job` (joined to `job_outcome` when
+    /// [`Self::reads_outcome`]).
     pub fn condition(&self) -> Condition {
         let mut condition = Condition::all();
         if let Some(provider) = self.provider_id {
@@ -56,6 +66,12 @@ impl JobFilter {
         }
         if let Some(to) = self.to {
             condition = condition.add(Column::CreatedAt.lte(time::truncate(to)));
+        }
+        if let Some(kind) = self.error_kind {
+            condition = condition.add(job_outcome::Column::ErrorKind.eq(kind));
+        }
+        if let Some(group) = self.error_group {
+            condition = condition.add(job_outcome::Column::ErrorGroup.eq(group));
         }
         condition
     }
@@ -261,7 +277,11 @@ fn key_value(key: JobKey) -> Option<Value> {
 /// How many jobs match `filter`: from the kept counts (`job_count`) when it names at most a
 /// provider and a state, else by counting the matching jobs.
 pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64, DbErr> {
-    if filter.trigger.is_none() && filter.from.is_none() && filter.to.is_none() {
+    if filter.trigger.is_none()
+        && filter.from.is_none()
+        && filter.to.is_none()
+        && !filter.reads_outcome()
+    {
         let counts = crate::query::job_count::by_state(db, filter.provider_id).await?;
         let n: i64 = match filter.state {
             Some(state) => counts.get(&state).copied().unwrap_or(0),
@@ -269,5 +289,9 @@ pub async fn count(db: &impl ConnectionTrait, filter: &JobFilter) -> Result<u64,
         };
         return Ok(u64::try_from(n).unwrap_or(0));
     }
-    sea_orm::PaginatorTrait::count(Entity::find().filter(filter.condition()), db).await
+    let mut select = Entity::find().filter(filter.condition());
+    if filter.reads_outcome() {
+        select = select.inner_join(job_outcome::Entity);
+    }
+    sea_orm::PaginatorTrait::count(select, db).await
 }

@@ -17,8 +17,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 mod list;
+mod retry;
 
 pub use list::{JobFilter, JobKey, JobOrder, JobOrderField, JobPosition, count, list};
+pub use retry::{MAX_MATCHED, RetryTally, retry_failed};
 
 use crate::{
     JobId, JobState, JobTrigger, ProviderId,
