@@ -58,6 +58,17 @@ export LOG_FORMAT=text
 export ALLOW_PRIVATE_PROVIDERS=true
 
 step "seeding $DATABASE_URL"
+# A worker that ran for a moment, before there was anything to collect: the page lists it,
+# stopped.
+WORKER_ID=browser-test-worker "$ingestor" run >"$tmp/worker.log" 2>&1 &
+worker_pid=$!
+for _ in $(seq 1 50); do
+    grep -q "ingestor worker started" "$tmp/worker.log" 2>/dev/null && break
+    sleep 0.1
+done
+sleep 0.5
+kill -TERM "$worker_pid"
+wait "$worker_pid" || { echo "ingestor run did not stop cleanly:" >&2; cat "$tmp/worker.log" >&2; exit 1; }
 # Nothing listens on port 9 (discard): each collection fails with a connect error, which
 # gives failed jobs with outcomes.
 export ALLOW_PRIVATE_PROVIDERS=true  # the providers are on loopback

@@ -1,7 +1,7 @@
 //! The data layer of the Fever events-integration service.
 //!
 //! - One module per table with its SeaORM entity ([`provider`], [`job`], [`job_outcome`],
-//!   [`job_transition`], [`job_count`], [`job_tally`], [`error_group`], [`provider_health`], [`audit_log`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
+//!   [`job_transition`], [`job_count`], [`job_tally`], [`error_group`], [`provider_health`], [`audit_log`], [`worker`], [`event`], [`catalog_version`]), kept in the shape `sea-orm-cli` generates. An event's
 //!   zones are a JSON array in its row (`zone` is a view over it, for SQL readers).
 //! - [`query`]: the hand-written queries over them, one module per table, as async functions
 //!   over `&impl ConnectionTrait` so each works on the pool and inside a transaction alike.
@@ -35,6 +35,7 @@ pub mod sea_orm_active_enums;
 pub mod search;
 pub mod settings;
 pub mod time;
+pub mod worker;
 
 pub use ids::{EventId, JobId, ProviderId};
 pub use sea_orm_active_enums::{ErrorKind, JobState, JobTrigger, ProviderKind};

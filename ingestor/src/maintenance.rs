@@ -131,7 +131,8 @@ pub async fn run_rescuer(db: DatabaseConnection, every: Duration, stop: Cancella
 /// How many finished jobs retention deletes per statement.
 const PRUNE_BATCH: u64 = 5_000;
 
-/// Deletes finished jobs (and their outcomes) older than `keep`; returns how many.
+/// Deletes finished jobs (and their outcomes) and error-group hours older than `keep`, and
+/// workers silent for [`WORKER_RETENTION`]; returns how many jobs.
 pub async fn prune(
     db: &DatabaseConnection,
     keep: TimeDelta,
@@ -147,11 +148,21 @@ pub async fn prune(
         }
     }
     let groups = query::error_group::prune(db, before).await?;
-    if total > 0 || groups > 0 {
-        tracing::info!(jobs.pruned = total, error_group_hours.pruned = groups, before = %before.to_rfc3339(), "old jobs pruned");
+    let workers = query::worker::prune(db, now - WORKER_RETENTION).await?;
+    if total > 0 || groups > 0 || workers > 0 {
+        tracing::info!(
+            jobs.pruned = total,
+            error_group_hours.pruned = groups,
+            workers.pruned = workers,
+            before = %before.to_rfc3339(),
+            "old jobs pruned"
+        );
     }
     Ok(total)
 }
+
+/// How long a worker that stopped (or was lost) stays listed after its last heartbeat.
+pub const WORKER_RETENTION: TimeDelta = TimeDelta::days(7);
 
 /// Prunes every `every` until `stop` fires.
 pub async fn run_retention(

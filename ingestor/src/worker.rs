@@ -68,12 +68,21 @@ impl Default for WorkerSettings {
 
 /// `host-pid-xxxx`: unique enough to tell workers apart in `job.worker_id`.
 pub fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!(
+        "{}-{}-{:04x}",
+        host_name(),
+        std::process::id(),
+        fastrand::u16(..)
+    )
+}
+
+/// This machine's host name (`worker` when it cannot be read).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
-    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+        .unwrap_or_else(|| "worker".to_owned())
 }
 
 /// How long interrupted jobs get to record themselves after the grace period.
@@ -87,6 +96,9 @@ pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: Can
         scheduling = settings.schedule,
         "ingestor worker started"
     );
+    // The heartbeat goes on while jobs drain: the worker is alive until `run` returns.
+    let beating = CancellationToken::new();
+    let heartbeat = tokio::spawn(announce(db.clone(), me(&settings), beating.clone()));
     let created = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     if settings.schedule {
@@ -104,9 +116,39 @@ pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: Can
         settings.retention_interval,
         shutdown.child_token(),
     ));
-    process(db, &settings, created, shutdown).await;
+    process(db.clone(), &settings, created, shutdown).await;
     while tasks.join_next().await.is_some() {}
+    beating.cancel();
+    let _ = heartbeat.await;
+    if let Err(err) = query::worker::stopped(&db, &settings.worker_id, time::now()).await {
+        tracing::warn!(error = %err, "cannot record that this worker stopped; it will show as lost");
+    }
     tracing::info!(worker = %settings.worker_id, "ingestor worker stopped");
+}
+
+/// What this worker says of itself in the `worker` table.
+fn me(settings: &WorkerSettings) -> query::worker::Announce {
+    query::worker::Announce {
+        id: settings.worker_id.clone(),
+        host: host_name(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        concurrency: u32::try_from(settings.concurrency).unwrap_or(u32::MAX),
+        schedules: settings.schedule,
+        heartbeat_every: settings.runner.heartbeat,
+        started_at: time::now(),
+    }
+}
+
+/// Announces this worker, then renews its heartbeat at the job heartbeat's pace until `stop`.
+async fn announce(db: DatabaseConnection, me: query::worker::Announce, stop: CancellationToken) {
+    let every = me.heartbeat_every;
+    repeat(every, stop, "worker heartbeat", || async {
+        query::worker::beat(&db, &me, time::now())
+            .await
+            .map(|()| None)
+    })
+    .await;
 }
 
 /// The job processor: claims due jobs while it has free slots, runs each on its own task,

@@ -33,6 +33,7 @@ mod m20261201_000013_job_tally;
 mod m20261201_000014_audit_log;
 mod m20261202_000015_job_outcome_phases;
 mod m20261202_000016_error_group;
+mod m20261202_000017_worker;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_audit_log::Migration),
             Box::new(m20261202_000015_job_outcome_phases::Migration),
             Box::new(m20261202_000016_error_group::Migration),
+            Box::new(m20261202_000017_worker::Migration),
         ]
     }
 }

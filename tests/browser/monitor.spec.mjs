@@ -521,6 +521,17 @@ async function main() {
     await page.waitForTimeout(500); // the refresh the new token started, before the next page load
   });
 
+  await check("workers: the worker that ran is listed, stopped, with its host and version", async () => {
+    await page.waitForSelector("#workers tbody tr[data-worker]");
+    const workers = await page.$$eval("#workers tbody tr[data-worker]", (trs) => trs.map((tr) => ({
+      id: tr.dataset.worker, state: tr.dataset.state, text: tr.textContent })));
+    assert(workers.length === 1 && workers[0].id === "browser-test-worker" && workers[0].state === "STOPPED"
+      && /pid \d+/.test(workers[0].text) && /0 of 4/.test(workers[0].text), describe(workers));
+    const shot = SCREENSHOT.replace(/\.png$/, "-workers.png");
+    await page.locator("#workers-section").screenshot({ path: shot, style: "header { position: static !important; }" });
+    console.log(`screenshot (workers): ${shot}`);
+  });
+
   await check("providers come a page at a time (?providers=1): First and Next", async () => {
     await page.goto(`${BASE}/?providers=1`, { waitUntil: "domcontentloaded" });
     await page.waitForSelector("body[data-loaded=true]");

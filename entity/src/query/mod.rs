@@ -12,6 +12,7 @@ pub mod job_tally;
 pub mod job_transition;
 pub mod provider;
 pub mod provider_health;
+pub mod worker;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,

@@ -5,7 +5,7 @@
 //!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
 //!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
 //! - `query`, `mutation`, `subscription`: the roots.
-//! - `event`, `job`, `error_group`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
+//! - `event`, `job`, `error_group`, `worker`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
 //!   ordered; `cursors`: opaque connection cursors; `loaders`: batched loading.
 
 pub mod cost;
@@ -29,6 +29,7 @@ mod scalars;
 pub mod schema;
 mod stats;
 mod subscription;
+mod worker;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub use query::{QueryRoot, RequestLimits, Viewer};
 pub use scalars::Instant;
 pub use stats::ProviderStats;
 pub use subscription::SubscriptionRoot;
+pub use worker::{Worker, WorkerState};
 
 use crate::{
     database::{self, Database, RequestConnections},

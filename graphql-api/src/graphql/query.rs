@@ -13,7 +13,7 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     ErrorGroup, Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome,
-    Node, Provider, Totals, cursors, db,
+    Node, Provider, Totals, Worker, cursors, db,
     events::{self, EventsArgs},
     ids::GlobalId,
     job::{self, JobCounts},
@@ -529,6 +529,40 @@ impl QueryRoot {
             Edge::new(group.cursor(), group)
         }));
         Ok(connection)
+    }
+
+    /// The `ingestor run` processes: every live one, and those that stopped or were lost
+    /// (their heartbeat three intervals late) since `since`, the newest started first; with
+    /// the jobs each runs now. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn workers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Also those gone since this instant (default: an hour ago).")]
+        since: Option<Instant>,
+    ) -> Result<Vec<Worker>, ApiError> {
+        let now = entity::time::now();
+        let since = since.map_or(now - chrono::TimeDelta::hours(1), |t| t.0);
+        let db = db(ctx).await?;
+        // A live worker beat within three of its intervals; reading ten minutes back keeps
+        // every live one (intervals up to 200 s) whatever `since` says.
+        let live_since = now - chrono::TimeDelta::minutes(10);
+        let rows: Vec<_> = query::worker::recent(&*db, since.min(live_since))
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.heartbeat_at >= since
+                    || query::worker::liveness(w, now) == query::worker::Liveness::Live
+            })
+            .collect();
+        let running = query::worker::running_jobs(&*db, rows.iter().map(|w| w.id.clone())).await?;
+        Ok(rows
+            .into_iter()
+            .map(|w| {
+                let jobs = running.get(&w.id).copied().unwrap_or(0);
+                Worker::new(w, now, jobs)
+            })
+            .collect())
     }
 
     /// How many jobs are in each state, of one provider or of all, from counts kept as jobs

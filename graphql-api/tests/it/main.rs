@@ -17,3 +17,4 @@ mod plans;
 mod rest;
 mod schema_file;
 mod subscription;
+mod workers;

@@ -304,6 +304,31 @@ db_test!(async fn shutdown_interrupts_what_outlasts_the_grace_period(test_db) {
     assert_job_invariants(db, acme).await;
 });
 
+db_test!(async fn a_worker_announces_itself_beats_while_it_runs_and_says_it_stopped(test_db) {
+    use entity::query::worker::{Liveness, liveness};
+    let db = &test_db.db;
+    let settings = WorkerSettings { worker_id: "w-announced".to_owned(), ..fast_settings() };
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(worker::run(db.clone(), settings, stop.clone()));
+    // Heartbeats every 500 ms: after 1.2 s the row is there and has beaten since it started.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let rows = query::worker::recent(db, time::now() - TimeDelta::minutes(1)).await.unwrap();
+    let row = rows.iter().find(|w| w.id == "w-announced").expect("the worker's row");
+    assert_eq!((row.pid, row.concurrency, row.schedules, row.heartbeat_every_ms), (i64::from(std::process::id()), 4, true, 500));
+    assert!(row.heartbeat_at > row.started_at, "{row:?}");
+    assert_eq!(liveness(row, time::now()), Liveness::Live);
+    assert_eq!(liveness(row, time::now() + TimeDelta::seconds(2)), Liveness::Lost, "three beats missed");
+    stop.cancel();
+    worker.await.unwrap();
+    let rows = query::worker::recent(db, time::now() - TimeDelta::minutes(1)).await.unwrap();
+    let row = rows.iter().find(|w| w.id == "w-announced").unwrap();
+    assert!(row.stopped_at.is_some());
+    assert_eq!(liveness(row, time::now() + TimeDelta::hours(1)), Liveness::Stopped);
+    // Retention forgets it a week after its last heartbeat.
+    ingestor::maintenance::prune(db, TimeDelta::days(30), time::now() + TimeDelta::days(8)).await.unwrap();
+    assert!(query::worker::recent(db, DateTime::UNIX_EPOCH).await.unwrap().is_empty());
+});
+
 db_test!(async fn an_expired_lease_is_rescued_as_interrupted_and_retried(test_db) {
     let db = &test_db.db;
     let acme = provider(db, "acme", "http://127.0.0.1:9/feed.xml", "0 0 0 1 1 * 2100").await;
