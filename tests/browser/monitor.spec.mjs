@@ -495,7 +495,9 @@ async function main() {
     });
     assert(new URL(page.url()).searchParams.get("group") === rows[0].id, page.url());
     const groupJobs = (await jobRows(page)).length;
+    assert(await page.isVisible("#group-filter"), "the group filter is shown");
     await page.click("#group-filter-clear");
+    assert(!(await page.isVisible("#group-filter")), "the group filter is gone");
     await page.selectOption("#kind-filter", "PARSE");
     await page.waitForSelector("#jobs-empty:not([hidden])");
     assert(new URL(page.url()).searchParams.get("kind") === "PARSE", page.url());
@@ -519,6 +521,36 @@ async function main() {
     await typeToken(page, VIEWER_TOKEN, "viewer");
     await page.waitForSelector("body[data-loaded=true][data-live-mode=subscription]");
     await page.waitForTimeout(500); // the refresh the new token started, before the next page load
+  });
+
+  await check("charts: a provider's jobs, failures and p95 per interval, as SVG with values in words", async () => {
+    const chart = await until("the activity chart", async () => {
+      const c = await page.evaluate(() => ({
+        provider: document.querySelector("#activity-provider").textContent,
+        jobs: Number(document.querySelector("#chart-jobs-summary").dataset.jobs ?? -1),
+        failures: Number(document.querySelector("#chart-jobs-summary").dataset.failures ?? -1),
+        summary: document.querySelector("#chart-jobs-summary").textContent,
+        failedBars: document.querySelectorAll("#chart-jobs svg rect.failed").length,
+        dots: document.querySelectorAll("#chart-p95 svg circle.dot").length,
+        titles: [...document.querySelectorAll("#chart-jobs svg title")].map((t) => t.textContent),
+      }));
+      return c.jobs > 0 ? c : false;
+    });
+    const { nodes } = (await gql(`{ jobs(filter: { provider: "${chart.provider}" }, first: 100) { nodes { state finishedAt } } }`)).jobs;
+    const finished = nodes.filter((j) => j.finishedAt);
+    assert(chart.jobs === finished.length && chart.failures === finished.filter((j) => j.state === "FAILED").length,
+      `${describe(chart)} vs ${describe(nodes)}`);
+    assert(chart.failedBars > 0 && chart.dots > 0 && chart.titles.length === 24, describe(chart));
+    assert(chart.titles.some((t) => /\d+ jobs, \d+ failed, p95 /.test(t)), describe(chart.titles));
+    assert(/jobs finished, \d+ failed/.test(chart.summary), chart.summary);
+    await page.selectOption("#activity-range", "168");
+    await until("a week's chart", async () =>
+      (await page.$$eval("#chart-jobs svg title", (t) => t.map((x) => x.textContent)))
+        .some((t) => / – /.test(t)) ? true : false);
+    const shot = SCREENSHOT.replace(/\.png$/, "-charts.png");
+    await page.selectOption("#activity-range", "24");
+    await page.locator("#activity-section").screenshot({ path: shot, style: "header { position: static !important; }" });
+    console.log(`screenshot (charts): ${shot}`);
   });
 
   await check("workers: the worker that ran is listed, stopped, with its host and version", async () => {

@@ -3,6 +3,7 @@
 
 pub mod audit_log;
 pub mod catalog_version;
+pub mod chart;
 pub mod error_group;
 pub mod event;
 pub mod job;

@@ -5,9 +5,10 @@
 //!   document may ask; [`documents`] resolves persisted queries and caches parsed documents;
 //!   [`executor`] is the door every request goes through, over HTTP and WebSocket.
 //! - `query`, `mutation`, `subscription`: the roots.
-//! - `event`, `job`, `error_group`, `worker`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
+//! - `event`, `job`, `error_group`, `worker`, `chart`, `provider`, `stats`, `scalars`: the types; `order`: how lists are
 //!   ordered; `cursors`: opaque connection cursors; `loaders`: batched loading.
 
+mod chart;
 pub mod cost;
 pub(crate) mod cursors;
 pub mod documents;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 
+pub use chart::{ChartPoint, JobChart};
 pub use error_group::{ErrorGroup, RetryReport};
 pub use event::{Event, EventFilter, Node, SellMode, Totals, Zone};
 pub use job::{ErrorKind, Job, JobCounts, JobFilter, JobOutcome, JobState, JobTrigger, Rejection};

@@ -285,11 +285,7 @@ impl Health {
         let completed = finished.iter().filter(|f| f.completed).count();
         let consecutive_failures = finished.iter().take_while(|f| !f.completed).count();
         let mut durations: Vec<i64> = finished.iter().filter_map(|f| f.duration_ms).collect();
-        durations.sort_unstable();
-        let p95 = (!durations.is_empty()).then(|| {
-            let index = ((durations.len() as f64) * 0.95).ceil() as usize;
-            durations[index.saturating_sub(1).min(durations.len() - 1)]
-        });
+        let p95 = entity::query::chart::p95(&mut durations);
         let count = |n: usize| i32::try_from(n.min(WINDOW)).unwrap_or(i32::MAX);
         Self {
             last_job_state: data.latest.as_ref().map(|j| j.state.into()),

@@ -12,8 +12,8 @@ use entity::{EventId, JobId, query, query::Window};
 use sea_orm::ConnectionTrait;
 
 use super::{
-    ErrorGroup, Event, EventFilter, EventOrder, Instant, Job, JobFilter, JobOrder, JobOutcome,
-    Node, Provider, Totals, Worker, cursors, db,
+    ErrorGroup, Event, EventFilter, EventOrder, Instant, Job, JobChart, JobFilter, JobOrder,
+    JobOutcome, Node, Provider, Totals, Worker, cursors, db,
     events::{self, EventsArgs},
     ids::GlobalId,
     job::{self, JobCounts},
@@ -529,6 +529,49 @@ impl QueryRoot {
             Edge::new(group.cursor(), group)
         }));
         Ok(connection)
+    }
+
+    /// A provider's finished jobs over a range (default: the last 24 hours, at most 7 days),
+    /// in equal intervals (default 24, at most 336): how many finished, how many failed and
+    /// their p95 duration in each. Needs a viewer token.
+    #[graphql(guard = "ViewerGuard")]
+    async fn job_chart(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The provider (by name).")] provider: String,
+        #[graphql(desc = "From this instant (default: 24 hours before `to`).")] from: Option<
+            Instant,
+        >,
+        #[graphql(desc = "Up to this instant (default: now).")] to: Option<Instant>,
+        #[graphql(desc = "How many intervals (default 24).", default = 24)] intervals: i32,
+    ) -> Result<JobChart, ApiError> {
+        use entity::query::chart;
+        let to = to.map_or_else(entity::time::now, |t| t.0);
+        let from = from.map_or(to - chrono::TimeDelta::hours(24), |t| t.0);
+        if from >= to || to - from > chart::MAX_RANGE {
+            return Err(ApiError::BadUserInput(format!(
+                "`from` must be before `to`, at most {} days before",
+                chart::MAX_RANGE.num_days()
+            )));
+        }
+        let intervals = u32::try_from(intervals)
+            .ok()
+            .filter(|n| (1..=chart::MAX_INTERVALS).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadUserInput(format!(
+                    "`intervals` must be between 1 and {}",
+                    chart::MAX_INTERVALS
+                ))
+            })?;
+        let db = db(ctx).await?;
+        let found = provider_named(&*db, &provider).await?;
+        let points = chart::provider_chart(&*db, found.id, from, to, intervals).await?;
+        Ok(JobChart {
+            provider: found.name,
+            from: Instant(from),
+            to: Instant(to),
+            points: points.into_iter().map(Into::into).collect(),
+        })
     }
 
     /// The `ingestor run` processes: every live one, and those that stopped or were lost

@@ -9,6 +9,7 @@
 
 mod abuse;
 mod app;
+mod charts;
 mod error_groups;
 mod graphql;
 mod health;
