@@ -7,8 +7,8 @@
 # to them (timed: what an upgrade of such a deployment costs), starts the release API and runs
 # each query the monitoring page sends with wrk (16 connections): every provider with its
 # health, the first 50 jobs of one provider in one state, the job counts the page shows (all
-# jobs, and one provider's by state), and one job with its outcome. Prints requests/s, p50 and
-# p99 per query.
+# jobs, and one provider's by state), error groups, jobs by error kind and group, a provider's
+# chart, the workers, and one job with its outcome. Prints requests/s, p50 and p99 per query.
 #
 #   scripts/bench-monitoring.sh                        # 10M jobs, 5,000 providers
 #   JOBS=2000000 PROVIDERS=500 scripts/bench-monitoring.sh
@@ -104,6 +104,16 @@ run "count of every job" "{ jobs(first: 1) { totalCount } }"
 run "counts of one provider's jobs by state (the page before)" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"
 run "jobCounts of every provider, with asOf" "{ jobCounts { pending running completed failed total asOf } }"
 run "jobCounts of one provider (the page now)" "{ jobCounts(provider: \"p7\") { pending running completed failed total asOf } }"
+group="$(graphql '{ errorGroups(provider: "p7", first: 1) { nodes { id } } }' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["errorGroups"]["nodes"][0]["id"])')"
+run "error groups of the last 24 h, first 10 (the page)" "{ errorGroups(first: 10) { edges { node { id kind message count firstSeen lastSeen provider { name } lastJob { databaseId } } } } }"
+run "error groups of one provider over 30 days" "{ errorGroups(provider: \"p7\", from: \"$(date -u -d '30 days ago' +%FT%TZ)\", first: 10) { nodes { count } } }"
+run "jobs of one error kind, first 50" "{ jobs(filter: {errorKind: TIMEOUT}, first: 50) { nodes { id outcome { errorKind } } } }"
+run "jobs of one error kind, first 50, with totalCount" "{ jobs(filter: {errorKind: TIMEOUT}, first: 50) { totalCount nodes { id } } }"
+run "jobs of one error group, first 50, with totalCount" "{ jobs(filter: {errorGroup: \"$group\"}, first: 50) { totalCount nodes { id outcome { errorKind } } } }"
+run "a provider's chart, 24 h in 24 intervals (the page)" "{ jobChart(provider: \"p7\") { points { start jobs failures p95DurationMs } } }"
+run "a provider's chart, 7 days in 168 intervals" "{ jobChart(provider: \"p7\", from: \"$(date -u -d '7 days ago' +%FT%TZ)\", intervals: 168) { points { jobs failures p95DurationMs } } }"
+run "workers (20)" "{ workers { id state host startedAt lastHeartbeatAt runningJobs } }"
 run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
 
 # A Prometheus scrape of /metrics (every provider's series), timed five times.

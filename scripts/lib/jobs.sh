@@ -3,7 +3,7 @@
 
 # Seeds the migrated PostgreSQL database at $1 with $2 finished jobs and their outcomes over $3
 # providers (one more pending job each): thirty days, evenly spread, every provider in turn,
-# one in ten failed, durations from 0 to 60 s.
+# one in ten failed (one error group per provider), durations from 0 to 60 s; and 20 workers.
 seed_jobs() { # url jobs providers
     local url=$1 JOBS=$2 PROVIDERS=$3
     psql -q -v ON_ERROR_STOP=1 "$url" <<SQL
@@ -34,6 +34,23 @@ SELECT id, provider_id, state, created_at, finished_at, finished_at,
     CASE WHEN state = 'failed' THEN 'the provider did not answer in time' END,
     200, 100000, false, false, 100, 0, 1, 99, 0
 FROM job;
+-- Every failure is one problem per provider ('timeout', one message): one error group each,
+-- counted by the hour as the store counts them. 1234 stands for the message's fingerprint.
+UPDATE job_outcome SET error_group = 1234 WHERE status = 'failed';
+INSERT INTO error_group (provider_id, fingerprint, hour, error_kind, message, failures,
+    first_seen, last_seen, last_job_id)
+SELECT provider_id, 1234, date_trunc('hour', finished_at), 'timeout',
+    'the provider did not answer in time', count(*), min(finished_at), max(finished_at),
+    max(job_id)
+FROM job_outcome WHERE status = 'failed'
+GROUP BY provider_id, date_trunc('hour', finished_at);
+-- Twenty workers: sixteen live, two stopped, two lost.
+INSERT INTO worker (id, host, pid, version, concurrency, schedules, heartbeat_every_ms,
+    started_at, heartbeat_at, stopped_at)
+SELECT 'bench-' || w, 'host-' || w, 1000 + w, '0.1.0', 16, w <= 2, 10000,
+    now() - interval '1 day', CASE WHEN w > 18 THEN now() - interval '10 minutes' ELSE now() END,
+    CASE WHEN w IN (17, 18) THEN now() - interval '20 minutes' END
+FROM generate_series(1, 20) w;
 -- The triggers that keep the job counts were off too: count them as their migration does.
 DELETE FROM job_count;
 INSERT INTO job_count (provider_id, state, n)
