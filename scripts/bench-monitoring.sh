@@ -99,20 +99,23 @@ printf "%-52s %10s %10s %10s\n" "the monitoring page's queries, $JOBS jobs" "req
 run "providers with health ($PROVIDERS)" "{ providers { name enabled schedule timeZone url $health } }"
 run "providers with health, a page of 50 (the page's poll)" "{ providers(first: 51, after: \"p2500\") { name enabled schedule timeZone url $health } }"
 run "every provider's name (the page, once a minute)" "{ providers { name } }"
-run "jobs of one provider in one state, first 50" "{ jobs(filter: {provider: \"p7\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
+run "jobs of one provider in one state (none match), first 50" "{ jobs(filter: {provider: \"p7\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
+run "jobs of a failing provider in one state, first 50" "{ jobs(filter: {provider: \"p11\", state: FAILED}, first: 50) { totalCount nodes { id state createdAt finishedAt outcome { status durationMs errorKind errorMessage } } } }"
 run "count of every job" "{ jobs(first: 1) { totalCount } }"
 run "counts of one provider's jobs by state (the page before)" "{ a: jobs(filter: {provider: \"p7\"}, first: 1) { totalCount } p: jobs(filter: {provider: \"p7\", state: PENDING}, first: 1) { totalCount } r: jobs(filter: {provider: \"p7\", state: RUNNING}, first: 1) { totalCount } c: jobs(filter: {provider: \"p7\", state: COMPLETED}, first: 1) { totalCount } f: jobs(filter: {provider: \"p7\", state: FAILED}, first: 1) { totalCount } }"
 run "jobCounts of every provider, with asOf" "{ jobCounts { pending running completed failed total asOf } }"
 run "jobCounts of one provider (the page now)" "{ jobCounts(provider: \"p7\") { pending running completed failed total asOf } }"
-group="$(graphql '{ errorGroups(provider: "p7", first: 1) { nodes { id } } }' |
+# The seed fails every tenth job: every job of p1, p11, p21, ... (with PROVIDERS a multiple of
+# ten), none of p7's. p11 is a failing provider.
+group="$(graphql '{ errorGroups(provider: "p11", first: 1) { nodes { id } } }' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["errorGroups"]["nodes"][0]["id"])')"
 run "error groups of the last 24 h, first 10 (the page)" "{ errorGroups(first: 10) { edges { node { id kind message count firstSeen lastSeen provider { name } lastJob { databaseId } } } } }"
-run "error groups of one provider over 30 days" "{ errorGroups(provider: \"p7\", from: \"$(date -u -d '30 days ago' +%FT%TZ)\", first: 10) { nodes { count } } }"
+run "error groups of one provider over 30 days" "{ errorGroups(provider: \"p11\", from: \"$(date -u -d '30 days ago' +%FT%TZ)\", first: 10) { nodes { count } } }"
 run "jobs of one error kind, first 50" "{ jobs(filter: {errorKind: TIMEOUT}, first: 50) { nodes { id outcome { errorKind } } } }"
 run "jobs of one error kind, first 50, with totalCount" "{ jobs(filter: {errorKind: TIMEOUT}, first: 50) { totalCount nodes { id } } }"
 run "jobs of one error group, first 50, with totalCount" "{ jobs(filter: {errorGroup: \"$group\"}, first: 50) { totalCount nodes { id outcome { errorKind } } } }"
-run "a provider's chart, 24 h in 24 intervals (the page)" "{ jobChart(provider: \"p7\") { points { start jobs failures p95DurationMs } } }"
-run "a provider's chart, 7 days in 168 intervals" "{ jobChart(provider: \"p7\", from: \"$(date -u -d '7 days ago' +%FT%TZ)\", intervals: 168) { points { jobs failures p95DurationMs } } }"
+run "a provider's chart, 24 h in 24 intervals (the page)" "{ jobChart(provider: \"p11\") { points { start jobs failures p95DurationMs } } }"
+run "a provider's chart, 7 days in 168 intervals" "{ jobChart(provider: \"p11\", from: \"$(date -u -d '7 days ago' +%FT%TZ)\", intervals: 168) { points { jobs failures p95DurationMs } } }"
 run "workers (20)" "{ workers { id state host startedAt lastHeartbeatAt runningJobs } }"
 run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
 
