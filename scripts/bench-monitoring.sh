@@ -115,7 +115,7 @@ run "jobs of one error kind, first 50" "{ jobs(filter: {errorKind: TIMEOUT}, fir
 run "jobs of one error kind, first 50, with totalCount" "{ jobs(filter: {errorKind: TIMEOUT}, first: 50) { totalCount nodes { id } } }"
 run "jobs of one error group, first 50, with totalCount" "{ jobs(filter: {errorGroup: \"$group\"}, first: 50) { totalCount nodes { id outcome { errorKind } } } }"
 run "a provider's chart, 24 h in 24 intervals (the page)" "{ jobChart(provider: \"p11\") { points { start jobs failures p95DurationMs } } }"
-run "a provider's chart, 7 days in 168 intervals" "{ jobChart(provider: \"p11\", from: \"$(date -u -d '7 days ago' +%FT%TZ)\", intervals: 168) { points { jobs failures p95DurationMs } } }"
+run "a provider's chart, 167 hours in 168 intervals" "{ jobChart(provider: \"p11\", from: \"$(date -u -d '167 hours ago' +%FT%TZ)\", intervals: 168) { points { jobs failures p95DurationMs } } }"
 run "workers (20)" "{ workers { id state host startedAt lastHeartbeatAt runningJobs } }"
 run "one job with its outcome" "{ job(id: \"$job_id\") { id state attempt createdAt startedAt finishedAt provider { name } outcome { status durationMs errorKind errorMessage httpStatus bytes seen inserted updated unchanged rejected } } }"
 
