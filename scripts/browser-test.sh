@@ -84,6 +84,8 @@ for provider in alpha beta; do
     fi
     echo "collect $provider: $(head -c 300 "$tmp/collect-$provider.json")"
 done
+# alpha is expected to succeed within a second: the page shows it overdue.
+"$ingestor" provider add alpha --freshness-ms 1000
 
 port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 base=http://127.0.0.1:$port

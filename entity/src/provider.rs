@@ -36,6 +36,9 @@ pub struct Model {
     pub max_attempts: i32,
     /// Backoff before the first retry; doubled for each further one.
     pub retry_base_delay_ms: i32,
+    /// How old its last successful collection may get before it is overdue, in milliseconds;
+    /// `None`: three intervals of its schedule (`settings::freshness`).
+    pub freshness_ms: Option<i64>,
     /// `ETag` of the last feed stored, sent back as `If-None-Match`.
     pub etag: Option<String>,
     /// `Last-Modified` of the last feed stored, sent back as `If-Modified-Since`.

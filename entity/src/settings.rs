@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 /// A setting that cannot be used, with what is wrong in words for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,7 +161,7 @@ impl CronSchedule {
     ) -> Option<DateTime<Utc>> {
         // Ticks fall on whole seconds: the last one before the next whole second after `at`
         // is the last one at or before `at`.
-        let upper = at.with_timezone(&zone.0).trunc_subsecs(0) + chrono::TimeDelta::seconds(1);
+        let upper = at.with_timezone(&zone.0).trunc_subsecs(0) + TimeDelta::seconds(1);
         self.schedule
             .after(&upper)
             .next_back()
@@ -330,6 +330,41 @@ pub fn next_tick(provider: &crate::provider::Model, now: DateTime<Utc>) -> Optio
     schedule.next_after(now, zone)
 }
 
+/// A provider's expected freshness when none is set: this many intervals of its schedule.
+pub const FRESHNESS_INTERVALS: i32 = 3;
+
+/// The longest freshness a provider may be given, in milliseconds (30 days).
+pub const MAX_FRESHNESS_MS: i64 = 30 * 24 * 3_600_000;
+
+/// How old `provider`'s last successful collection may get before it is overdue: its own
+/// setting, else [`FRESHNESS_INTERVALS`] times the interval between its next two ticks after
+/// `now`; none when its stored schedule or zone no longer parse.
+pub fn freshness(provider: &crate::provider::Model, now: DateTime<Utc>) -> Option<TimeDelta> {
+    if let Some(ms) = provider.freshness_ms {
+        return Some(TimeDelta::milliseconds(ms));
+    }
+    let schedule: CronSchedule = provider.schedule.parse().ok()?;
+    let zone: TimeZone = provider.time_zone.parse().ok()?;
+    let first = schedule.next_after(now, zone)?;
+    let second = schedule.next_after(first, zone)?;
+    Some((second - first) * FRESHNESS_INTERVALS)
+}
+
+/// Since when `provider` is overdue at `now`: its last success (its creation, if it never
+/// succeeded) plus its [`freshness`], once that is past. Never for a disabled provider:
+/// nothing is expected of it.
+pub fn overdue_since(
+    provider: &crate::provider::Model,
+    last_success: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if !provider.enabled {
+        return None;
+    }
+    let due = last_success.unwrap_or(provider.created_at) + freshness(provider, now)?;
+    (due < now).then_some(due)
+}
+
 /// A change to a provider's settings as every writer asks for it (`ingestor provider add`, the
 /// API's `upsertProvider`, the demo): each value given replaces the current one; fetch limits
 /// and the retry policy given in part are merged with the provider's current ones (or the
@@ -358,6 +393,9 @@ pub struct ProviderPatch {
     pub max_attempts: Option<i32>,
     /// Backoff before the first retry, in milliseconds.
     pub retry_base_delay_ms: Option<i32>,
+    /// How old its last success may get before it is overdue, in milliseconds; 0 returns to
+    /// the default ([`FRESHNESS_INTERVALS`] schedule intervals).
+    pub freshness_ms: Option<i64>,
 }
 
 impl ProviderPatch {
@@ -396,6 +434,14 @@ impl ProviderPatch {
         } else {
             None
         };
+        let freshness_ms = match self.freshness_ms {
+            Some(0) => Some(None),
+            Some(ms) => {
+                in_range("freshness_ms", ms, 1_000, MAX_FRESHNESS_MS)?;
+                Some(Some(ms))
+            }
+            None => None,
+        };
         Ok(crate::query::provider::ProviderChanges {
             kind: self.kind,
             url: self.url,
@@ -404,6 +450,7 @@ impl ProviderPatch {
             enabled: self.enabled,
             limits,
             retry,
+            freshness_ms,
         })
     }
 }
@@ -560,6 +607,86 @@ mod tests {
     }
 
     use super::*;
+
+    fn provider(schedule: &str, freshness_ms: Option<i64>) -> crate::provider::Model {
+        let at = "2026-12-01T00:00:00Z".parse().unwrap();
+        crate::provider::Model {
+            id: crate::ProviderId(1),
+            name: "acme".to_owned(),
+            kind: crate::ProviderKind::FeverXml,
+            url: "https://feeds.example/".to_owned(),
+            schedule: schedule.to_owned(),
+            enabled: true,
+            time_zone: "Europe/Madrid".to_owned(),
+            connect_timeout_ms: 1,
+            read_timeout_ms: 1,
+            total_timeout_ms: 1,
+            max_body_bytes: 1,
+            max_attempts: 1,
+            retry_base_delay_ms: 1,
+            freshness_ms,
+            etag: None,
+            last_modified: None,
+            body_hash: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_provider_is_overdue_three_intervals_after_its_last_success_unless_told_otherwise() {
+        let now: DateTime<Utc> = "2026-12-02T12:00:00Z".parse().unwrap();
+        let every_five = provider("0 */5 * * * *", None);
+        assert_eq!(freshness(&every_five, now), Some(TimeDelta::minutes(15)));
+        let success = now - TimeDelta::minutes(14);
+        assert_eq!(overdue_since(&every_five, Some(success), now), None);
+        let success = now - TimeDelta::minutes(16);
+        assert_eq!(
+            overdue_since(&every_five, Some(success), now),
+            Some(success + TimeDelta::minutes(15))
+        );
+        // Never succeeded: counted from its creation.
+        assert_eq!(
+            overdue_since(&every_five, None, now),
+            Some(every_five.created_at + TimeDelta::minutes(15))
+        );
+        // Its own setting wins; a disabled provider is never overdue.
+        let told = provider("0 */5 * * * *", Some(3_600_000));
+        assert_eq!(
+            overdue_since(&told, Some(now - TimeDelta::minutes(59)), now),
+            None
+        );
+        let disabled = crate::provider::Model {
+            enabled: false,
+            ..every_five
+        };
+        assert_eq!(overdue_since(&disabled, None, now), None);
+        // A daily schedule: three days.
+        assert_eq!(
+            freshness(&provider("0 0 3 * * *", None), now),
+            Some(TimeDelta::days(3))
+        );
+    }
+
+    #[test]
+    fn a_freshness_is_a_second_to_thirty_days_and_zero_resets_it() {
+        let patch = |ms| {
+            ProviderPatch {
+                freshness_ms: Some(ms),
+                ..ProviderPatch::default()
+            }
+            .resolve(None)
+        };
+        assert_eq!(patch(0).unwrap().freshness_ms, Some(None));
+        assert_eq!(patch(60_000).unwrap().freshness_ms, Some(Some(60_000)));
+        for bad in [-1, 999, MAX_FRESHNESS_MS + 1] {
+            assert!(patch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            ProviderPatch::default().resolve(None).unwrap().freshness_ms,
+            None
+        );
+    }
 
     #[test]
     fn names_are_short_identifiers() {

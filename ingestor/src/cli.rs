@@ -179,6 +179,10 @@ pub struct ProviderAddArgs {
     /// Backoff before the first retry, in milliseconds; doubled for each further one.
     #[arg(long, help = new_provider_default("Backoff before the first retry, in milliseconds; doubled for each further one.", RetryPolicy::default().base_delay_ms))]
     pub retry_base_delay_ms: Option<i32>,
+    /// How old its last successful collection may get before it is overdue, in milliseconds
+    /// (1000 to 30 days); 0 returns to the default.
+    #[arg(long, help = new_provider_default("How old its last successful collection may get before it is overdue (Health.overdue, the provider_overdue metric), in milliseconds, 1000 to 30 days; 0 returns to the default.", "three intervals of its schedule"))]
+    pub freshness_ms: Option<i64>,
     /// Where feeds may be fetched from (checked on `--url`).
     #[command(flatten)]
     pub destinations: DestinationArgs,
@@ -217,6 +221,7 @@ impl ProviderAddArgs {
             max_body_bytes: self.max_body_bytes,
             max_attempts: self.max_attempts,
             retry_base_delay_ms: self.retry_base_delay_ms,
+            freshness_ms: self.freshness_ms,
         }
     }
 }

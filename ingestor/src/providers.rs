@@ -75,6 +75,7 @@ struct ListedProvider<'a> {
     max_body_bytes: i64,
     max_attempts: i32,
     retry_base_delay_ms: i32,
+    freshness_ms: Option<i64>,
 }
 
 impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
@@ -93,6 +94,7 @@ impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
             max_body_bytes: p.max_body_bytes,
             max_attempts: p.max_attempts,
             retry_base_delay_ms: p.retry_base_delay_ms,
+            freshness_ms: p.freshness_ms,
         }
     }
 }

@@ -74,6 +74,7 @@ mod tests {
             max_body_bytes: 1,
             max_attempts: 3,
             retry_base_delay_ms: 2_000,
+            freshness_ms: None,
             etag: None,
             last_modified: None,
             body_hash: None,

@@ -34,6 +34,7 @@ mod m20261201_000014_audit_log;
 mod m20261202_000015_job_outcome_phases;
 mod m20261202_000016_error_group;
 mod m20261202_000017_worker;
+mod m20261202_000018_provider_freshness;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_job_outcome_phases::Migration),
             Box::new(m20261202_000016_error_group::Migration),
             Box::new(m20261202_000017_worker::Migration),
+            Box::new(m20261202_000018_provider_freshness::Migration),
         ]
     }
 }

@@ -210,6 +210,8 @@ async function main() {
         tint: r.className,
         error: r.querySelector("[data-testid=last-error]")?.textContent ?? null,
         errorCurrent: r.querySelector("[data-testid=last-error]")?.dataset.current ?? null,
+        overdue: r.dataset.overdue,
+        overdueNote: r.querySelector("[data-testid=overdue]")?.textContent ?? null,
       })),
     ).then((rows) => (rows.length === 2 ? rows : false)));
     assert(providers.map((p) => p.name).join() === "alpha,beta", describe(providers));
@@ -218,7 +220,11 @@ async function main() {
       assert(p.last === "FAILED", `${p.name} last job state: ${p.last}`);
       assert(p.streak === "1", `${p.name} failure streak: ${p.streak}`);
       assert(p.rate.startsWith("0%"), `${p.name} success rate: ${p.rate}`);
-      assert(p.tint === "t-FAILED", `${p.name} row tint: ${p.tint}`);
+      // alpha is expected within a second of its last success (it never had one): overdue.
+      const overdue = p.name === "alpha";
+      assert(p.tint === "t-FAILED" + (overdue ? " overdue" : ""), `${p.name} row tint: ${p.tint}`);
+      assert(p.overdue === String(overdue) && (p.overdueNote !== null) === overdue
+        && (!overdue || /^overdue since (just now|.+ ago)$/.test(p.overdueNote)), `${p.name} overdue: ${describe(p)}`);
       assert(/CONNECT \(job #\d+\) cannot reach the provider/.test(p.error ?? ""),
         `${p.name} last error on the row: ${p.error}`);
       assert(p.errorCurrent === "true", `${p.name} last error is current: ${p.errorCurrent}`);
@@ -435,6 +441,9 @@ async function main() {
     }
     assert(d.attempts.some((a) => a.current === "true" && a.text.startsWith(number)), describe(d));
     assert(d.listsShown, "the lists stay below the detail");
+    await until("the chart of the job's provider", async () =>
+      (await page.textContent("#activity-provider")) === failed.provider
+        && (await page.$$eval("#chart-jobs svg title", (t) => t.length)) > 0);
     await page.evaluate(() => document.activeElement?.blur());
     const shot = SCREENSHOT.replace(/\.png$/, "-job.png");
     await page.screenshot({ path: shot, fullPage: true });
@@ -544,9 +553,10 @@ async function main() {
     assert(chart.titles.some((t) => /\d+ jobs, \d+ failed, p95 /.test(t)), describe(chart.titles));
     assert(/jobs finished, \d+ failed/.test(chart.summary), chart.summary);
     await page.selectOption("#activity-range", "168");
-    await until("a week's chart", async () =>
-      (await page.$$eval("#chart-jobs svg title", (t) => t.map((x) => x.textContent)))
-        .some((t) => / – /.test(t)) ? true : false);
+    await until("a week's chart", async () => page.$eval("#chart-jobs svg",
+      (s) => Date.now() - Date.parse(s.dataset.from) > 6.9 * 86400e3));
+    const week = await status(page);
+    assert(week.kind !== "error", `the week's chart: ${describe(week)}`);
     const shot = SCREENSHOT.replace(/\.png$/, "-charts.png");
     await page.selectOption("#activity-range", "24");
     await page.locator("#activity-section").screenshot({ path: shot, style: "header { position: static !important; }" });

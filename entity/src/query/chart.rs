@@ -13,6 +13,10 @@ use crate::{JobState, ProviderId, job, job_outcome, time};
 /// The longest range a chart reads.
 pub const MAX_RANGE: TimeDelta = TimeDelta::days(7);
 
+/// How far past [`MAX_RANGE`] a range may go: a client that asks for "the last 7 days" from
+/// its own clock (late, or behind the server's) asks for a little more.
+pub const RANGE_SLACK: TimeDelta = TimeDelta::hours(1);
+
 /// The most intervals a chart has.
 pub const MAX_INTERVALS: u32 = 336;
 

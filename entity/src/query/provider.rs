@@ -54,6 +54,8 @@ pub struct ProviderChanges {
     pub limits: Option<FetchLimits>,
     /// How failed jobs are retried.
     pub retry: Option<RetryPolicy>,
+    /// Its expected freshness in milliseconds (`Some(None)`: the default).
+    pub freshness_ms: Option<Option<i64>>,
 }
 
 /// What [`upsert`] did.
@@ -120,6 +122,7 @@ pub async fn upsert(
         max_body_bytes: Set(limits.max_body_bytes),
         max_attempts: Set(retry.max_attempts),
         retry_base_delay_ms: Set(retry.base_delay_ms),
+        freshness_ms: Set(changes.freshness_ms.flatten()),
         etag: Set(None),
         last_modified: Set(None),
         body_hash: Set(None),
@@ -171,6 +174,9 @@ async fn update(
     if let Some(retry) = changes.retry {
         row.max_attempts = Set(retry.max_attempts);
         row.retry_base_delay_ms = Set(retry.base_delay_ms);
+    }
+    if let Some(freshness_ms) = changes.freshness_ms {
+        row.freshness_ms = Set(freshness_ms);
     }
     if !row.is_changed() {
         return row.try_into_model();

@@ -47,6 +47,9 @@ pub struct ProviderInput {
     pub max_attempts: Option<i32>,
     /// Backoff before the first retry, in milliseconds.
     pub retry_base_delay_ms: Option<i32>,
+    /// How old its last successful collection may get before it is overdue, in milliseconds
+    /// (1 s to 30 days); 0 returns to the default, three intervals of its schedule.
+    pub freshness_ms: Option<i64>,
 }
 
 fn invalid(err: impl std::fmt::Display) -> ApiError {
@@ -241,6 +244,7 @@ async fn upsert(ctx: &Context<'_>, input: ProviderInput) -> Result<Provider, Api
         max_body_bytes: input.max_body_bytes,
         max_attempts: input.max_attempts,
         retry_base_delay_ms: input.retry_base_delay_ms,
+        freshness_ms: input.freshness_ms,
     };
     let db = db(ctx).await?;
     let current = query::provider::find_by_name(&*db, &input.name).await?;

@@ -172,6 +172,15 @@ impl Provider {
         Ok(row.retry_base_delay_ms)
     }
 
+    /// How old its last successful collection may get before it is overdue, in milliseconds;
+    /// null: the default, three intervals of its schedule (`health { freshnessMs }` says what
+    /// that is now).
+    #[graphql(guard = "ViewerGuard")]
+    async fn freshness_ms(&self, ctx: &Context<'_>) -> Result<Option<i64>, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.freshness_ms)
+    }
+
     /// When it was created.
     #[graphql(guard = "ViewerGuard")]
     async fn created_at(&self, ctx: &Context<'_>) -> Result<Instant, ApiError> {
@@ -228,6 +237,14 @@ pub struct Health {
     pub last_finished_at: Option<Instant>,
     /// Its last failure, however long ago (null if it never failed).
     pub last_error: Option<LastError>,
+    /// How old its last success may get: its `freshnessMs`, or three intervals of its
+    /// schedule; null when its schedule no longer parses.
+    pub freshness_ms: Option<i64>,
+    /// Its last successful collection (its creation, if it never succeeded) is older than
+    /// its freshness. Never for a disabled provider.
+    pub overdue: bool,
+    /// Since when it is overdue.
+    pub overdue_since: Option<Instant>,
 }
 
 /// A provider's last failed job: why, when, and the job.
@@ -287,19 +304,21 @@ impl Health {
         let mut durations: Vec<i64> = finished.iter().filter_map(|f| f.duration_ms).collect();
         let p95 = entity::query::chart::p95(&mut durations);
         let count = |n: usize| i32::try_from(n.min(WINDOW)).unwrap_or(i32::MAX);
+        let now = chrono::Utc::now();
+        let last_success = data.summary.as_ref().and_then(|s| s.last_success_at);
+        let overdue_since = entity::settings::overdue_since(provider, last_success, now);
         Self {
+            freshness_ms: entity::settings::freshness(provider, now).map(|f| f.num_milliseconds()),
+            overdue: overdue_since.is_some(),
+            overdue_since: overdue_since.map(Instant),
             last_job_state: data.latest.as_ref().map(|j| j.state.into()),
             last_job_at: data.latest.as_ref().map(|j| j.created_at.into()),
-            last_success_at: data
-                .summary
-                .as_ref()
-                .and_then(|s| s.last_success_at)
-                .map(Instant),
+            last_success_at: last_success.map(Instant),
             consecutive_failures: count(consecutive_failures),
             success_rate: (!finished.is_empty()).then(|| completed as f64 / finished.len() as f64),
             p95_duration_ms: p95,
             window_jobs: count(finished.len()),
-            next_tick_at: entity::settings::next_tick(provider, chrono::Utc::now()).map(Instant),
+            next_tick_at: entity::settings::next_tick(provider, now).map(Instant),
             last_feed_empty: data.summary.as_ref().is_some_and(|s| s.last_feed_empty),
             last_finished_state: finished.first().map(|f| {
                 if f.completed {

@@ -548,7 +548,7 @@ impl QueryRoot {
         use entity::query::chart;
         let to = to.map_or_else(entity::time::now, |t| t.0);
         let from = from.map_or(to - chrono::TimeDelta::hours(24), |t| t.0);
-        if from >= to || to - from > chart::MAX_RANGE {
+        if from >= to || to - from > chart::MAX_RANGE + chart::RANGE_SLACK {
             return Err(ApiError::BadUserInput(format!(
                 "`from` must be before `to`, at most {} days before",
                 chart::MAX_RANGE.num_days()

@@ -90,6 +90,18 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                     provider.name
                 );
             }
+            out.push_str("# HELP provider_overdue Whether each provider's last success is older than its expected freshness (1), or not (0; always for a disabled provider).\n# TYPE provider_overdue gauge\n");
+            let now = chrono::Utc::now();
+            for provider in &providers {
+                let last = successes.get(&provider.id).copied().flatten();
+                let overdue = entity::settings::overdue_since(provider, last, now).is_some();
+                let _ = writeln!(
+                    out,
+                    "provider_overdue{{provider=\"{}\"}} {}",
+                    provider.name,
+                    u8::from(overdue)
+                );
+            }
             render_tallies(&mut out, &providers, &tallies);
         }
         _ => out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 0\n"),

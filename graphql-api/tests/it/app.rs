@@ -221,3 +221,58 @@ pub(crate) fn first_error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))
 }
+
+/// A job of `provider` that ran now and completed, or failed with `error`, recorded the way a
+/// worker records it; returns its number.
+pub(crate) async fn finished_job(
+    db: &sea_orm::DatabaseConnection,
+    provider: entity::ProviderId,
+    error: Option<(entity::ErrorKind, &str)>,
+) -> i64 {
+    use entity::{
+        JobState,
+        query::{
+            self,
+            job::{Claim, Enqueued, NewJob},
+            job_outcome::Finished,
+        },
+        time,
+    };
+    let now = time::now();
+    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(provider, now))
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let claim = Claim {
+        worker_id: "test-worker",
+        now,
+        lease_until: now + chrono::TimeDelta::minutes(1),
+    };
+    let claimed = query::job::claim_by_id(db, job.id, &claim)
+        .await
+        .unwrap()
+        .unwrap();
+    let state = if error.is_some() {
+        JobState::Failed
+    } else {
+        JobState::Completed
+    };
+    let txn = query::begin_write(db).await.unwrap();
+    assert!(
+        query::job::finish(&txn, &claimed, state, now)
+            .await
+            .unwrap()
+    );
+    let finished = Finished {
+        finished_at: now,
+        error: error.map(|(kind, message)| (kind, message.to_owned())),
+        ..Finished::default()
+    };
+    query::job_outcome::record_finished(&txn, &claimed, &finished)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    job.id.0
+}

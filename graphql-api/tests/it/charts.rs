@@ -94,6 +94,18 @@ async fn a_chart_counts_jobs_failures_and_p95_per_interval(backend: Backend) {
     assert_eq!(answer["data"]["jobChart"]["provider"], "acme");
 
     // The default: the last 24 hours in 24 intervals, the day-old job outside.
+    // "The last 7 days" from a client's clock: a little more than 7 days is fine.
+    let week = app
+        .graphql(
+            "query($from: DateTime) { jobChart(provider: \"acme\", from: $from, intervals: 168) { points { jobs } } }",
+            json!({ "from": (now - TimeDelta::days(7) - TimeDelta::minutes(5)).to_rfc3339() }),
+        )
+        .await;
+    assert_eq!(
+        week["data"]["jobChart"]["points"].as_array().map(Vec::len),
+        Some(168),
+        "{week}"
+    );
     let day = app
         .graphql(
             "{ jobChart(provider: \"acme\") { points { jobs } } }",
@@ -108,6 +120,10 @@ async fn a_chart_counts_jobs_failures_and_p95_per_interval(backend: Backend) {
     for (arguments, why) in [
         ("provider: \"acme\", intervals: 0", "no interval"),
         ("provider: \"acme\", intervals: 1000", "too many intervals"),
+        (
+            "provider: \"acme\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-08T01:00:01Z\"",
+            "a week and an hour",
+        ),
         (
             "provider: \"acme\", from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\"",
             "a month",

@@ -1,63 +1,23 @@
 //! Error groups and the bulk retry: failures grouped by provider, kind and normalised
 //! message; jobs listed by error kind or group; one action retrying a group.
 
-use entity::{
-    ErrorKind, JobState, ProviderId,
-    query::{
-        self,
-        job::{Claim, Enqueued, NewJob},
-        job_outcome::Finished,
-    },
-    time,
-};
+use entity::{ErrorKind, ProviderId};
 use serde_json::{Value, json};
 use test_support::Backend;
 
 use crate::{
-    app::{ADMIN_TOKEN, TestApp, first_error_code, spawn_app},
+    app::{ADMIN_TOKEN, TestApp, finished_job, first_error_code, spawn_app},
     graphql::add_provider,
 };
 
-/// A job of `provider` that ran and failed with `kind` and `message`, recorded the way a
-/// worker records it.
+/// A job of `provider` that ran and failed with `kind` and `message`.
 async fn failed_job(
     db: &sea_orm::DatabaseConnection,
     provider: ProviderId,
     kind: ErrorKind,
     message: &str,
 ) -> i64 {
-    let now = time::now();
-    let Enqueued::Created(job) = query::job::enqueue(db, NewJob::manual(provider, now))
-        .await
-        .unwrap()
-    else {
-        panic!("created");
-    };
-    let claim = Claim {
-        worker_id: "test-worker",
-        now,
-        lease_until: now + chrono::TimeDelta::minutes(1),
-    };
-    let claimed = query::job::claim_by_id(db, job.id, &claim)
-        .await
-        .unwrap()
-        .unwrap();
-    let txn = query::begin_write(db).await.unwrap();
-    assert!(
-        query::job::finish(&txn, &claimed, JobState::Failed, now)
-            .await
-            .unwrap()
-    );
-    let finished = Finished {
-        finished_at: now,
-        error: Some((kind, message.to_owned())),
-        ..Finished::default()
-    };
-    query::job_outcome::record_finished(&txn, &claimed, &finished)
-        .await
-        .unwrap();
-    txn.commit().await.unwrap();
-    job.id.0
+    finished_job(db, provider, Some((kind, message))).await
 }
 
 const GROUPS: &str = "query($provider: String, $first: Int, $after: String) {

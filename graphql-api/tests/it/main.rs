@@ -11,6 +11,7 @@ mod abuse;
 mod app;
 mod charts;
 mod error_groups;
+mod freshness;
 mod graphql;
 mod health;
 mod index;

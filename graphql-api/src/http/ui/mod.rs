@@ -68,9 +68,11 @@ mod tests {
 
     #[test]
     fn the_page_is_self_contained() {
+        // The SVG namespace is a name, never fetched.
+        let page = MONITOR_HTML.replace("\"http://www.w3.org/2000/svg\"", "");
         for external in ["http://", "https://", "//cdn", "src=\"//", "@import"] {
             assert!(
-                !MONITOR_HTML.contains(external),
+                !page.contains(external),
                 "monitor.html must not load anything from elsewhere (found `{external}`)"
             );
         }
