@@ -140,7 +140,13 @@ async function main() {
   const problems = [];
   page.on("console", (msg) => { if (msg.type() === "error") problems.push(`console: ${msg.text()}`); });
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  page.on("requestfailed", (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
+  // A poll still in flight when the test loads another address is cancelled by the browser
+  // (net::ERR_ABORTED): that is the navigation, not a failure.
+  page.on("requestfailed", (req) => {
+    if (req.failure()?.errorText !== "net::ERR_ABORTED") {
+      problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
+    }
+  });
   // Every GraphQL request the page sends, with the token it carried, and every
   // connection_init it sends over a WebSocket.
   const graphqlRequests = [];

@@ -235,7 +235,10 @@ pub struct Zone {
 /// The connection's totals.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct Totals {
-    /// How many items match, over all pages.
+    /// How many items match, over all pages. Jobs filtered by at most a provider and a state
+    /// are counted from kept counts (cheap at any size); any other job filter counts the
+    /// matching jobs, which costs as many rows as match (seconds at a million failures of one
+    /// error kind): ask for it only when it is needed.
     pub total_count: usize,
 }
 
