@@ -40,7 +40,8 @@ pub struct Announce {
 }
 
 /// Writes the worker's row, or renews its heartbeat at `now` (a worker the database missed
-/// for a while, or that was taken for lost, is live again).
+/// for a while, or that was taken for lost, is live again). Every column is written each
+/// time: a process started again under the same `WORKER_ID` replaces the old one's row.
 pub async fn beat(
     db: &impl ConnectionTrait,
     me: &Announce,
@@ -61,7 +62,17 @@ pub async fn beat(
     })
     .on_conflict(
         OnConflict::column(Column::Id)
-            .update_columns([Column::HeartbeatAt, Column::StoppedAt])
+            .update_columns([
+                Column::Host,
+                Column::Pid,
+                Column::Version,
+                Column::Concurrency,
+                Column::Schedules,
+                Column::HeartbeatEveryMs,
+                Column::StartedAt,
+                Column::HeartbeatAt,
+                Column::StoppedAt,
+            ])
             .to_owned(),
     )
     .exec_without_returning(db)

@@ -112,6 +112,30 @@ async fn workers_are_live_stopped_or_lost(backend: Backend) {
         "a live worker is listed whatever `since` says"
     );
 
+    // Started again under the same id (a fixed WORKER_ID): the new process replaces the row.
+    let again = Announce {
+        pid: 43,
+        ..announce("recent", minutes(1))
+    };
+    query::worker::beat(db, &again, now).await.unwrap();
+    let answer = app.graphql(list, json!({})).await;
+    let restarted = answer["data"]["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "recent")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            &restarted["state"],
+            &restarted["pid"],
+            &restarted["stoppedAt"]
+        ),
+        (&json!("LIVE"), &json!(43), &Value::Null),
+        "{answer}"
+    );
+
     let anonymous = app.graphql_anonymous("{ workers { id } }", json!({})).await;
     assert_eq!(first_error_code(&anonymous), "UNAUTHENTICATED");
 }
