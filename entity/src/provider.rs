@@ -39,6 +39,10 @@ pub struct Model {
     /// How old its last successful collection may get before it is overdue, in milliseconds;
     /// `None`: three intervals of its schedule (`settings::freshness`).
     pub freshness_ms: Option<i64>,
+    /// Consecutive failed collections after which the scheduler backs off (0: never).
+    pub backoff_after: i32,
+    /// Consecutive failed collections after which it is paused (0: never).
+    pub pause_after: i32,
     /// `ETag` of the last feed stored, sent back as `If-None-Match`.
     pub etag: Option<String>,
     /// `Last-Modified` of the last feed stored, sent back as `If-Modified-Since`.

@@ -33,6 +33,23 @@ pub struct Model {
     /// What failed, in words for an operator.
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error_message: Option<String>,
+    /// Consecutive failed collections (a tick's retries count once) since its last success or
+    /// since it was last enabled; failures that are not the provider's doing (interrupted,
+    /// cancelled, database) do not count.
+    pub failed_collections: i32,
+    /// The collection last counted in `failed_collections` (its `scheduled_for`).
+    pub last_failed_collection: Option<DateTimeUtc>,
+    /// Until when the scheduler skips its ticks; set while it backs off.
+    pub backing_off_until: Option<DateTimeUtc>,
+    /// Ticks skipped by the current backoff.
+    pub skipped_ticks: i64,
+    /// The last tick skipped (each is counted once, however many schedulers skip it).
+    pub last_skipped_tick: Option<DateTimeUtc>,
+    /// When it was paused for failing `pause_after` times in a row; cleared when enabled.
+    pub paused_at: Option<DateTimeUtc>,
+    /// Why it was paused, in words for an operator.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub pause_reason: Option<String>,
 }
 
 /// Relations of a health summary.

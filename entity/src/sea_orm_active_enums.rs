@@ -85,6 +85,22 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Whether the failure is the provider's doing (its address, its answer, its feed), so it
+    /// counts towards its backoff and pause; an interrupted worker, a cancel or our own
+    /// database do not.
+    pub fn blames_provider(self) -> bool {
+        match self {
+            Self::Timeout
+            | Self::Connect
+            | Self::HttpStatus
+            | Self::TooLarge
+            | Self::Parse
+            | Self::Config
+            | Self::Destination => true,
+            Self::Database | Self::Interrupted | Self::Cancelled => false,
+        }
+    }
+
     /// Whether running the same job again later may succeed.
     pub fn is_retryable(self) -> bool {
         match self {

@@ -330,6 +330,86 @@ pub fn next_tick(provider: &crate::provider::Model, now: DateTime<Utc>) -> Optio
     schedule.next_after(now, zone)
 }
 
+/// When a provider that keeps failing is collected less often, and when it is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// Consecutive failed collections after which its schedule is stretched (0: never).
+    pub backoff_after: i32,
+    /// Consecutive failed collections after which it is paused (0: never).
+    pub pause_after: i32,
+}
+
+impl Default for FailurePolicy {
+    fn default() -> Self {
+        Self {
+            backoff_after: 3,
+            pause_after: 30,
+        }
+    }
+}
+
+impl FailurePolicy {
+    /// The largest threshold accepted.
+    pub const MAX: i32 = 10_000;
+
+    /// Checks both thresholds are in their ranges.
+    pub fn validate(self) -> Result<Self, InvalidSetting> {
+        in_range(
+            "backoff_after",
+            self.backoff_after.into(),
+            0,
+            Self::MAX.into(),
+        )?;
+        in_range("pause_after", self.pause_after.into(), 0, Self::MAX.into())?;
+        Ok(self)
+    }
+}
+
+/// The longest a backoff stretches a provider's schedule.
+pub const MAX_BACKOFF: TimeDelta = TimeDelta::hours(1);
+
+/// The most schedule intervals a backoff stretches a provider's schedule to.
+pub const MAX_BACKOFF_INTERVALS: i32 = 64;
+
+/// The interval between `provider`'s next two ticks after `now`; none when its stored
+/// schedule or zone no longer parse.
+pub fn schedule_interval(
+    provider: &crate::provider::Model,
+    now: DateTime<Utc>,
+) -> Option<TimeDelta> {
+    let schedule: CronSchedule = provider.schedule.parse().ok()?;
+    let zone: TimeZone = provider.time_zone.parse().ok()?;
+    let first = schedule.next_after(now, zone)?;
+    let second = schedule.next_after(first, zone)?;
+    Some(second - first)
+}
+
+/// Until when the scheduler skips `provider`'s ticks after `failed` consecutive failed
+/// collections, the last one for the tick `tick`; none below its `backoff_after`.
+///
+/// From `backoff_after` on, its interval is doubled with each failed collection (two
+/// intervals after the first, four after the next), up to [`MAX_BACKOFF_INTERVALS`] intervals
+/// or [`MAX_BACKOFF`], whichever is shorter, and never less than one interval (a schedule
+/// slower than the cap is not stretched).
+pub fn backoff_until(
+    provider: &crate::provider::Model,
+    failed: i32,
+    tick: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if provider.backoff_after <= 0 || failed < provider.backoff_after {
+        return None;
+    }
+    let interval = schedule_interval(provider, tick)?;
+    let cap = (interval * MAX_BACKOFF_INTERVALS)
+        .min(MAX_BACKOFF)
+        .max(interval);
+    let doublings = u32::try_from(failed - provider.backoff_after + 1)
+        .unwrap_or(0)
+        .min(30);
+    let stretch = interval.checked_mul(1 << doublings).unwrap_or(cap).min(cap);
+    Some(tick + stretch)
+}
+
 /// A provider's expected freshness when none is set: this many intervals of its schedule.
 pub const FRESHNESS_INTERVALS: i32 = 3;
 
@@ -343,11 +423,7 @@ pub fn freshness(provider: &crate::provider::Model, now: DateTime<Utc>) -> Optio
     if let Some(ms) = provider.freshness_ms {
         return Some(TimeDelta::milliseconds(ms));
     }
-    let schedule: CronSchedule = provider.schedule.parse().ok()?;
-    let zone: TimeZone = provider.time_zone.parse().ok()?;
-    let first = schedule.next_after(now, zone)?;
-    let second = schedule.next_after(first, zone)?;
-    Some((second - first) * FRESHNESS_INTERVALS)
+    Some(schedule_interval(provider, now)? * FRESHNESS_INTERVALS)
 }
 
 /// Since when `provider` is overdue at `now`: its last success (its creation, if it never
@@ -396,6 +472,10 @@ pub struct ProviderPatch {
     /// How old its last success may get before it is overdue, in milliseconds; 0 returns to
     /// the default ([`FRESHNESS_INTERVALS`] schedule intervals).
     pub freshness_ms: Option<i64>,
+    /// Consecutive failed collections after which the schedule is stretched (0: never).
+    pub backoff_after: Option<i32>,
+    /// Consecutive failed collections after which it is paused (0: never).
+    pub pause_after: Option<i32>,
 }
 
 impl ProviderPatch {
@@ -442,6 +522,18 @@ impl ProviderPatch {
             }
             None => None,
         };
+        let failures = if self.backoff_after.is_some() || self.pause_after.is_some() {
+            let base = current.map_or_else(FailurePolicy::default, FailurePolicy::of);
+            Some(
+                FailurePolicy {
+                    backoff_after: self.backoff_after.unwrap_or(base.backoff_after),
+                    pause_after: self.pause_after.unwrap_or(base.pause_after),
+                }
+                .validate()?,
+            )
+        } else {
+            None
+        };
         Ok(crate::query::provider::ProviderChanges {
             kind: self.kind,
             url: self.url,
@@ -451,6 +543,7 @@ impl ProviderPatch {
             limits,
             retry,
             freshness_ms,
+            failures,
         })
     }
 }
@@ -625,6 +718,8 @@ mod tests {
             max_attempts: 1,
             retry_base_delay_ms: 1,
             freshness_ms,
+            backoff_after: 3,
+            pause_after: 30,
             etag: None,
             last_modified: None,
             body_hash: None,
@@ -666,6 +761,59 @@ mod tests {
             freshness(&provider("0 0 3 * * *", None), now),
             Some(TimeDelta::days(3))
         );
+    }
+
+    #[test]
+    fn a_backoff_doubles_the_interval_from_the_threshold_up_to_its_cap() {
+        let tick: DateTime<Utc> = "2026-12-02T12:00:00Z".parse().unwrap();
+        let every_second = provider("* * * * * *", None);
+        let stretch = |failed| backoff_until(&every_second, failed, tick).map(|t| t - tick);
+        assert_eq!(stretch(0), None);
+        assert_eq!(stretch(2), None, "below backoff_after (3)");
+        assert_eq!(stretch(3), Some(TimeDelta::seconds(2)));
+        assert_eq!(stretch(4), Some(TimeDelta::seconds(4)));
+        assert_eq!(stretch(8), Some(TimeDelta::seconds(64)), "64 intervals");
+        assert_eq!(stretch(1_000), Some(TimeDelta::seconds(64)));
+        // Every five minutes: 64 intervals is more than an hour, so an hour is the cap.
+        let every_five = provider("0 */5 * * * *", None);
+        let stretch = |failed| backoff_until(&every_five, failed, tick).map(|t| t - tick);
+        assert_eq!(stretch(3), Some(TimeDelta::minutes(10)));
+        assert_eq!(stretch(6), Some(TimeDelta::minutes(60)));
+        assert_eq!(stretch(9_999), Some(TimeDelta::minutes(60)));
+        // A daily schedule is not stretched past its own interval.
+        let daily = provider("0 0 3 * * *", None);
+        assert_eq!(
+            backoff_until(&daily, 5, tick).map(|t| t - tick),
+            Some(TimeDelta::days(1))
+        );
+        // Off.
+        let never = crate::provider::Model {
+            backoff_after: 0,
+            ..every_second
+        };
+        assert_eq!(backoff_until(&never, 100, tick), None);
+    }
+
+    #[test]
+    fn failure_thresholds_are_zero_to_ten_thousand_and_merge_with_the_current_ones() {
+        let patch = |backoff_after, pause_after| {
+            ProviderPatch {
+                backoff_after,
+                pause_after,
+                ..ProviderPatch::default()
+            }
+            .resolve(Some(&provider("* * * * * *", None)))
+        };
+        assert_eq!(
+            patch(Some(0), None).unwrap().failures,
+            Some(FailurePolicy {
+                backoff_after: 0,
+                pause_after: 30
+            })
+        );
+        assert!(patch(Some(-1), None).is_err());
+        assert!(patch(None, Some(FailurePolicy::MAX + 1)).is_err());
+        assert_eq!(patch(None, None).unwrap().failures, None);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use entity::{
     ProviderKind,
     destination::DestinationPolicy,
     settings::{
-        CronSchedule, FeedUrl, FetchLimits, ProviderName, ProviderPatch, RetryPolicy, TimeZone,
+        CronSchedule, FailurePolicy, FeedUrl, FetchLimits, ProviderName, ProviderPatch,
+        RetryPolicy, TimeZone,
     },
 };
 use lifecycle::CommonArgs;
@@ -183,6 +184,13 @@ pub struct ProviderAddArgs {
     /// (1000 to 30 days); 0 returns to the default.
     #[arg(long, help = new_provider_default("How old its last successful collection may get before it is overdue (Health.overdue, the provider_overdue metric), in milliseconds, 1000 to 30 days; 0 returns to the default.", "three intervals of its schedule"))]
     pub freshness_ms: Option<i64>,
+    /// Consecutive failed collections after which its schedule is stretched, doubling with
+    /// each further failure (0: never).
+    #[arg(long, help = new_provider_default("Consecutive failed collections after which its schedule is stretched (x2 with each further failure, up to 64 intervals or 1 h) and its retries stop; 0: never.", FailurePolicy::default().backoff_after))]
+    pub backoff_after: Option<i32>,
+    /// Consecutive failed collections after which it is paused (0: never).
+    #[arg(long, help = new_provider_default("Consecutive failed collections after which it is paused until enabled again; 0: never.", FailurePolicy::default().pause_after))]
+    pub pause_after: Option<i32>,
     /// Where feeds may be fetched from (checked on `--url`).
     #[command(flatten)]
     pub destinations: DestinationArgs,
@@ -222,6 +230,8 @@ impl ProviderAddArgs {
             max_attempts: self.max_attempts,
             retry_base_delay_ms: self.retry_base_delay_ms,
             freshness_ms: self.freshness_ms,
+            backoff_after: self.backoff_after,
+            pause_after: self.pause_after,
         }
     }
 }

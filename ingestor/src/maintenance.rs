@@ -71,10 +71,13 @@ async fn rescue(
             error: Some((ErrorKind::Interrupted, message)),
             ..Finished::default()
         };
-        query::job_outcome::record_finished(&txn, job, &finished).await?;
+        let standing = query::job_outcome::record_finished(&txn, job, &finished).await?;
         let Some(provider) = providers.get(&job.provider_id) else {
             continue;
         };
+        if standing.holds_retries() {
+            continue;
+        }
         let next_tick = jobs::next_tick(provider, now);
         let at = retry::retry_at(
             job,

@@ -76,6 +76,8 @@ struct ListedProvider<'a> {
     max_attempts: i32,
     retry_base_delay_ms: i32,
     freshness_ms: Option<i64>,
+    backoff_after: i32,
+    pause_after: i32,
 }
 
 impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
@@ -95,6 +97,8 @@ impl<'a> From<&'a provider::Model> for ListedProvider<'a> {
             max_attempts: p.max_attempts,
             retry_base_delay_ms: p.retry_base_delay_ms,
             freshness_ms: p.freshness_ms,
+            backoff_after: p.backoff_after,
+            pause_after: p.pause_after,
         }
     }
 }

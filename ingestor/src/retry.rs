@@ -75,6 +75,8 @@ mod tests {
             max_attempts: 3,
             retry_base_delay_ms: 2_000,
             freshness_ms: None,
+            backoff_after: 3,
+            pause_after: 30,
             etag: None,
             last_modified: None,
             body_hash: None,

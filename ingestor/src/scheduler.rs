@@ -5,7 +5,9 @@
 //! unique index keeps at most one pending or running job per provider (a tick that finds one
 //! is skipped). Providers are re-read on every pass, so enabling, disabling or editing one
 //! takes effect without a restart. After downtime only the latest missed tick gets a job:
-//! one catch-up run, not a backlog.
+//! one catch-up run, not a backlog. A provider that keeps failing backs off: its ticks before
+//! the end of its backoff (`provider_health.backing_off_until`, set as its jobs fail) are
+//! skipped and counted, and create no job.
 //!
 //! It stops when its cancellation token fires.
 
@@ -45,6 +47,8 @@ pub struct Pass {
     pub created: usize,
     /// Due ticks that another process had already taken, or that found an active job.
     pub skipped: usize,
+    /// Due ticks skipped because their provider backs off (counted in its health).
+    pub backed_off: usize,
     /// The earliest next tick of any enabled provider.
     pub next_tick: Option<DateTime<Utc>>,
 }
@@ -76,6 +80,7 @@ impl Scheduler {
     /// Creates the jobs due at `now`.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<Pass, DbErr> {
         let mut pass = Pass::default();
+        let backoffs = query::provider_health::backoffs(&self.db).await?;
         for provider in query::provider::list_enabled(&self.db).await? {
             let next = crate::jobs::next_tick(&provider, now);
             pass.next_tick = match (pass.next_tick, next) {
@@ -88,6 +93,18 @@ impl Scheduler {
             let Some(tick) = due_tick(&provider, since, now) else {
                 continue;
             };
+            if let Some(until) = backoffs.get(&provider.id).filter(|until| tick < **until) {
+                query::provider_health::skip_tick(&self.db, provider.id, tick).await?;
+                pass.backed_off += 1;
+                tracing::info!(
+                    provider = %provider.name,
+                    tick = %tick.to_rfc3339(),
+                    backing_off_until = %until.to_rfc3339(),
+                    "tick skipped: the provider backs off after failing collections"
+                );
+                self.remember(provider.id, tick);
+                continue;
+            }
             match query::job::enqueue(&self.db, NewJob::scheduled(provider.id, tick)).await? {
                 Enqueued::Created(job) => {
                     pass.created += 1;

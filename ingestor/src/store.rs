@@ -164,7 +164,8 @@ async fn commit(
 }
 
 /// Ends `job` as failed with `finished` (whose `error` is set), and creates `retry` in the same
-/// transaction when there is one, so a failure is never left without its retry.
+/// transaction when there is one, so a failure is never left without its retry; unless the
+/// provider now backs off or is paused: then its retries stop.
 pub async fn fail(
     db: &DatabaseConnection,
     job: &job::Model,
@@ -176,8 +177,8 @@ pub async fn fail(
         txn.rollback().await?;
         return Ok((Committed::LeaseLost, None));
     }
-    query::job_outcome::record_finished(&txn, job, &finished).await?;
-    let retried = match retry {
+    let standing = query::job_outcome::record_finished(&txn, job, &finished).await?;
+    let retried = match retry.filter(|_| !standing.holds_retries()) {
         Some(new) => query::job::enqueue_in(&txn, new).await?,
         None => None,
     };

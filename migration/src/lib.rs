@@ -35,6 +35,7 @@ mod m20261202_000015_job_outcome_phases;
 mod m20261202_000016_error_group;
 mod m20261202_000017_worker;
 mod m20261202_000018_provider_freshness;
+mod m20261202_000019_provider_backoff;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_error_group::Migration),
             Box::new(m20261202_000017_worker::Migration),
             Box::new(m20261202_000018_provider_freshness::Migration),
+            Box::new(m20261202_000019_provider_backoff::Migration),
         ]
     }
 }

@@ -1,11 +1,12 @@
-//! A TCP proxy on loopback that can cut the connection to its target on demand: a database
-//! that "goes away" and comes back, without stopping the real server.
+//! A TCP proxy on loopback that can cut the connection to its target on demand: a database or
+//! a provider that "goes away" and comes back, without stopping the real server. It counts the
+//! connections clients attempted, refused ones included.
 
 use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub struct TcpProxy {
     addr: SocketAddr,
     cut: Arc<AtomicBool>,
+    attempts: Arc<AtomicUsize>,
     // Cancelled (and replaced) on every cut, which ends the connections open then.
     connections: Arc<std::sync::Mutex<CancellationToken>>,
     stop: CancellationToken,
@@ -39,11 +41,13 @@ impl TcpProxy {
         let proxy = Self {
             addr,
             cut: Arc::new(AtomicBool::new(false)),
+            attempts: Arc::new(AtomicUsize::new(0)),
             connections: Arc::new(std::sync::Mutex::new(CancellationToken::new())),
             stop: CancellationToken::new(),
         };
-        let (cut, connections, stop) = (
+        let (cut, attempts, connections, stop) = (
             Arc::clone(&proxy.cut),
+            Arc::clone(&proxy.attempts),
             Arc::clone(&proxy.connections),
             proxy.stop.clone(),
         );
@@ -54,8 +58,10 @@ impl TcpProxy {
                     accepted = listener.accept() => accepted,
                 };
                 let Ok((client, _)) = accepted else { continue };
+                attempts.fetch_add(1, Ordering::SeqCst);
                 if cut.load(Ordering::SeqCst) {
-                    // Refused: the connection closes at once.
+                    // Refused: reset at once (no lingering), as a closed port answers.
+                    let _ = client.set_zero_linger();
                     drop(client);
                     continue;
                 }
@@ -81,6 +87,11 @@ impl TcpProxy {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Connections clients attempted so far, refused ones included.
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
     }
 
     /// Drops every open connection and refuses new ones until [`TcpProxy::restore`].

@@ -218,6 +218,7 @@ async function main() {
         errorCurrent: r.querySelector("[data-testid=last-error]")?.dataset.current ?? null,
         overdue: r.dataset.overdue,
         overdueNote: r.querySelector("[data-testid=overdue]")?.textContent ?? null,
+        backingOff: r.querySelector("[data-testid=backing-off]")?.textContent ?? null,
       })),
     ).then((rows) => (rows.length === 2 ? rows : false)));
     assert(providers.map((p) => p.name).join() === "alpha,beta", describe(providers));
@@ -231,6 +232,12 @@ async function main() {
       assert(p.tint === "t-FAILED" + (overdue ? " overdue" : ""), `${p.name} row tint: ${p.tint}`);
       assert(p.overdue === String(overdue) && (p.overdueNote !== null) === overdue
         && (!overdue || /^overdue since (just now|.+ ago)$/.test(p.overdueNote)), `${p.name} overdue: ${describe(p)}`);
+      // beta backs off after one failed collection (two intervals of five minutes); alpha
+      // after three.
+      const backingOff = p.name === "beta";
+      assert((p.backingOff !== null) === backingOff
+        && (!backingOff || /^backing off until in (9|10) min · 1 failed collection, 0 ticks skipped$/.test(p.backingOff)),
+        `${p.name} backing off: ${describe(p)}`);
       assert(/CONNECT \(job #\d+\) cannot reach the provider/.test(p.error ?? ""),
         `${p.name} last error on the row: ${p.error}`);
       assert(p.errorCurrent === "true", `${p.name} last error is current: ${p.errorCurrent}`);

@@ -106,12 +106,13 @@ pub struct Phases {
 }
 
 /// Writes how job `job` ended: its final status and everything known about the run; and
-/// counts it in its provider's health summary.
+/// counts it in its provider's health summary, answering where the provider stands now (a
+/// provider backing off or paused gets no retry).
 pub async fn record_finished(
     db: &impl ConnectionTrait,
     job: &job::Model,
     finished: &Finished,
-) -> Result<(), DbErr> {
+) -> Result<super::provider_health::Standing, DbErr> {
     let status = if finished.error.is_some() {
         JobState::Failed
     } else {
@@ -182,6 +183,7 @@ pub async fn record_finished(
         job.provider_id,
         &super::provider_health::JobEnd {
             job: job.id,
+            collection: job.scheduled_for,
             state: status,
             duration_ms: Some(duration_ms),
             finished_at: finished.finished_at,

@@ -2,14 +2,15 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TryIntoModel,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TryIntoModel, sea_query::Expr,
 };
 
 use crate::{
     ProviderId, ProviderKind,
     provider::{ActiveModel, Column, Entity, Model},
     settings::{
-        CronSchedule, DEFAULT_SCHEDULE, FeedUrl, FetchLimits, ProviderName, RetryPolicy, TimeZone,
+        CronSchedule, DEFAULT_SCHEDULE, FailurePolicy, FeedUrl, FetchLimits, ProviderName,
+        RetryPolicy, TimeZone,
     },
     time,
 };
@@ -36,6 +37,16 @@ impl RetryPolicy {
     }
 }
 
+impl FailurePolicy {
+    /// The thresholds `provider` is configured with.
+    pub fn of(provider: &Model) -> Self {
+        Self {
+            backoff_after: provider.backoff_after,
+            pause_after: provider.pause_after,
+        }
+    }
+}
+
 /// Settings to set on a provider; `None` keeps the current value (or the default, when the
 /// provider is created).
 #[derive(Debug, Clone, Default)]
@@ -56,6 +67,8 @@ pub struct ProviderChanges {
     pub retry: Option<RetryPolicy>,
     /// Its expected freshness in milliseconds (`Some(None)`: the default).
     pub freshness_ms: Option<Option<i64>>,
+    /// When it backs off and when it is paused.
+    pub failures: Option<FailurePolicy>,
 }
 
 /// What [`upsert`] did.
@@ -105,6 +118,7 @@ pub async fn upsert(
     let now = time::now();
     let limits = changes.limits.unwrap_or_default();
     let retry = changes.retry.unwrap_or_default();
+    let failures = changes.failures.unwrap_or_default();
     let schedule = match &changes.schedule {
         Some(schedule) => schedule.as_str().to_owned(),
         None => DEFAULT_SCHEDULE.to_owned(),
@@ -123,6 +137,8 @@ pub async fn upsert(
         max_attempts: Set(retry.max_attempts),
         retry_base_delay_ms: Set(retry.base_delay_ms),
         freshness_ms: Set(changes.freshness_ms.flatten()),
+        backoff_after: Set(failures.backoff_after),
+        pause_after: Set(failures.pause_after),
         etag: Set(None),
         last_modified: Set(None),
         body_hash: Set(None),
@@ -145,6 +161,7 @@ async fn update(
     existing: Model,
     changes: ProviderChanges,
 ) -> Result<Model, DbErr> {
+    let existing_enabled = existing.enabled;
     let mut row = existing.into_active_model();
     if let Some(kind) = changes.kind {
         row.kind = Set(kind);
@@ -178,11 +195,34 @@ async fn update(
     if let Some(freshness_ms) = changes.freshness_ms {
         row.freshness_ms = Set(freshness_ms);
     }
+    if let Some(failures) = changes.failures {
+        row.backoff_after = Set(failures.backoff_after);
+        row.pause_after = Set(failures.pause_after);
+    }
     if !row.is_changed() {
         return row.try_into_model();
     }
+    let resumed = changes.enabled == Some(true) && !existing_enabled;
     row.updated_at = Set(time::now());
-    row.update(db).await
+    let model = row.update(db).await?;
+    if resumed {
+        // Enabled again: it starts afresh, with no backoff and no failures counted.
+        super::provider_health::resume(db, model.id).await?;
+    }
+    Ok(model)
+}
+
+/// Pauses the provider `id` (the scheduler stops creating its jobs) unless it is already
+/// disabled; whether it did.
+pub(crate) async fn pause(db: &impl ConnectionTrait, id: ProviderId) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Enabled, Expr::value(false))
+        .col_expr(Column::UpdatedAt, Expr::value(time::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Enabled.eq(true))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 /// The provider called `name`.

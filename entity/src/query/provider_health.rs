@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait as _, OnConflict},
 };
 
 use crate::{ErrorKind, JobId, JobState, ProviderId, provider_health::*};
@@ -59,6 +60,8 @@ fn prepend(recent: &str, finished: Finished) -> String {
 pub struct JobEnd<'a> {
     /// The job.
     pub job: JobId,
+    /// The collection it belongs to: its `scheduled_for`, which its retries share.
+    pub collection: DateTime<Utc>,
     /// `Completed` or `Failed`.
     pub state: JobState,
     /// How long it took, in milliseconds.
@@ -71,25 +74,49 @@ pub struct JobEnd<'a> {
     pub error: Option<(ErrorKind, &'a str)>,
 }
 
+/// Where a provider stands after one of its jobs ended: what its retries and its scheduler
+/// must respect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Consecutive failed collections.
+    pub failed_collections: i32,
+    /// Until when its ticks are skipped; set while it backs off.
+    pub backing_off_until: Option<DateTime<Utc>>,
+    /// It was paused for failing too often (now, or before).
+    pub paused: bool,
+}
+
+impl Standing {
+    /// A failed job of this provider gets no retry: it backs off, or is paused.
+    pub fn holds_retries(&self) -> bool {
+        self.backing_off_until.is_some() || self.paused
+    }
+}
+
+/// Who the audit log names for what the ingestor does on its own (an automatic pause).
+pub const AUTOMATIC_ACTOR: &str = "ingestor";
+
 /// Counts a finished job of `provider` in its summary: to be called in the transaction that
 /// records the job's outcome, so the summary and the outcomes never disagree. The summary row
 /// is locked for the rest of that transaction (one provider's jobs rarely finish at once).
+///
+/// A completed job ends any backoff. A failure that is the provider's doing
+/// ([`ErrorKind::blames_provider`]) counts its collection once (a tick's retries share it);
+/// from the provider's `backoff_after` on, its schedule is stretched
+/// ([`crate::settings::backoff_until`]), and at its `pause_after` it is paused, with the reason
+/// in its summary and in the audit log.
 pub async fn record(
     db: &impl ConnectionTrait,
     provider: ProviderId,
     end: &JobEnd<'_>,
-) -> Result<(), DbErr> {
+) -> Result<Standing, DbErr> {
     Entity::insert(ActiveModel {
         provider_id: Set(provider),
         recent: Set(String::new()),
-        last_success_at: Set(None),
         last_feed_empty: Set(false),
-        last_finished_job_id: Set(None),
-        last_finished_at: Set(None),
-        last_error_job_id: Set(None),
-        last_error_at: Set(None),
-        last_error_kind: Set(None),
-        last_error_message: Set(None),
+        failed_collections: Set(0),
+        skipped_ticks: Set(0),
+        ..ActiveModel::default()
     })
     .on_conflict(
         OnConflict::column(Column::ProviderId)
@@ -104,7 +131,7 @@ pub async fn record(
         .one(db)
         .await?
     else {
-        return Ok(());
+        return Ok(Standing::default());
     };
     let completed = end.state == JobState::Completed;
     let recent = prepend(
@@ -122,19 +149,130 @@ pub async fn record(
         last_finished_at: Set(Some(finished_at)),
         ..Default::default()
     };
+    let mut standing = Standing {
+        failed_collections: current.failed_collections,
+        backing_off_until: current.backing_off_until,
+        paused: current.paused_at.is_some(),
+    };
     if completed {
         update.last_success_at = Set(Some(finished_at));
         if let Some(FeedSeen { empty }) = end.feed {
             update.last_feed_empty = Set(empty);
         }
+        update.failed_collections = Set(0);
+        update.last_failed_collection = Set(None);
+        update.backing_off_until = Set(None);
+        update.skipped_ticks = Set(0);
+        standing.failed_collections = 0;
+        standing.backing_off_until = None;
     }
     if let Some((kind, message)) = end.error {
         update.last_error_job_id = Set(Some(end.job));
         update.last_error_at = Set(Some(finished_at));
         update.last_error_kind = Set(Some(kind));
         update.last_error_message = Set(Some(message.to_owned()));
+        let collection = crate::time::truncate(end.collection);
+        if kind.blames_provider() && current.last_failed_collection != Some(collection) {
+            standing.failed_collections = current.failed_collections.saturating_add(1);
+            update.failed_collections = Set(standing.failed_collections);
+            update.last_failed_collection = Set(Some(collection));
+            if let Some(row) = super::provider::find_by_id(db, provider).await? {
+                standing.backing_off_until =
+                    crate::settings::backoff_until(&row, standing.failed_collections, collection)
+                        .map(crate::time::truncate);
+                update.backing_off_until = Set(standing.backing_off_until);
+                let due = row.pause_after > 0 && standing.failed_collections >= row.pause_after;
+                if due && !standing.paused && super::provider::pause(db, provider).await? {
+                    let reason = format!(
+                        "paused after {} consecutive failed collections; the last failed with {}: {message}",
+                        standing.failed_collections,
+                        kind.as_str(),
+                    );
+                    super::audit_log::record(
+                        db,
+                        &super::audit_log::Action {
+                            at: finished_at,
+                            actor: AUTOMATIC_ACTOR,
+                            action: "pauseProvider",
+                            target: &format!("provider {}", row.name),
+                            result: "ok",
+                            detail: Some(&reason),
+                        },
+                    )
+                    .await?;
+                    update.paused_at = Set(Some(finished_at));
+                    update.pause_reason = Set(Some(reason));
+                    standing.paused = true;
+                }
+            }
+        }
     }
-    Entity::update(update).exec(db).await.map(|_| ())
+    Entity::update(update).exec(db).await?;
+    Ok(standing)
+}
+
+/// Starts `provider` afresh (it was enabled again): no failures counted, no backoff, no pause.
+pub async fn resume(db: &impl ConnectionTrait, provider: ProviderId) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::FailedCollections, Expr::value(0))
+        .col_expr(
+            Column::LastFailedCollection,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            Column::BackingOffUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(Column::SkippedTicks, Expr::value(0_i64))
+        .col_expr(Column::PausedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Column::PauseReason, Expr::value(Option::<String>::None))
+        .filter(Column::ProviderId.eq(provider))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// The providers backing off, with the end of each one's backoff (a few rows: only those).
+pub async fn backoffs(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashMap<ProviderId, DateTime<Utc>>, DbErr> {
+    let rows: Vec<(ProviderId, Option<DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column(Column::ProviderId)
+        .column(Column::BackingOffUntil)
+        .filter(Column::BackingOffUntil.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(provider, until)| Some((provider, until?)))
+        .collect())
+}
+
+/// Counts `tick` as skipped by `provider`'s backoff, once however many schedulers skip it:
+/// only a tick later than the last one counted is.
+pub async fn skip_tick(
+    db: &impl ConnectionTrait,
+    provider: ProviderId,
+    tick: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let tick = crate::time::truncate(tick);
+    Entity::update_many()
+        .col_expr(
+            Column::SkippedTicks,
+            Expr::col(Column::SkippedTicks).add(1_i64),
+        )
+        .col_expr(Column::LastSkippedTick, Expr::value(tick))
+        .filter(Column::ProviderId.eq(provider))
+        .filter(
+            Column::LastSkippedTick
+                .is_null()
+                .or(Column::LastSkippedTick.lt(tick)),
+        )
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// What a completed job saw of a changed feed.
@@ -182,6 +320,13 @@ mod tests {
             last_error_at: None,
             last_error_kind: None,
             last_error_message: None,
+            failed_collections: 0,
+            last_failed_collection: None,
+            backing_off_until: None,
+            skipped_ticks: 0,
+            last_skipped_tick: None,
+            paused_at: None,
+            pause_reason: None,
         };
         let read = model.recent();
         assert_eq!(read.len(), WINDOW);

@@ -50,6 +50,13 @@ pub struct ProviderInput {
     /// How old its last successful collection may get before it is overdue, in milliseconds
     /// (1 s to 30 days); 0 returns to the default, three intervals of its schedule.
     pub freshness_ms: Option<i64>,
+    /// Consecutive failed collections after which its schedule is stretched (×2 with each
+    /// further failure, up to 64 intervals or an hour) and its retries stop; 0: never
+    /// (0 to 10,000; a new provider gets 3).
+    pub backoff_after: Option<i32>,
+    /// Consecutive failed collections after which it is paused until enabled again; 0: never
+    /// (0 to 10,000; a new provider gets 30).
+    pub pause_after: Option<i32>,
 }
 
 fn invalid(err: impl std::fmt::Display) -> ApiError {
@@ -245,6 +252,8 @@ async fn upsert(ctx: &Context<'_>, input: ProviderInput) -> Result<Provider, Api
         max_attempts: input.max_attempts,
         retry_base_delay_ms: input.retry_base_delay_ms,
         freshness_ms: input.freshness_ms,
+        backoff_after: input.backoff_after,
+        pause_after: input.pause_after,
     };
     let db = db(ctx).await?;
     let current = query::provider::find_by_name(&*db, &input.name).await?;

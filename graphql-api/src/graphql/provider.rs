@@ -181,6 +181,21 @@ impl Provider {
         Ok(row.freshness_ms)
     }
 
+    /// Consecutive failed collections after which its schedule is stretched (×2 with each
+    /// further failure, up to 64 intervals or an hour) and its retries stop; 0: never.
+    #[graphql(guard = "ViewerGuard")]
+    async fn backoff_after(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.backoff_after)
+    }
+
+    /// Consecutive failed collections after which it is paused until enabled again; 0: never.
+    #[graphql(guard = "ViewerGuard")]
+    async fn pause_after(&self, ctx: &Context<'_>) -> Result<i32, ApiError> {
+        let row = self.row(ctx).await?;
+        Ok(row.pause_after)
+    }
+
     /// When it was created.
     #[graphql(guard = "ViewerGuard")]
     async fn created_at(&self, ctx: &Context<'_>) -> Result<Instant, ApiError> {
@@ -225,7 +240,8 @@ pub struct Health {
     pub p95_duration_ms: Option<i64>,
     /// Finished jobs the window holds.
     pub window_jobs: i32,
-    /// Its next scheduled tick; null when disabled.
+    /// Its next tick that will be collected: after its backoff, if it backs off; null when
+    /// disabled.
     pub next_tick_at: Option<Instant>,
     /// A warning: its last completed collection read a well-formed feed that listed no
     /// events (a provider whose catalogue suddenly empties deserves a look).
@@ -245,6 +261,22 @@ pub struct Health {
     pub overdue: bool,
     /// Since when it is overdue.
     pub overdue_since: Option<Instant>,
+    /// Consecutive failed collections (a tick's retries count once) since its last success or
+    /// since it was last enabled. Interrupted, cancelled and database failures are ours, not
+    /// the provider's: they do not count.
+    pub failed_collections: i32,
+    /// Until when the scheduler skips its ticks, while it backs off (null when it does not:
+    /// fewer than `backoffAfter` failed collections, or a success since).
+    pub backing_off_until: Option<Instant>,
+    /// Why it backs off, in words; null when it does not.
+    pub backoff_reason: Option<String>,
+    /// Ticks the current backoff skipped (no job was created for them).
+    pub skipped_ticks: i64,
+    /// When it was paused for failing `pauseAfter` collections in a row; null once enabled
+    /// again.
+    pub paused_at: Option<Instant>,
+    /// Why it was paused, with the last error; null when it is not.
+    pub pause_reason: Option<String>,
 }
 
 /// A provider's last failed job: why, when, and the job.
@@ -307,6 +339,7 @@ impl Health {
         let now = chrono::Utc::now();
         let last_success = data.summary.as_ref().and_then(|s| s.last_success_at);
         let overdue_since = entity::settings::overdue_since(provider, last_success, now);
+        let backing_off = data.summary.as_ref().and_then(|s| s.backing_off_until);
         Self {
             freshness_ms: entity::settings::freshness(provider, now).map(|f| f.num_milliseconds()),
             overdue: overdue_since.is_some(),
@@ -318,7 +351,8 @@ impl Health {
             success_rate: (!finished.is_empty()).then(|| completed as f64 / finished.len() as f64),
             p95_duration_ms: p95,
             window_jobs: count(finished.len()),
-            next_tick_at: entity::settings::next_tick(provider, now).map(Instant),
+            next_tick_at: entity::settings::next_tick(provider, after_backoff(now, backing_off))
+                .map(Instant),
             last_feed_empty: data.summary.as_ref().is_some_and(|s| s.last_feed_empty),
             last_finished_state: finished.first().map(|f| {
                 if f.completed {
@@ -333,6 +367,30 @@ impl Health {
                 .and_then(|s| s.last_finished_at)
                 .map(Instant),
             last_error: data.summary.as_ref().and_then(LastError::of),
+            failed_collections: data.summary.as_ref().map_or(0, |s| s.failed_collections),
+            backing_off_until: backing_off.map(Instant),
+            backoff_reason: backing_off.map(|_| {
+                format!(
+                    "{} consecutive failed collections (backs off from {})",
+                    data.summary.as_ref().map_or(0, |s| s.failed_collections),
+                    provider.backoff_after
+                )
+            }),
+            skipped_ticks: data.summary.as_ref().map_or(0, |s| s.skipped_ticks),
+            paused_at: data.summary.as_ref().and_then(|s| s.paused_at).map(Instant),
+            pause_reason: data.summary.as_ref().and_then(|s| s.pause_reason.clone()),
         }
+    }
+}
+
+/// The instant after which its next collected tick comes: the end of its backoff, if later
+/// than `now` (a tick at that very end runs).
+fn after_backoff(
+    now: chrono::DateTime<chrono::Utc>,
+    backing_off: Option<chrono::DateTime<chrono::Utc>>,
+) -> chrono::DateTime<chrono::Utc> {
+    match backing_off {
+        Some(until) if until > now => until - chrono::TimeDelta::microseconds(1),
+        _ => now,
     }
 }

@@ -74,9 +74,11 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             out.push_str("# HELP provider_last_success_timestamp_seconds When each provider last completed a job.\n# TYPE provider_last_success_timestamp_seconds gauge\n");
             // Every provider has the series, 0 until it first succeeds: an alert on its age
             // fires for a provider that never succeeded too.
-            let successes: std::collections::HashMap<_, _> = successes
-                .into_iter()
-                .map(|s| (s.provider_id, s.last_success_at))
+            let health: std::collections::HashMap<_, _> =
+                successes.into_iter().map(|s| (s.provider_id, s)).collect();
+            let successes: std::collections::HashMap<_, _> = health
+                .iter()
+                .map(|(id, s)| (*id, s.last_success_at))
                 .collect();
             for provider in &providers {
                 let at = successes
@@ -100,6 +102,29 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                     "provider_overdue{{provider=\"{}\"}} {}",
                     provider.name,
                     u8::from(overdue)
+                );
+            }
+            out.push_str("# HELP provider_backing_off Whether the scheduler skips each provider's ticks after consecutive failed collections (1), or not (0).\n# TYPE provider_backing_off gauge\n");
+            for provider in &providers {
+                let backing_off = health
+                    .get(&provider.id)
+                    .and_then(|h| h.backing_off_until)
+                    .is_some_and(|until| until > now);
+                let _ = writeln!(
+                    out,
+                    "provider_backing_off{{provider=\"{}\"}} {}",
+                    provider.name,
+                    u8::from(backing_off)
+                );
+            }
+            out.push_str("# HELP provider_paused Whether each provider was paused after failing too many collections in a row (1) and not enabled since, or not (0).\n# TYPE provider_paused gauge\n");
+            for provider in &providers {
+                let paused = health.get(&provider.id).is_some_and(|h| h.paused_at.is_some());
+                let _ = writeln!(
+                    out,
+                    "provider_paused{{provider=\"{}\"}} {}",
+                    provider.name,
+                    u8::from(paused)
                 );
             }
             render_tallies(&mut out, &providers, &tallies);

@@ -222,6 +222,17 @@ pub(crate) fn first_error_code(body: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
+/// The value of the `/metrics` series `name` of the provider `acme`.
+pub(crate) async fn provider_metric(app: &TestApp, name: &str) -> String {
+    let (status, body) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    let prefix = format!("{name}{{provider=\"acme\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} for acme in {body}"))
+        .to_owned()
+}
+
 /// A job of `provider` that ran now and completed, or failed with `error`, recorded the way a
 /// worker records it; returns its number.
 pub(crate) async fn finished_job(

@@ -5,21 +5,12 @@ use serde_json::{Value, json};
 use test_support::Backend;
 
 use crate::{
-    app::{ADMIN_TOKEN, finished_job, first_error_code, spawn_app},
+    app::{ADMIN_TOKEN, finished_job, first_error_code, provider_metric, spawn_app},
     graphql::add_provider,
 };
 
 const HEALTH: &str =
     "{ providers { name freshnessMs health { freshnessMs overdue overdueSince lastSuccessAt } } }";
-
-async fn overdue_metric(app: &crate::app::TestApp) -> String {
-    let (status, body) = app.get("/metrics").await;
-    assert_eq!(status, 200);
-    body.lines()
-        .find(|l| l.starts_with("provider_overdue{provider=\"acme\"}"))
-        .unwrap_or_else(|| panic!("no provider_overdue for acme in {body}"))
-        .to_owned()
-}
 
 async fn a_provider_is_overdue_past_its_freshness_and_on_time_after_a_success(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -31,10 +22,7 @@ async fn a_provider_is_overdue_past_its_freshness_and_on_time_after_a_success(ba
     assert_eq!(provider["freshnessMs"], Value::Null, "{fresh}");
     assert_eq!(provider["health"]["freshnessMs"], 900_000, "{fresh}");
     assert_eq!(provider["health"]["overdue"], false);
-    assert_eq!(
-        overdue_metric(&app).await,
-        "provider_overdue{provider=\"acme\"} 0"
-    );
+    assert_eq!(provider_metric(&app, "provider_overdue").await, "0");
 
     // One second, and it never succeeded: overdue a second after its creation.
     let set = "mutation($ms: Int) { upsertProvider(input: { name: \"acme\", freshnessMs: $ms }) { freshnessMs } }";
@@ -50,10 +38,7 @@ async fn a_provider_is_overdue_past_its_freshness_and_on_time_after_a_success(ba
     let health = &late["data"]["providers"][0]["health"];
     assert_eq!(health["overdue"], true, "{late}");
     assert!(health["overdueSince"].is_string());
-    assert_eq!(
-        overdue_metric(&app).await,
-        "provider_overdue{provider=\"acme\"} 1"
-    );
+    assert_eq!(provider_metric(&app, "provider_overdue").await, "1");
 
     // A success puts it back on time.
     finished_job(db, acme, None).await;

@@ -9,6 +9,7 @@
 
 mod abuse;
 mod app;
+mod backoff;
 mod charts;
 mod error_groups;
 mod freshness;

@@ -6,6 +6,7 @@
     reason = "test helpers are test code: a failure should stop the test loudly"
 )]
 
+mod backoff;
 mod cli;
 mod collector;
 mod destinations;
