@@ -25,6 +25,8 @@ pub struct Model {
     pub attempt: i32,
     /// The failed job this one retries.
     pub retry_of: Option<JobId>,
+    /// The job whose stored feed body this one parses again (replay jobs only).
+    pub replay_of: Option<JobId>,
     /// Not claimed before this instant (retry backoff).
     pub run_at: DateTimeUtc,
     /// When a worker claimed it.

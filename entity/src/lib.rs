@@ -21,6 +21,7 @@ pub mod catalog_version;
 pub mod destination;
 pub mod error_group;
 pub mod event;
+pub mod feed_snapshot;
 pub mod ids;
 pub mod job;
 pub mod job_count;

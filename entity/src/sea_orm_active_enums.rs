@@ -41,6 +41,10 @@ pub enum JobTrigger {
     /// The retry of a failed job.
     #[sea_orm(string_value = "retry")]
     Retry,
+    /// Parses the stored feed body of an earlier job again (`ingestor replay`, the API's
+    /// `replayJob`), without contacting the provider.
+    #[sea_orm(string_value = "replay")]
+    Replay,
 }
 
 /// Why a job failed. Each kind says whether a retry can help ([`ErrorKind::is_retryable`]).

@@ -110,6 +110,7 @@ async fn work(
                 run_at: now,
                 attempt: 1,
                 retry_of: None,
+                replay_of: None,
             },
         )
         .await
@@ -133,7 +134,7 @@ async fn work(
             ..Finished::default()
         };
         let started = Instant::now();
-        store::fail(&db, &job, finished, None)
+        store::fail(&db, &job, finished, None, None)
             .await
             .expect("the job is finished");
         let finished_us = started.elapsed().as_micros() as u64;

@@ -56,6 +56,16 @@ pub enum Command {
         #[command(flatten)]
         records: RecordLimitArgs,
     },
+    /// Parse, validate and store again the feed body an earlier job kept, as a new job
+    /// (trigger `replay`), without contacting the provider; print the outcome as one JSON
+    /// object; exit 0 if the job completed, 1 if it failed.
+    Replay {
+        /// The job whose body to replay (its number, as `jobs` and the page show it).
+        job_id: i64,
+        /// What one record may carry.
+        #[command(flatten)]
+        records: RecordLimitArgs,
+    },
     /// Run the scheduler and the job processor until SIGTERM or SIGINT.
     Run(RunArgs),
     /// Create, update or list providers.
@@ -266,6 +276,17 @@ pub struct RunArgs {
     /// Finished jobs older than this are pruned, with their outcomes, in days.
     #[arg(long, env = "JOB_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// Keep no feed bodies (no replays, no downloads of what a provider sent).
+    #[arg(long, env = "NO_FEED_SNAPSHOTS")]
+    pub no_feed_snapshots: bool,
+    /// Feed bodies kept (compressed, for `ingestor replay` and downloads) are dropped after
+    /// this many days.
+    #[arg(long, env = "FEED_SNAPSHOT_RETENTION_DAYS", default_value_t = 7)]
+    pub snapshot_retention_days: u32,
+    /// The most the feed bodies kept may weigh together, compressed, in MiB; the oldest are
+    /// dropped first.
+    #[arg(long, env = "FEED_SNAPSHOT_MAX_MIB", default_value_t = 1024)]
+    pub snapshot_max_mib: u64,
     /// Name of this worker in job records; default `host-pid-random`.
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
@@ -304,6 +325,9 @@ impl RunArgs {
             return Err("--retention-days must be at least 1".to_owned());
         }
         let records = self.records.validate()?;
+        if self.snapshot_retention_days == 0 || self.snapshot_max_mib > 1024 * 1024 {
+            return Err("--snapshot-retention-days must be at least 1, and --snapshot-max-mib at most 1048576 (1 TiB)".to_owned());
+        }
         Ok(WorkerSettings {
             worker_id: self
                 .worker_id
@@ -320,12 +344,18 @@ impl RunArgs {
                 collect: CollectSettings {
                     destinations: self.destinations.policy(),
                     records,
+                    keep_bodies: !self.no_feed_snapshots,
                 },
             },
             rescue_interval: ms(self.rescue_interval_ms),
             shutdown_grace: ms(self.shutdown_grace_ms),
             retention: chrono::TimeDelta::days(self.retention_days.into()),
             retention_interval: Duration::from_secs(3600),
+            snapshots: crate::maintenance::SnapshotRetention {
+                keep: chrono::TimeDelta::days(self.snapshot_retention_days.into()),
+                max_total_bytes: self.snapshot_max_mib * 1024 * 1024,
+                ..Default::default()
+            },
         })
     }
 }
@@ -365,15 +395,23 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             let settings = CollectSettings {
                 destinations: destinations.policy(),
                 records: records.validate().map_err(IngestorError::Invalid)?,
+                keep_bodies: true,
             };
             let db = database.open().await?;
             let shutdown = lifecycle::shutdown_on_signal();
             let report = crate::collect::collect_now(&db, &name, settings, &shutdown).await?;
-            // Serialising plain data cannot fail; an empty line would still be honest.
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            if report.outcome.status != entity::JobState::Completed {
-                return Ok(ExitCode::FAILURE);
-            }
+            return Ok(print_outcome(&report));
+        }
+        Command::Replay { job_id, records } => {
+            let settings = CollectSettings {
+                records: records.validate().map_err(IngestorError::Invalid)?,
+                keep_bodies: false,
+                ..CollectSettings::default()
+            };
+            let db = database.open().await?;
+            let shutdown = lifecycle::shutdown_on_signal();
+            let report = crate::collect::replay_now(&db, job_id, settings, &shutdown).await?;
+            return Ok(print_outcome(&report));
         }
         Command::Provider { command } => {
             let db = database.open().await?;
@@ -392,4 +430,15 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a job's outcome as one JSON object: the exit code says whether it completed.
+fn print_outcome(report: &crate::jobs::OutcomeReport) -> ExitCode {
+    // Serialising plain data cannot fail; an empty line would still be honest.
+    println!("{}", serde_json::to_string(report).unwrap_or_default());
+    if report.outcome.status == entity::JobState::Completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -1,6 +1,8 @@
 //! `ingestor collect NAME`: one collection now, in the foreground, through the job path every
-//! scheduled job takes (a manual job is created, claimed, run and recorded with its outcome).
-//! It creates no retry when it fails: the operator sees the outcome and decides.
+//! scheduled job takes (a manual job is created, claimed, run and recorded with its outcome);
+//! and `ingestor replay JOB_ID`: the same for a replay job, which parses, validates and stores
+//! the feed body an earlier job kept, without contacting the provider. Neither creates a
+//! retry when it fails: the operator sees the outcome and decides.
 
 use entity::{
     JobState, query,
@@ -28,10 +30,43 @@ pub async fn collect_now(
     let provider = query::provider::find_by_name(db, name)
         .await?
         .ok_or_else(|| IngestorError::UnknownProvider(name.to_owned()))?;
-    let now = time::now();
-    let job = match query::job::enqueue(db, NewJob::manual(provider.id, now)).await? {
+    let job = NewJob::manual(provider.id, time::now());
+    run_now(db, &provider, job, settings, stop).await
+}
+
+/// Creates a replay of job `job_id`, runs it, and returns its recorded outcome (whose job names
+/// the replayed one in `replay_of`). The provider is not contacted.
+pub async fn replay_now(
+    db: &DatabaseConnection,
+    job_id: i64,
+    settings: CollectSettings,
+    stop: &CancellationToken,
+) -> Result<OutcomeReport, IngestorError> {
+    let id = entity::JobId(job_id);
+    let kept = query::feed_snapshot::info_many(db, [id]).await?;
+    let replayed = match (kept.first(), query::job::find(db, id).await?) {
+        (Some(_), Some(job)) => job,
+        _ => return Err(IngestorError::NothingToReplay(job_id)),
+    };
+    let provider = query::provider::find_by_id(db, replayed.provider_id)
+        .await?
+        .ok_or(IngestorError::NothingToReplay(job_id))?;
+    let job = NewJob::replay(&replayed, time::now());
+    run_now(db, &provider, job, settings, stop).await
+}
+
+/// Creates `new`, claims it at once, runs it in this process and reads back its outcome.
+async fn run_now(
+    db: &DatabaseConnection,
+    provider: &entity::provider::Model,
+    new: NewJob,
+    settings: CollectSettings,
+    stop: &CancellationToken,
+) -> Result<OutcomeReport, IngestorError> {
+    let now = new.run_at;
+    let job = match query::job::enqueue(db, new).await? {
         Enqueued::Created(job) => job,
-        Enqueued::Conflict => return Err(busy(db, &provider).await),
+        Enqueued::Conflict => return Err(busy(db, provider).await),
     };
     let runner = JobRunner::new(
         db.clone(),

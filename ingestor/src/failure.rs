@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     ErrorKind,
+    feed_snapshot::Compressed,
     query::job_outcome::{Finished, Phases},
 };
 
@@ -23,6 +24,8 @@ pub struct Failure {
     pub bytes: u64,
     /// Where the job's time went before the failure.
     pub phases: Phases,
+    /// The body the parser read before it failed, compressed, to keep with the job.
+    pub snapshot: Option<Box<Compressed>>,
 }
 
 impl Failure {
@@ -35,6 +38,15 @@ impl Failure {
             retry_after: None,
             bytes: 0,
             phases: Phases::default(),
+            snapshot: None,
+        }
+    }
+
+    /// The same failure, with the body the parser read.
+    pub fn with_snapshot(self, snapshot: Option<Compressed>) -> Self {
+        Self {
+            snapshot: snapshot.map(Box::new),
+            ..self
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
-    ErrorKind, JobId, job, job_outcome, provider,
+    ErrorKind, JobId, JobTrigger, job, job_outcome, provider,
     query::{self, job::NewJob},
     time,
 };
@@ -151,7 +151,10 @@ impl JobRunner {
             return self.fail(job, None, error).await;
         };
         let run = tokio::select! {
-            collected = collector::collect(&self.fetcher, &provider, &self.settings.collect.records) => Run::Collected(Box::new(collected)),
+            collected = self.collect(&job, &provider) => match collected {
+                Ok(collected) => Run::Collected(Box::new(collected)),
+                Err(err) => return Err(err),
+            },
             () = self.keep_lease(&job) => Run::LeaseLost,
             () = stop.cancelled() => Run::Stopped,
         };
@@ -175,6 +178,34 @@ impl JobRunner {
         }
     }
 
+    /// Fetches and reads the provider's feed; or, for a replay, reads the body the replayed
+    /// job kept, without contacting the provider.
+    async fn collect(
+        &self,
+        job: &job::Model,
+        provider: &provider::Model,
+    ) -> Result<Result<collector::Collected, Failure>, DbErr> {
+        if job.trigger != JobTrigger::Replay {
+            return Ok(collector::collect(&self.fetcher, provider, &self.settings.collect).await);
+        }
+        let Some(replayed) = job.replay_of else {
+            return Ok(Err(Failure::new(
+                ErrorKind::Config,
+                "a replay job names no job to replay",
+            )));
+        };
+        let Some(stored) = query::feed_snapshot::find(&self.db, replayed).await? else {
+            return Ok(Err(Failure::new(
+                ErrorKind::Config,
+                format!(
+                    "the feed body of job {replayed} is not kept (none was read, or retention dropped it)"
+                ),
+            )));
+        };
+        tracing::info!(replay_of = %replayed, bytes = stored.raw_bytes, "replaying a stored feed body");
+        Ok(collector::replay(provider, &stored, &self.settings.collect.records).await)
+    }
+
     /// Stores what a collection brought and ends `job` as completed, or as failed when the
     /// store fails.
     async fn complete(
@@ -193,12 +224,14 @@ impl JobRunner {
                 // The outcome is shown to operators through the API: the database's own words
                 // stay in this process's log.
                 tracing::error!(error = %err, "storing the feed failed");
-                let error = Failure::new(
+                let mut error = Failure::new(
                     ErrorKind::Database,
                     "storing the feed failed (database error; see the ingestor log)",
                 )
-                .answered(collected.http_status, collected.bytes)
-                .timed(collected.phases);
+                .timed(collected.phases)
+                .with_snapshot(collected.snapshot);
+                error.http_status = collected.http_status;
+                error.bytes = collected.bytes;
                 self.fail(job, Some(provider), error).await
             }
         }
@@ -231,7 +264,9 @@ impl JobRunner {
         let retry = provider
             .filter(|_| self.settings.retries)
             .and_then(|p| retry_for(&job, p, &error, now));
-        let (committed, retry) = store::fail(&self.db, &job, error.finished(now), retry).await?;
+        let snapshot = error.snapshot.as_deref();
+        let (committed, retry) =
+            store::fail(&self.db, &job, error.finished(now), snapshot, retry).await?;
         Ok(JobReport {
             job,
             committed,
@@ -272,11 +307,14 @@ pub struct OutcomeReport {
     /// The provider's name.
     pub provider: String,
     /// What created the job.
-    pub trigger: entity::JobTrigger,
+    pub trigger: JobTrigger,
     /// The attempt number.
     pub attempt: i32,
     /// The retry job created, if any.
     pub retry_job_id: Option<JobId>,
+    /// The job whose kept feed body a replay read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<JobId>,
 }
 
 impl OutcomeReport {
@@ -293,6 +331,7 @@ impl OutcomeReport {
             trigger: job.trigger,
             attempt: job.attempt,
             retry_job_id: retry.map(|r| r.id),
+            replay_of: job.replay_of,
         }
     }
 

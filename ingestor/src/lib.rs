@@ -41,6 +41,11 @@ pub enum IngestorError {
     /// No provider has that name.
     #[error("no provider is called `{0}` (see `ingestor provider list`)")]
     UnknownProvider(String),
+    /// There is no such job, or its feed body is not kept.
+    #[error(
+        "job {0} has no feed body kept to replay (no such job, it read no changed feed, or retention dropped its body)"
+    )]
+    NothingToReplay(i64),
     /// The provider already has a job waiting or running.
     #[error(
         "provider `{provider}` already has a {state} job (id {job_id}); try again when it ends"

@@ -179,3 +179,58 @@ pub async fn run_retention(
     })
     .await;
 }
+
+/// How long, and how much of, the feed bodies jobs parsed are kept (for replays and
+/// downloads): the older ones go first, then the oldest past the size cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotRetention {
+    /// Bodies older than this are dropped.
+    pub keep: TimeDelta,
+    /// The most all bodies kept may weigh, compressed.
+    pub max_total_bytes: u64,
+    /// How often the bodies are pruned.
+    pub every: Duration,
+}
+
+impl Default for SnapshotRetention {
+    fn default() -> Self {
+        Self {
+            keep: TimeDelta::days(7),
+            max_total_bytes: 1024 * 1024 * 1024,
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Drops the feed bodies past `retention`'s age, then the oldest past its size cap.
+pub async fn prune_snapshots(
+    db: &DatabaseConnection,
+    retention: SnapshotRetention,
+    now: DateTime<Utc>,
+) -> Result<query::feed_snapshot::Pruned, DbErr> {
+    let pruned =
+        query::feed_snapshot::prune(db, now - retention.keep, retention.max_total_bytes).await?;
+    if pruned != query::feed_snapshot::Pruned::default() {
+        tracing::info!(
+            snapshots.expired = pruned.expired,
+            snapshots.over_cap = pruned.over_cap,
+            max_total_bytes = retention.max_total_bytes,
+            "feed snapshots pruned"
+        );
+    }
+    Ok(pruned)
+}
+
+/// Prunes the feed bodies every `retention.every` until `stop` fires.
+pub async fn run_snapshot_retention(
+    db: DatabaseConnection,
+    retention: SnapshotRetention,
+    stop: CancellationToken,
+) {
+    crate::worker::repeat(retention.every, stop, "snapshot retention", || async {
+        prune_snapshots(&db, retention, time::now())
+            .await
+            .map(|_| None)
+    })
+    .await;
+}

@@ -95,6 +95,7 @@ mod tests {
             scheduled_for: now(),
             attempt,
             retry_of: None,
+            replay_of: None,
             run_at: now(),
             started_at: Some(now()),
             finished_at: Some(now()),

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
-    EventId, JobState, job, provider,
+    EventId, JobState,
+    feed_snapshot::Compressed,
+    job, provider,
     query::{
         self,
         event::{EventWrite, Staged, StoredState},
@@ -104,7 +106,7 @@ async fn commit(
     }
     let mut finished = Finished {
         finished_at: now,
-        http_status: Some(collected.http_status),
+        http_status: collected.http_status,
         bytes: Some(collected.bytes),
         phases: collected.phases,
         ..Finished::default()
@@ -159,17 +161,22 @@ async fn commit(
         return Ok(Committed::LeaseLost);
     }
     query::job_outcome::record_finished(&txn, job, &finished).await?;
+    if let Some(body) = &collected.snapshot {
+        query::feed_snapshot::insert(&txn, job.id, provider.id, finished.finished_at, body).await?;
+    }
     txn.commit().await?;
     Ok(Committed::Done(Box::new(finished)))
 }
 
-/// Ends `job` as failed with `finished` (whose `error` is set), and creates `retry` in the same
+/// Ends `job` as failed with `finished` (whose `error` is set), keeps `snapshot` (the body the
+/// parser read before it failed), and creates `retry` in the same
 /// transaction when there is one, so a failure is never left without its retry; unless the
 /// provider now backs off or is paused: then its retries stop.
 pub async fn fail(
     db: &DatabaseConnection,
     job: &job::Model,
     finished: Finished,
+    snapshot: Option<&Compressed>,
     retry: Option<NewJob>,
 ) -> Result<(Committed, Option<job::Model>), DbErr> {
     let txn = query::begin_write(db).await?;
@@ -178,6 +185,10 @@ pub async fn fail(
         return Ok((Committed::LeaseLost, None));
     }
     let standing = query::job_outcome::record_finished(&txn, job, &finished).await?;
+    if let Some(body) = snapshot {
+        query::feed_snapshot::insert(&txn, job.id, job.provider_id, finished.finished_at, body)
+            .await?;
+    }
     let retried = match retry.filter(|_| !standing.holds_retries()) {
         Some(new) => query::job::enqueue_in(&txn, new).await?,
         None => None,

@@ -47,6 +47,8 @@ pub struct WorkerSettings {
     pub retention: TimeDelta,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// How long and how much of the feed bodies kept.
+    pub snapshots: maintenance::SnapshotRetention,
 }
 
 impl Default for WorkerSettings {
@@ -62,6 +64,7 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(30),
             retention: TimeDelta::days(30),
             retention_interval: Duration::from_secs(3600),
+            snapshots: maintenance::SnapshotRetention::default(),
         }
     }
 }
@@ -114,6 +117,11 @@ pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: Can
         db.clone(),
         settings.retention,
         settings.retention_interval,
+        shutdown.child_token(),
+    ));
+    tasks.spawn(maintenance::run_snapshot_retention(
+        db.clone(),
+        settings.snapshots,
         shutdown.child_token(),
     ));
     process(db.clone(), &settings, created, shutdown).await;

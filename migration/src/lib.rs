@@ -36,6 +36,7 @@ mod m20261202_000016_error_group;
 mod m20261202_000017_worker;
 mod m20261202_000018_provider_freshness;
 mod m20261202_000019_provider_backoff;
+mod m20261202_000020_feed_snapshot;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000017_worker::Migration),
             Box::new(m20261202_000018_provider_freshness::Migration),
             Box::new(m20261202_000019_provider_backoff::Migration),
+            Box::new(m20261202_000020_feed_snapshot::Migration),
         ]
     }
 }

@@ -446,10 +446,13 @@ async function main() {
       attempts: [...document.querySelectorAll("#job-detail-attempts li")]
         .map((li) => ({ current: li.getAttribute("aria-current"), text: li.textContent })),
       listsShown: !document.querySelector("#jobs-section").hidden,
+      feedBody: document.querySelector("[data-testid=detail-feed-body]")?.textContent ?? null,
     }));
     assert(d.title.startsWith(`Job ${number} (`), describe(d));
     assert(d.kind === "CONNECT" && /cannot reach the provider/.test(d.message), describe(d));
-    for (const f of ["State", "Worker", "HTTP status", "Bytes received", "Retry-After", "Duration", "Phases", "Events", "Error"]) {
+    // A failed fetch read no body: nothing kept, nothing to download or replay.
+    assert(/^not kept/.test(d.feedBody ?? ""), `feed body: ${describe(d)}`);
+    for (const f of ["State", "Worker", "HTTP status", "Bytes received", "Retry-After", "Duration", "Phases", "Events", "Feed body", "Error"]) {
       assert(d.fields.includes(f), `field ${f}: ${describe(d)}`);
     }
     assert(d.attempts.some((a) => a.current === "true" && a.text.startsWith(number)), describe(d));

@@ -183,7 +183,7 @@ pub async fn record_finished(
         job.provider_id,
         &super::provider_health::JobEnd {
             job: job.id,
-            collection: job.scheduled_for,
+            collection: (job.trigger != crate::JobTrigger::Replay).then_some(job.scheduled_for),
             state: status,
             duration_ms: Some(duration_ms),
             finished_at: finished.finished_at,

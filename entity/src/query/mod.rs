@@ -6,6 +6,7 @@ pub mod catalog_version;
 pub mod chart;
 pub mod error_group;
 pub mod event;
+pub mod feed_snapshot;
 pub mod job;
 pub mod job_count;
 pub mod job_outcome;

@@ -60,8 +60,10 @@ fn prepend(recent: &str, finished: Finished) -> String {
 pub struct JobEnd<'a> {
     /// The job.
     pub job: JobId,
-    /// The collection it belongs to: its `scheduled_for`, which its retries share.
-    pub collection: DateTime<Utc>,
+    /// The collection it belongs to: its `scheduled_for`, which its retries share; none for
+    /// a replay (which asked the provider nothing, so neither counts towards its backoff nor
+    /// ends it).
+    pub collection: Option<DateTime<Utc>>,
     /// `Completed` or `Failed`.
     pub state: JobState,
     /// How long it took, in milliseconds.
@@ -154,11 +156,12 @@ pub async fn record(
         backing_off_until: current.backing_off_until,
         paused: current.paused_at.is_some(),
     };
-    if completed {
+    if completed && let Some(FeedSeen { empty }) = end.feed {
+        update.last_feed_empty = Set(empty);
+    }
+    // A replay read a stored body: it says nothing of the provider now.
+    if completed && end.collection.is_some() {
         update.last_success_at = Set(Some(finished_at));
-        if let Some(FeedSeen { empty }) = end.feed {
-            update.last_feed_empty = Set(empty);
-        }
         update.failed_collections = Set(0);
         update.last_failed_collection = Set(None);
         update.backing_off_until = Set(None);
@@ -171,8 +174,10 @@ pub async fn record(
         update.last_error_at = Set(Some(finished_at));
         update.last_error_kind = Set(Some(kind));
         update.last_error_message = Set(Some(message.to_owned()));
-        let collection = crate::time::truncate(end.collection);
-        if kind.blames_provider() && current.last_failed_collection != Some(collection) {
+        if let Some(collection) = end.collection.map(crate::time::truncate)
+            && kind.blames_provider()
+            && current.last_failed_collection != Some(collection)
+        {
             standing.failed_collections = current.failed_collections.saturating_add(1);
             update.failed_collections = Set(standing.failed_collections);
             update.last_failed_collection = Set(Some(collection));

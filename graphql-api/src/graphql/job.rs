@@ -67,6 +67,9 @@ pub enum JobTrigger {
     Manual,
     /// The retry of a failed job.
     Retry,
+    /// An earlier job's stored feed body parsed again (`replayJob`), without contacting the
+    /// provider; `replayOf` names that job.
+    Replay,
 }
 
 impl From<entity::JobTrigger> for JobTrigger {
@@ -75,6 +78,7 @@ impl From<entity::JobTrigger> for JobTrigger {
             entity::JobTrigger::Schedule => Self::Schedule,
             entity::JobTrigger::Manual => Self::Manual,
             entity::JobTrigger::Retry => Self::Retry,
+            entity::JobTrigger::Replay => Self::Replay,
         }
     }
 }
@@ -85,6 +89,7 @@ impl From<JobTrigger> for entity::JobTrigger {
             JobTrigger::Schedule => Self::Schedule,
             JobTrigger::Manual => Self::Manual,
             JobTrigger::Retry => Self::Retry,
+            JobTrigger::Replay => Self::Replay,
         }
     }
 }
@@ -224,6 +229,25 @@ impl Job {
     /// The failed job it retries (its global id).
     async fn retry_of(&self) -> Option<ID> {
         self.0.retry_of.map(|id| GlobalId::Job(id).to_id())
+    }
+
+    /// The job whose kept feed body this replay parses again (its global id; replays only).
+    async fn replay_of(&self) -> Option<ID> {
+        self.0.replay_of.map(|id| GlobalId::Job(id).to_id())
+    }
+
+    /// The feed body it parsed, as kept (compressed) for replays and downloads; null when it
+    /// read no changed feed (a 304, the same body, a failed fetch, a replay) or retention
+    /// dropped it. One read by key, without the body.
+    async fn feed_body(&self, ctx: &Context<'_>) -> Result<Option<FeedBody>, ApiError> {
+        let db = super::db(ctx).await?;
+        let kept = query::feed_snapshot::info_many(&*db, [self.0.id]).await?;
+        Ok(kept.first().map(|info| FeedBody {
+            raw_bytes: info.raw_bytes,
+            stored_bytes: info.stored_bytes,
+            kept_at: info.created_at.into(),
+            download_path: format!("/jobs/{}/body", self.0.id.0),
+        }))
     }
 
     /// Every attempt of the same collection, first to last, this one included: the first
@@ -455,4 +479,17 @@ impl JobCounts {
             as_of: Instant(as_of),
         }
     }
+}
+
+/// A feed body a job kept: what the provider sent, byte for byte.
+#[derive(Debug, Clone, SimpleObject)]
+pub(crate) struct FeedBody {
+    /// Its size, as the parser read it.
+    pub raw_bytes: i64,
+    /// Its size as kept (zstd).
+    pub stored_bytes: i64,
+    /// When it was kept.
+    pub kept_at: Instant,
+    /// Where to download it (`GET`, with a viewer token): the body as the provider sent it.
+    pub download_path: String,
 }

@@ -121,6 +121,38 @@ impl MutationRoot {
         audited(ctx, "retryJob", &job_target(&id), result, created).await
     }
 
+    /// Parses, validates and stores again the feed body job `id` kept, as a new job (trigger
+    /// `REPLAY`, `replayOf` naming `id`) that a worker runs without contacting the provider:
+    /// after a parser fix, say. `NOT_FOUND` when the job kept no body (it read no changed
+    /// feed, or retention dropped it); `CONFLICT` when the provider has a job waiting or
+    /// running.
+    #[graphql(guard = "AdminGuard")]
+    async fn replay_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
+        let result = async {
+            let db = db(ctx).await?;
+            let replayed = job_id(&id)?;
+            let kept = query::feed_snapshot::info_many(&*db, [replayed]).await?;
+            let job = match kept.first() {
+                Some(_) => query::job::find(&*db, replayed).await?,
+                None => None,
+            };
+            let Some(job) = job else {
+                return Err(ApiError::NotFound(format!(
+                    "job {} kept no feed body to replay",
+                    id.as_str()
+                )));
+            };
+            match query::job::enqueue(&db, NewJob::replay(&job, time::now())).await? {
+                Enqueued::Created(job) => Ok(Job(job)),
+                Enqueued::Conflict => Err(ApiError::Conflict(
+                    "the provider already has a pending or running job".to_owned(),
+                )),
+            }
+        }
+        .await;
+        audited(ctx, "replayJob", &job_target(&id), result, created).await
+    }
+
     /// Retries, in one action, the failed jobs `filter` matches (its `state` is ignored):
     /// an error group's (`errorGroup`), an error kind's, a provider's, a time range's. Each
     /// provider gets one retry at most, of its newest failed job matched: its jobs all

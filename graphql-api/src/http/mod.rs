@@ -4,6 +4,7 @@
 //! until its cancellation token fires; then it stops accepting connections, gives in-flight
 //! requests the configured grace period, and stops its background tasks.
 
+pub mod feed_body;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(ui::monitor))
         // A job's detail: the same page, which reads the id from its address.
         .route("/jobs/{id}", get(ui::monitor))
+        .route("/jobs/{id}/body", get(feed_body::download))
         .route(
             "/graphql",
             get(graphql::graphql_get).post(graphql::graphql_post),

@@ -12,6 +12,7 @@ mod app;
 mod backoff;
 mod charts;
 mod error_groups;
+mod feed_bodies;
 mod freshness;
 mod graphql;
 mod health;

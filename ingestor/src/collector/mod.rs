@@ -9,8 +9,8 @@ pub mod pipe;
 use std::time::{Duration, Instant};
 
 use entity::{
-    ErrorKind, ProviderKind, destination::DestinationPolicy, provider, query::job_outcome::Phases,
-    settings::FetchLimits,
+    ErrorKind, ProviderKind, destination::DestinationPolicy, feed_snapshot::Compressed, provider,
+    query::job_outcome::Phases, settings::FetchLimits,
 };
 
 pub use fetch::Fetcher;
@@ -19,13 +19,25 @@ use crate::failure::Failure;
 pub use fever_xml::RecordLimits;
 
 /// How collections run beyond each provider's own settings: where feeds may be fetched from,
-/// and what one record may carry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// what one record may carry, and whether the bodies parsed are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectSettings {
     /// Which provider addresses may be fetched (public only by default).
     pub destinations: DestinationPolicy,
     /// Bounds on one record's content.
     pub records: RecordLimits,
+    /// Keep each body the parser read, compressed, with its job (for replays and downloads).
+    pub keep_bodies: bool,
+}
+
+impl Default for CollectSettings {
+    fn default() -> Self {
+        Self {
+            destinations: DestinationPolicy::default(),
+            records: RecordLimits::default(),
+            keep_bodies: true,
+        }
+    }
 }
 
 impl CollectSettings {
@@ -42,8 +54,8 @@ impl CollectSettings {
 /// What a collection brought back.
 #[derive(Debug)]
 pub struct Collected {
-    /// The provider's HTTP status.
-    pub http_status: u16,
+    /// The provider's HTTP status (none for a replay: nobody was asked).
+    pub http_status: Option<u16>,
     /// Bytes of feed received (decompressed).
     pub bytes: u64,
     /// What to send next time for a conditional GET, and the body's hash.
@@ -52,6 +64,8 @@ pub struct Collected {
     pub feed: Feed,
     /// How long the fetch and the parse took (the store's time is not known yet).
     pub phases: Phases,
+    /// The body the parser read, compressed, to keep with the job (a changed feed only).
+    pub snapshot: Option<Compressed>,
 }
 
 /// What identifies the feed just fetched, kept for the next fetch.
@@ -86,8 +100,9 @@ pub enum Feed {
 pub async fn collect(
     fetcher: &Fetcher,
     provider: &provider::Model,
-    records: &RecordLimits,
+    settings: &CollectSettings,
 ) -> Result<Collected, Failure> {
+    let records = &settings.records;
     let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| {
         Failure::new(
             ErrorKind::Config,
@@ -113,7 +128,7 @@ pub async fn collect(
     let mut body = match opened.map_err(|e| e.timed(fetched(fetching)))? {
         fetch::Opened::NotModified { status } => {
             return Ok(Collected {
-                http_status: status,
+                http_status: Some(status),
                 bytes: 0,
                 validators: Validators {
                     etag: provider.etag.clone(),
@@ -122,6 +137,7 @@ pub async fn collect(
                 },
                 feed: Feed::NotModified,
                 phases: fetched(fetching),
+                snapshot: None,
             });
         }
         fetch::Opened::Body(body) => body,
@@ -136,12 +152,14 @@ pub async fn collect(
     let (mut writer, reader) = pipe::channel();
     let waits = reader.wait_clock();
     // Parsing a large feed takes a while of pure CPU: keep it off the async workers.
+    let keep = settings.keep_bodies;
     let parser = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
+        let mut kept = pipe::Kept::new(reader, keep);
         let read = match kind {
-            ProviderKind::FeverXml => fever_xml::read_stream(reader, size, zone, &records),
+            ProviderKind::FeverXml => fever_xml::read_stream(&mut kept, size, zone, &records),
         };
-        (read, started.elapsed())
+        (read, started.elapsed(), kept.finish())
     });
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let deadline = body.deadline();
@@ -166,38 +184,45 @@ pub async fn collect(
     let bytes = body.body_bytes();
     // A failed fetch fails the collection, whatever the parser made of the part it saw.
     let complete = pumped.map_err(|e| e.timed(fetched(fetching)))?;
-    let (read, parse_time) = match parser.await {
-        Ok((read, took)) => (
+    let (read, parse_time, snapshot) = match parser.await {
+        Ok((read, took, snapshot)) => (
             read.map_err(|e| e.to_string()),
             Some(took.saturating_sub(waits.waited())),
+            snapshot,
         ),
-        Err(e) => (Err(format!("the parser stopped: {e}")), None),
+        Err(e) => (Err(format!("the parser stopped: {e}")), None, None),
     };
     let phases = Phases {
         fetch: Some(fetching),
         parse: parse_time,
         store: None,
     };
-    let parse_failed = |message: String| {
+    let parse_failed = |message: String, snapshot: Option<Compressed>| {
         Failure::new(ErrorKind::Parse, message)
             .answered(status, bytes)
             .timed(phases)
+            .with_snapshot(snapshot)
     };
-    let read = read.map_err(parse_failed)?;
+    let read = match read {
+        Ok(read) => read,
+        // The body that failed is kept too: a replay after a parser fix reads it.
+        Err(message) => return Err(parse_failed(message, snapshot)),
+    };
     if !complete {
         // Unreachable in practice: a parser that succeeded read its input to the end.
         return Err(parse_failed(
             "the parser stopped before the end of the feed".to_owned(),
+            None,
         ));
     }
     let body_hash = hash_text(hasher.digest128());
-    let feed = if provider.body_hash.as_deref() == Some(body_hash.as_str()) {
-        Feed::SameBody
+    let (feed, snapshot) = if provider.body_hash.as_deref() == Some(body_hash.as_str()) {
+        (Feed::SameBody, None)
     } else {
-        Feed::Read(read)
+        (Feed::Read(read), snapshot)
     };
     Ok(Collected {
-        http_status: status,
+        http_status: Some(status),
         bytes,
         validators: Validators {
             etag: body.etag().map(str::to_owned),
@@ -206,6 +231,65 @@ pub async fn collect(
         },
         feed,
         phases,
+        snapshot,
+    })
+}
+
+/// Reads `provider`'s feed from `stored`, a body an earlier job kept, as that job's parse and
+/// validation would, without contacting the provider: a replay. Nothing is kept again, and
+/// the provider's validators are left as they are.
+pub async fn replay(
+    provider: &provider::Model,
+    stored: &entity::feed_snapshot::Model,
+    records: &RecordLimits,
+) -> Result<Collected, Failure> {
+    let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| {
+        Failure::new(
+            ErrorKind::Config,
+            format!("unknown time zone `{}`", provider.time_zone),
+        )
+    })?;
+    let kind = provider.kind;
+    let records = *records;
+    let frame = stored.body.clone();
+    let size = u64::try_from(stored.raw_bytes).unwrap_or(0);
+    let parsed = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let decoder = entity::feed_snapshot::decoder(&frame)
+            .map_err(|e| format!("the stored body cannot be read: {e}"))?;
+        let input = std::io::BufReader::with_capacity(pipe::CHUNK_BYTES, decoder);
+        let read = match kind {
+            ProviderKind::FeverXml => fever_xml::read_stream(input, size, zone, &records),
+        };
+        Ok::<_, String>((read.map_err(|e| e.to_string()), started.elapsed()))
+    })
+    .await
+    .map_err(|e| format!("the parser stopped: {e}"))
+    .and_then(|r| r);
+    let (read, took) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => return Err(Failure::new(ErrorKind::Parse, message)),
+    };
+    let phases = Phases {
+        parse: Some(took),
+        ..Phases::default()
+    };
+    let read = read.map_err(|message| {
+        let mut failure = Failure::new(ErrorKind::Parse, message).timed(phases);
+        failure.bytes = size;
+        failure
+    })?;
+    Ok(Collected {
+        http_status: None,
+        bytes: size,
+        validators: Validators {
+            etag: provider.etag.clone(),
+            last_modified: provider.last_modified.clone(),
+            body_hash: provider.body_hash.clone(),
+        },
+        feed: Feed::Read(read),
+        phases,
+        snapshot: None,
     })
 }
 

@@ -215,6 +215,66 @@ impl BufRead for ChunkReader {
     }
 }
 
+/// A reader that keeps, compressed, every byte the parser consumes through it: the body a
+/// job's snapshot stores. Compressing here, on the parser's blocking thread, keeps the work
+/// off the async workers; the compressed body is all it holds.
+pub struct Kept<R> {
+    inner: R,
+    compressor: Option<entity::feed_snapshot::Compressor>,
+}
+
+impl<R> Kept<R> {
+    /// Reads through `inner`, keeping what is read when `keep` (else a plain pass-through).
+    pub fn new(inner: R, keep: bool) -> Self {
+        Self {
+            inner,
+            compressor: keep.then(entity::feed_snapshot::Compressor::new).flatten(),
+        }
+    }
+
+    /// What was read, compressed; none when nothing was kept (or zstd failed).
+    pub fn finish(self) -> Option<entity::feed_snapshot::Compressed> {
+        self.compressor?.finish().ok()
+    }
+
+    fn keep(&mut self, piece: &[u8]) {
+        if let Some(compressor) = &mut self.compressor
+            && compressor.write(piece).is_err()
+        {
+            self.compressor = None;
+        }
+    }
+}
+
+impl<R: BufRead> Read for Kept<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.keep(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Kept<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        if amount > 0
+            && let Some(compressor) = &mut self.compressor
+        {
+            let kept = match self.inner.fill_buf() {
+                Ok(buffer) => compressor.write(&buffer[..amount.min(buffer.len())]),
+                Err(e) => Err(e),
+            };
+            if kept.is_err() {
+                self.compressor = None;
+            }
+        }
+        self.inner.consume(amount);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +336,45 @@ mod tests {
                 feed.len()
             );
         }
+    }
+
+    #[test]
+    fn what_the_parser_consumes_is_kept_whether_it_reads_or_fills_and_consumes() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 97) as u8 + b' ').collect();
+        // Read in odd sizes through `Read`...
+        let mut kept = Kept::new(&body[..], true);
+        let mut read = Vec::new();
+        let mut buf = [0u8; 1_000];
+        loop {
+            let n = kept.read(&mut buf[..777]).unwrap();
+            if n == 0 {
+                break;
+            }
+            read.extend_from_slice(&buf[..n]);
+        }
+        let compressed = kept.finish().unwrap();
+        assert_eq!(read, body);
+        let mut back = Vec::new();
+        entity::feed_snapshot::decoder(&compressed.body)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
+        // ...and through `fill_buf` and partial `consume`s.
+        let mut kept = Kept::new(std::io::BufReader::with_capacity(4_096, &body[..]), true);
+        loop {
+            let available = kept.fill_buf().unwrap().len();
+            if available == 0 {
+                break;
+            }
+            kept.consume(available.min(1_234));
+        }
+        let compressed = kept.finish().unwrap();
+        assert_eq!(compressed.raw_bytes, body.len() as u64);
+        // Not keeping: nothing.
+        let mut plain = Kept::new(&body[..], false);
+        std::io::copy(&mut plain, &mut std::io::sink()).unwrap();
+        assert!(plain.finish().is_none());
     }
 
     #[test]

@@ -5,12 +5,10 @@ use entity::{
     ErrorKind, JobState, ProviderId,
     query::{self, provider::ProviderChanges},
 };
-use ingestor::{collector::CollectSettings, jobs::OutcomeReport};
 use sea_orm::DatabaseConnection;
 use test_support::{Fault, ProviderSimulator, db_test, sample_feed};
 
-use crate::support::TestProvider;
-use tokio_util::sync::CancellationToken;
+use crate::support::{TestProvider, collect_acme};
 
 /// Creates (or repoints) the provider `acme` at `url`, with limits small enough for tests.
 async fn provider_at(db: &DatabaseConnection, url: &str, zone: &str) -> ProviderId {
@@ -20,17 +18,6 @@ async fn provider_at(db: &DatabaseConnection, url: &str, zone: &str) -> Provider
     }
     .save(db)
     .await
-}
-
-async fn collect(db: &DatabaseConnection) -> OutcomeReport {
-    ingestor::collect::collect_now(
-        db,
-        "acme",
-        CollectSettings::allowing_private(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
 }
 
 /// Every stored event and its zones, comparable across runs.
@@ -63,18 +50,18 @@ db_test!(async fn the_three_samples_in_order_give_the_promised_state(test_db) {
     .await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
 
-    let first = collect(db).await;
+    let first = collect_acme(db).await;
     assert_eq!(first.outcome.status, JobState::Completed, "{first:?}");
     assert_eq!((first.outcome.seen, first.outcome.inserted, first.outcome.updated, first.outcome.rejected), (3, 3, 0, 0));
 
-    let second = collect(db).await;
+    let second = collect_acme(db).await;
     assert_eq!(second.outcome.status, JobState::Completed, "{second:?}");
     // 291 and 1591 changed; 444 carries 2021-09-31 and is rejected alone.
     assert_eq!((second.outcome.seen, second.outcome.inserted, second.outcome.updated, second.outcome.unchanged, second.outcome.rejected), (3, 0, 2, 0, 1));
     assert_eq!(second.rejections()[0]["base_event_id"], "444");
     assert!(second.rejections()[0]["reason"].as_str().unwrap().contains("2021-09-31"));
 
-    let third = collect(db).await;
+    let third = collect_acme(db).await;
     assert_eq!(third.outcome.status, JobState::Completed, "{third:?}");
     assert_eq!((third.outcome.seen, third.outcome.updated, third.outcome.rejected), (3, 2, 1));
 
@@ -115,7 +102,7 @@ db_test!(async fn an_offline_event_is_stored_but_never_online(test_db) {
     .await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
     for _ in 0..3 {
-        assert_eq!(collect(db).await.outcome.status, JobState::Completed);
+        assert_eq!(collect_acme(db).await.outcome.status, JobState::Completed);
     }
     let tributo = event(db, acme, "444", "1642").await.expect("444 is stored");
     assert!(!tributo.ever_online);
@@ -137,8 +124,8 @@ db_test!(async fn ever_online_is_never_cleared(test_db) {
     let offline = online.replace("sell_mode=\"online\"", "sell_mode=\"offline\"");
     let sim = ProviderSimulator::start(vec![online.into(), offline.into()]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    collect(db).await;
-    let report = collect(db).await;
+    collect_acme(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.updated, 3, "the sell mode changed");
     for e in query::event::list_for_provider(db, acme).await.unwrap() {
         assert_eq!(e.sell_mode, "offline", "latest values win");
@@ -150,12 +137,12 @@ db_test!(async fn the_plan_dialect_stores_the_same_model(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     let acme = provider_at(db, &sim.url(), "Europe/Madrid").await;
-    collect(db).await;
+    collect_acme(db).await;
     let from_events = snapshot(db, acme).await;
 
     let plans = ProviderSimulator::start(vec![sample_feed("plan_format/response_1.xml")]).await;
     provider_at(db, &plans.url(), "Europe/Madrid").await;
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Completed);
     assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.unchanged), (4, 1, 3), "only 1643 is new");
     let from_plans: Vec<_> = snapshot(db, acme)
@@ -174,12 +161,12 @@ db_test!(async fn an_unchanged_feed_writes_no_event(test_db) {
     let db = &test_db.db;
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    collect(db).await;
+    collect_acme(db).await;
     let version = query::catalog_version::current(db).await.unwrap();
     let before = snapshot(db, acme).await;
 
     // The simulator answers 304 to the ETag we send back.
-    let again = collect(db).await;
+    let again = collect_acme(db).await;
     assert_eq!(again.outcome.status, JobState::Completed);
     assert!(again.outcome.feed_unchanged);
     assert_eq!(again.outcome.http_status, Some(304));
@@ -192,9 +179,9 @@ db_test!(async fn an_unchanged_feed_writes_no_event(test_db) {
     // Without validators, the body hash says the same.
     let changes = ProviderChanges { url: Some(sim.url().parse().unwrap()), ..Default::default() };
     query::provider::upsert(db, &"acme".parse().unwrap(), changes).await.unwrap();
-    let first_again = collect(db).await;
+    let first_again = collect_acme(db).await;
     assert_eq!(first_again.outcome.unchanged, 3, "a provider with a new URL reads the feed again");
-    let same_body = collect(db).await;
+    let same_body = collect_acme(db).await;
     assert!(same_body.outcome.feed_unchanged);
 
     assert_eq!(query::catalog_version::current(db).await.unwrap(), version, "no event changed");
@@ -206,7 +193,7 @@ db_test!(async fn a_resent_identical_body_is_parsed_then_recognised_and_writes_n
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_gzip(true);
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    assert_eq!(collect(db).await.outcome.inserted, 3);
+    assert_eq!(collect_acme(db).await.outcome.inserted, 3);
     let version = query::catalog_version::current(db).await.unwrap();
     let before = snapshot(db, acme).await;
     let stored = query::provider::find_by_id(db, acme).await.unwrap().unwrap();
@@ -221,7 +208,7 @@ db_test!(async fn a_resent_identical_body_is_parsed_then_recognised_and_writes_n
     query::provider::record_feed_validators(db, acme, None, None, hash)
         .await
         .unwrap();
-    let again = collect(db).await;
+    let again = collect_acme(db).await;
     assert_eq!(again.outcome.status, JobState::Completed, "{again:?}");
     assert_eq!(again.outcome.http_status, Some(200));
     assert!(again.outcome.feed_unchanged);
@@ -235,7 +222,7 @@ db_test!(async fn gzip_feeds_are_decoded(test_db) {
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml")]).await;
     sim.set_gzip(true);
     provider_at(db, &sim.url(), "UTC").await;
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
     assert_eq!(report.outcome.inserted, 3);
     assert_eq!(report.outcome.bytes, Some(sample_feed("response_1.xml").len() as i64));
@@ -258,12 +245,12 @@ async fn fault_fails_and_keeps_events(
     ])
     .await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    collect(db).await;
+    collect_acme(db).await;
     let before = snapshot(db, acme).await;
     let version = query::catalog_version::current(db).await.unwrap();
 
     sim.set_fault(fault.clone());
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(
         report.outcome.status,
         JobState::Failed,
@@ -300,7 +287,7 @@ async fn fault_fails_and_keeps_events(
 
     // Once the provider behaves again, the next feed is stored.
     sim.set_fault(Fault::None);
-    let recovered = collect(db).await;
+    let recovered = collect_acme(db).await;
     assert_eq!(
         recovered.outcome.status,
         JobState::Completed,
@@ -352,7 +339,7 @@ db_test!(async fn too_many_requests_keeps_retry_after(test_db) {
     provider_at(db, &sim.url(), "UTC").await;
     sim.set_fault(Fault::TooManyRequests { retry_after_secs: 120 });
     let before = chrono::Utc::now();
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Failed);
     assert_eq!(report.outcome.error_kind, Some(ErrorKind::HttpStatus));
     assert_eq!(report.outcome.http_status, Some(429));
@@ -375,7 +362,7 @@ db_test!(async fn an_unreachable_provider_is_a_connect_failure(test_db) {
     let db = &test_db.db;
     // Nothing listens on port 9 here.
     provider_at(db, "http://127.0.0.1:9/feed.xml", "UTC").await;
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Failed);
     assert_eq!(report.outcome.error_kind, Some(ErrorKind::Connect));
     assert_eq!(report.outcome.http_status, None);
@@ -386,9 +373,9 @@ db_test!(async fn a_well_formed_feed_without_events_completes_with_a_warning(tes
     let empty = axum::body::Bytes::from_static(b"<eventList version=\"1.0\"><output></output></eventList>");
     let sim = ProviderSimulator::start(vec![sample_feed("response_1.xml"), empty]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    let first = collect(db).await;
+    let first = collect_acme(db).await;
     assert!(!first.outcome.empty_feed, "{first:?}");
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
     assert!(report.outcome.empty_feed, "{report:?}");
     assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.rejected), (0, 0, 0));
@@ -408,7 +395,7 @@ db_test!(async fn a_record_dated_year_zero_is_rejected_alone_and_counted(test_db
     let broken = format!("{}0000-01-01T00:00:00{}", &text[..start], &text[start + 19..]);
     let sim = ProviderSimulator::start(vec![axum::body::Bytes::from(broken)]).await;
     let acme = provider_at(db, &sim.url(), "UTC").await;
-    let report = collect(db).await;
+    let report = collect_acme(db).await;
     assert_eq!(report.outcome.status, JobState::Completed, "{report:?}");
     assert_eq!((report.outcome.seen, report.outcome.inserted, report.outcome.rejected), (3, 2, 1));
     let reason = report.rejections()[0]["reason"].as_str().unwrap();

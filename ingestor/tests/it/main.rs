@@ -11,5 +11,6 @@ mod cli;
 mod collector;
 mod destinations;
 mod processes;
+mod snapshots;
 mod support;
 mod worker;

@@ -55,3 +55,15 @@ impl<'a> TestProvider<'a> {
             .id
     }
 }
+
+/// `ingestor collect acme` on `db`, loopback allowed: one collection through the job path.
+pub(crate) async fn collect_acme(db: &DatabaseConnection) -> ingestor::jobs::OutcomeReport {
+    ingestor::collect::collect_now(
+        db,
+        "acme",
+        ingestor::collector::CollectSettings::allowing_private(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}

@@ -22,7 +22,7 @@ use ingestor::{
 use sea_orm::DatabaseConnection;
 use test_support::{Fault, ProviderSimulator, TestDb, db_test, sample_feed};
 
-use crate::support::TestProvider;
+use crate::support::{TestProvider, collect_acme};
 use tokio_util::sync::CancellationToken;
 
 /// Settings that make a worker react within a fraction of a second.
@@ -512,18 +512,6 @@ db_test!(async fn a_slow_providers_time_is_the_fetchs(test_db) {
     assert_eq!((outcome.parse_ms, outcome.store_ms), (None, None));
 });
 
-/// `ingestor collect acme` on `db`, loopback allowed.
-async fn collect_acme(db: &DatabaseConnection) -> ingestor::jobs::OutcomeReport {
-    ingestor::collect::collect_now(
-        db,
-        "acme",
-        ingestor::collector::CollectSettings::allowing_private(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap()
-}
-
 /// Rows in `event_stage` (PostgreSQL; SQLite stages nothing).
 async fn staged_rows(db: &DatabaseConnection) -> i64 {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -554,7 +542,7 @@ db_test!(async fn staged_events_of_a_job_that_lost_its_lease_are_never_written_a
     let claimed = query::job::claim_by_id(db, job.id, &claim).await.unwrap().unwrap();
     let model = query::provider::find_by_id(db, acme).await.unwrap().unwrap();
     let settings = CollectSettings::allowing_private();
-    let collected = collector::collect(&Fetcher::new(settings.destinations), &model, &settings.records)
+    let collected = collector::collect(&Fetcher::new(settings.destinations), &model, &settings)
         .await
         .unwrap();
     let Feed::Read(feed) = &collected.feed else { panic!("a new body is read") };

@@ -45,6 +45,8 @@ pub struct NewJob {
     pub attempt: i32,
     /// The failed job it retries.
     pub retry_of: Option<JobId>,
+    /// The job whose stored feed body it parses again.
+    pub replay_of: Option<JobId>,
 }
 
 impl NewJob {
@@ -58,6 +60,7 @@ impl NewJob {
             run_at: tick,
             attempt: 1,
             retry_of: None,
+            replay_of: None,
         }
     }
 
@@ -71,19 +74,39 @@ impl NewJob {
             run_at: now,
             attempt: 1,
             retry_of: None,
+            replay_of: None,
         }
     }
 
-    /// The retry of `failed`, due at `run_at`.
+    /// The retry of `failed`, due at `run_at` (a replay's retry replays the same body).
     pub fn retry(failed: &Model, run_at: DateTime<Utc>) -> Self {
         Self {
             provider_id: failed.provider_id,
-            trigger: JobTrigger::Retry,
+            trigger: if failed.replay_of.is_some() {
+                JobTrigger::Replay
+            } else {
+                JobTrigger::Retry
+            },
             tick: None,
             scheduled_for: failed.scheduled_for,
             run_at,
             attempt: failed.attempt + 1,
             retry_of: Some(failed.id),
+            replay_of: failed.replay_of,
+        }
+    }
+
+    /// A job that parses the stored feed body of `job` again, due now.
+    pub fn replay(job: &Model, now: DateTime<Utc>) -> Self {
+        Self {
+            provider_id: job.provider_id,
+            trigger: JobTrigger::Replay,
+            tick: None,
+            scheduled_for: now,
+            run_at: now,
+            attempt: 1,
+            retry_of: None,
+            replay_of: Some(job.id),
         }
     }
 }
@@ -129,6 +152,7 @@ pub async fn enqueue_in(db: &impl ConnectionTrait, new: NewJob) -> Result<Option
         scheduled_for: Set(time::truncate(new.scheduled_for)),
         attempt: Set(new.attempt),
         retry_of: Set(new.retry_of),
+        replay_of: Set(new.replay_of),
         run_at: Set(time::truncate(new.run_at)),
         started_at: Set(None),
         finished_at: Set(None),

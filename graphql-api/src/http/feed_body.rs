@@ -1,0 +1,126 @@
+//! `GET /jobs/{id}/body`: the feed body a job kept, byte for byte as the provider sent it, for
+//! a viewer who wants to see exactly what came (the snapshot behind `replayJob`).
+//!
+//! The stored zstd frame is read whole (it is the compressed size), and decompressed as it is
+//! sent, a chunk at a time on a blocking thread: a large body never sits in memory inflated.
+
+use std::{io::Read as _, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use entity::{JobId, query};
+
+use super::rest::error_response;
+use crate::{access::Role, error::ApiError, state::AppState};
+
+/// Bytes per chunk sent.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Chunks decompressed ahead of the client.
+const CHUNKS_AHEAD: usize = 4;
+
+/// Sends job `id`'s kept feed body (viewer token required).
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(err) = state.access(&headers, true).require(Role::Viewer) {
+        let status = if matches!(err, ApiError::Forbidden) {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        return error_response(status, err.code(), &err.to_string());
+    }
+    let Some(job) = id.parse::<i64>().ok().filter(|n| *n > 0).map(JobId) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "a job id is a positive number",
+        );
+    };
+    let db = match state.database.available() {
+        Ok(db) => db,
+        Err(err) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                err.code(),
+                &err.to_string(),
+            );
+        }
+    };
+    let stored = match query::feed_snapshot::find(db, job).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!(
+                    "job {} kept no feed body (it read no changed feed, or retention dropped it)",
+                    job.0
+                ),
+            );
+        }
+        Err(err) => {
+            let err = ApiError::from(err);
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                err.code(),
+                &err.to_string(),
+            );
+        }
+    };
+    let (chunks, received) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
+    let frame = stored.body;
+    tokio::task::spawn_blocking(move || {
+        let mut decoder = match entity::feed_snapshot::decoder(&frame) {
+            Ok(decoder) => decoder,
+            Err(err) => {
+                let _ = chunks.blocking_send(Err(err));
+                return;
+            }
+        };
+        loop {
+            let mut chunk = vec![0; CHUNK_BYTES];
+            match decoder.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    // The client went away: stop decompressing.
+                    if chunks.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    let _ = chunks.blocking_send(Err(err));
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(received, |mut received| async move {
+        received.recv().await.map(|chunk| (chunk, received))
+    });
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(stored.raw_bytes));
+    if let Ok(disposition) =
+        HeaderValue::from_str(&format!("attachment; filename=\"job-{}.xml\"", job.0))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    response
+}
