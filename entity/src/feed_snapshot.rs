@@ -48,8 +48,9 @@ impl Related<super::job::Entity> for Entity {
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// zstd's level for snapshots: its default, fast enough to keep up with the parser.
-pub const LEVEL: i32 = 3;
+/// zstd's level for snapshots: its fastest standard level, which compresses generated feeds
+/// as well as its default (3) does, a fifth faster (docs/benchmarks.md, "Feed snapshots").
+pub const LEVEL: i32 = 1;
 
 /// A body compressed as it is read, in pieces.
 pub struct Compressor {

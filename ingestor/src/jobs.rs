@@ -150,6 +150,15 @@ impl JobRunner {
             let error = Failure::new(ErrorKind::Config, "the provider no longer exists");
             return self.fail(job, None, error).await;
         };
+        // Disabled (or paused) since the scheduler or a failure queued this job: an automatic
+        // job does not contact it. An operator's own request (manual, replay) still runs.
+        if !provider.enabled && matches!(job.trigger, JobTrigger::Schedule | JobTrigger::Retry) {
+            let error = Failure::new(
+                ErrorKind::Cancelled,
+                "the provider was disabled before this job ran; nothing was fetched",
+            );
+            return self.fail(job, Some(&provider), error).await;
+        }
         let run = tokio::select! {
             collected = self.collect(&job, &provider) => match collected {
                 Ok(collected) => Run::Collected(Box::new(collected)),

@@ -217,32 +217,48 @@ impl BufRead for ChunkReader {
 
 /// A reader that keeps, compressed, every byte the parser consumes through it: the body a
 /// job's snapshot stores. Compressing here, on the parser's blocking thread, keeps the work
-/// off the async workers; the compressed body is all it holds.
+/// off the async workers; what it holds is the compressed body and one [`CHUNK_BYTES`] buffer
+/// (the parser consumes a few bytes at a time; zstd is fed whole chunks).
 pub struct Kept<R> {
     inner: R,
     compressor: Option<entity::feed_snapshot::Compressor>,
+    pending: Vec<u8>,
 }
 
 impl<R> Kept<R> {
     /// Reads through `inner`, keeping what is read when `keep` (else a plain pass-through).
     pub fn new(inner: R, keep: bool) -> Self {
+        let compressor = keep.then(entity::feed_snapshot::Compressor::new).flatten();
         Self {
             inner,
-            compressor: keep.then(entity::feed_snapshot::Compressor::new).flatten(),
+            pending: Vec::with_capacity(if compressor.is_some() { CHUNK_BYTES } else { 0 }),
+            compressor,
         }
     }
 
     /// What was read, compressed; none when nothing was kept (or zstd failed).
-    pub fn finish(self) -> Option<entity::feed_snapshot::Compressed> {
+    pub fn finish(mut self) -> Option<entity::feed_snapshot::Compressed> {
+        self.flush();
         self.compressor?.finish().ok()
     }
 
     fn keep(&mut self, piece: &[u8]) {
+        if self.compressor.is_none() {
+            return;
+        }
+        self.pending.extend_from_slice(piece);
+        if self.pending.len() >= CHUNK_BYTES {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
         if let Some(compressor) = &mut self.compressor
-            && compressor.write(piece).is_err()
+            && compressor.write(&self.pending).is_err()
         {
             self.compressor = None;
         }
+        self.pending.clear();
     }
 }
 
@@ -260,15 +276,16 @@ impl<R: BufRead> BufRead for Kept<R> {
     }
 
     fn consume(&mut self, amount: usize) {
-        if amount > 0
-            && let Some(compressor) = &mut self.compressor
-        {
-            let kept = match self.inner.fill_buf() {
-                Ok(buffer) => compressor.write(&buffer[..amount.min(buffer.len())]),
-                Err(e) => Err(e),
-            };
-            if kept.is_err() {
-                self.compressor = None;
+        if amount > 0 && self.compressor.is_some() {
+            match self.inner.fill_buf() {
+                Ok(buffer) => {
+                    let end = amount.min(buffer.len());
+                    self.pending.extend_from_slice(&buffer[..end]);
+                }
+                Err(_) => self.compressor = None,
+            }
+            if self.pending.len() >= CHUNK_BYTES {
+                self.flush();
             }
         }
         self.inner.consume(amount);

@@ -105,7 +105,22 @@ async fn the_embedded_default_migrates_itself() {
 async fn bad_settings_get_one_line_and_a_failure_exit() {
     let test_db = TestDb::migrated(Backend::Sqlite).await;
     let url = test_db.url.expose();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["replay", "999"],
+            "job 999 has no feed body kept to replay",
+        ),
+        (
+            &[
+                "provider",
+                "add",
+                "p",
+                "--url",
+                "http://x/f.xml",
+                "--pause-after=-1",
+            ],
+            "pause_after must be between",
+        ),
         (
             &[
                 "provider",
@@ -314,6 +329,28 @@ async fn every_bound_is_shown_in_help_with_its_default_and_variable() {
             );
         }
     }
+    let help = stdout(&ingestor("sqlite::memory:", &["run", "--help"]).await);
+    for expected in [
+        "--snapshot-retention-days <SNAPSHOT_RETENTION_DAYS>",
+        "[env: FEED_SNAPSHOT_RETENTION_DAYS=]",
+        "[default: 7]",
+        "[env: FEED_SNAPSHOT_MAX_MIB=]",
+        "[default: 1024]",
+        "--no-feed-snapshots",
+    ] {
+        assert!(help.contains(expected), "run lacks {expected}:\n{help}");
+    }
     let help = stdout(&ingestor("sqlite::memory:", &["provider", "add", "--help"]).await);
     assert!(help.contains("--allow-private-providers"), "{help}");
+    for expected in [
+        "--backoff-after <BACKOFF_AFTER>",
+        "[default for a new provider: 3]",
+        "--pause-after <PAUSE_AFTER>",
+        "[default for a new provider: 30]",
+    ] {
+        assert!(
+            help.contains(expected),
+            "provider add lacks {expected}:\n{help}"
+        );
+    }
 }
