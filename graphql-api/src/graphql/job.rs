@@ -5,7 +5,7 @@ use entity::{job, job_outcome, query};
 
 use super::{
     ids::GlobalId,
-    loaders::{DbLoader, OutcomeOf},
+    loaders::{DbLoader, FeedBodyOf, OutcomeOf},
     provider::Provider,
     scalars::Instant,
 };
@@ -238,11 +238,11 @@ impl Job {
 
     /// The feed body it parsed, as kept (compressed) for replays and downloads; null when it
     /// read no changed feed (a 304, the same body, a failed fetch, a replay) or retention
-    /// dropped it. One read by key, without the body.
+    /// dropped it. Read by key for every job of the answer at once, without the bodies.
     async fn feed_body(&self, ctx: &Context<'_>) -> Result<Option<FeedBody>, ApiError> {
-        let db = super::db(ctx).await?;
-        let kept = query::feed_snapshot::info_many(&*db, [self.0.id]).await?;
-        Ok(kept.first().map(|info| FeedBody {
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        let kept = loader.load_one(FeedBodyOf(self.0.id)).await?;
+        Ok(kept.map(|info| FeedBody {
             raw_bytes: info.raw_bytes,
             stored_bytes: info.stored_bytes,
             kept_at: info.created_at.into(),

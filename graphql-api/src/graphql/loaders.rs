@@ -77,6 +77,10 @@ impl DbLoader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OutcomeOf(pub JobId);
 
+/// The feed body a job kept (its sizes, never the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FeedBodyOf(pub JobId);
+
 /// The zones of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ZonesOf(pub EventId);
@@ -130,6 +134,23 @@ impl Loader<OutcomeOf> for DbLoader {
         let _turn = self.turn().await?;
         let rows = query::job_outcome::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
         Ok(rows.into_iter().map(|o| (OutcomeOf(o.job_id), o)).collect())
+    }
+}
+
+impl Loader<FeedBodyOf> for DbLoader {
+    type Value = query::feed_snapshot::SnapshotInfo;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[FeedBodyOf],
+    ) -> Result<HashMap<FeedBodyOf, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
+        let rows = query::feed_snapshot::info_many(self.db()?, keys.iter().map(|k| k.0)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|i| (FeedBodyOf(i.job_id), i))
+            .collect())
     }
 }
 

@@ -54,6 +54,32 @@ async fn a_kept_body_can_be_read_downloaded_and_replayed(backend: Backend) {
     );
     let answer = app.graphql(JOB, json!({ "id": bare_id })).await;
     assert_eq!(answer["data"]["job"]["feedBody"], Value::Null, "{answer}");
+    // In a list, every job's at once.
+    let listed = app
+        .graphql(
+            "{ jobs(first: 5) { nodes { databaseId feedBody { rawBytes } } } }",
+            json!({}),
+        )
+        .await;
+    let sizes: Vec<(String, Value)> = listed["data"]["jobs"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["databaseId"].as_str().unwrap().to_owned(),
+                j["feedBody"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![
+            (bare.0.to_string(), Value::Null),
+            (kept.0.to_string(), json!({ "rawBytes": feed.len() })),
+        ],
+        "{listed}"
+    );
 
     // The download: the body as sent, for a viewer only.
     let path = format!("/jobs/{}/body", kept.0);
