@@ -42,12 +42,9 @@ pub async fn replay_now(
     settings: CollectSettings,
     stop: &CancellationToken,
 ) -> Result<OutcomeReport, IngestorError> {
-    let id = entity::JobId(job_id);
-    let kept = query::feed_snapshot::info_many(db, [id]).await?;
-    let replayed = match (kept.first(), query::job::find(db, id).await?) {
-        (Some(_), Some(job)) => job,
-        _ => return Err(IngestorError::NothingToReplay(job_id)),
-    };
+    let replayed = query::feed_snapshot::replayable(db, entity::JobId(job_id))
+        .await?
+        .ok_or(IngestorError::NothingToReplay(job_id))?;
     let provider = query::provider::find_by_id(db, replayed.provider_id)
         .await?
         .ok_or(IngestorError::NothingToReplay(job_id))?;

@@ -212,7 +212,7 @@ impl JobRunner {
             )));
         };
         tracing::info!(replay_of = %replayed, bytes = stored.raw_bytes, "replaying a stored feed body");
-        Ok(collector::replay(provider, &stored, &self.settings.collect.records).await)
+        Ok(collector::replay(provider, stored, &self.settings.collect.records).await)
     }
 
     /// Stores what a collection brought and ends `job` as completed, or as failed when the

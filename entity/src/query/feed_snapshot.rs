@@ -40,6 +40,17 @@ pub async fn find(db: &impl ConnectionTrait, job: JobId) -> Result<Option<Model>
     Entity::find_by_id(job).one(db).await
 }
 
+/// Job `job`, if it still exists and its body is still kept: a job a replay can read.
+pub async fn replayable(
+    db: &impl ConnectionTrait,
+    job: JobId,
+) -> Result<Option<crate::job::Model>, DbErr> {
+    if info_many(db, [job]).await?.is_empty() {
+        return Ok(None);
+    }
+    super::job::find(db, job).await
+}
+
 /// What is known of a stored body without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
 pub struct SnapshotInfo {

@@ -80,8 +80,6 @@ pub struct JobEnd<'a> {
 /// must respect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Standing {
-    /// Consecutive failed collections.
-    pub failed_collections: i32,
     /// Until when its ticks are skipped; set while it backs off.
     pub backing_off_until: Option<DateTime<Utc>>,
     /// It was paused for failing too often (now, or before).
@@ -152,7 +150,6 @@ pub async fn record(
         ..Default::default()
     };
     let mut standing = Standing {
-        failed_collections: current.failed_collections,
         backing_off_until: current.backing_off_until,
         paused: current.paused_at.is_some(),
     };
@@ -166,7 +163,6 @@ pub async fn record(
         update.last_failed_collection = Set(None);
         update.backing_off_until = Set(None);
         update.skipped_ticks = Set(0);
-        standing.failed_collections = 0;
         standing.backing_off_until = None;
     }
     if let Some((kind, message)) = end.error {
@@ -178,19 +174,18 @@ pub async fn record(
             && kind.blames_provider()
             && current.last_failed_collection != Some(collection)
         {
-            standing.failed_collections = current.failed_collections.saturating_add(1);
-            update.failed_collections = Set(standing.failed_collections);
+            let failed = current.failed_collections.saturating_add(1);
+            update.failed_collections = Set(failed);
             update.last_failed_collection = Set(Some(collection));
             if let Some(row) = super::provider::find_by_id(db, provider).await? {
                 standing.backing_off_until =
-                    crate::settings::backoff_until(&row, standing.failed_collections, collection)
+                    crate::settings::backoff_until(&row, failed, collection)
                         .map(crate::time::truncate);
                 update.backing_off_until = Set(standing.backing_off_until);
-                let due = row.pause_after > 0 && standing.failed_collections >= row.pause_after;
+                let due = row.pause_after > 0 && failed >= row.pause_after;
                 if due && !standing.paused && super::provider::pause(db, provider).await? {
                     let reason = format!(
-                        "paused after {} consecutive failed collections; the last failed with {}: {message}",
-                        standing.failed_collections,
+                        "paused after {failed} consecutive failed collections; the last failed with {}: {message}",
                         kind.as_str(),
                     );
                     super::audit_log::record(
@@ -241,7 +236,7 @@ pub async fn resume(db: &impl ConnectionTrait, provider: ProviderId) -> Result<(
 pub async fn backoffs(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::HashMap<ProviderId, DateTime<Utc>>, DbErr> {
-    let rows: Vec<(ProviderId, Option<DateTime<Utc>>)> = Entity::find()
+    let rows: Vec<(ProviderId, DateTime<Utc>)> = Entity::find()
         .select_only()
         .column(Column::ProviderId)
         .column(Column::BackingOffUntil)
@@ -249,10 +244,7 @@ pub async fn backoffs(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(provider, until)| Some((provider, until?)))
-        .collect())
+    Ok(rows.into_iter().collect())
 }
 
 /// Counts `tick` as skipped by `provider`'s backoff, once however many schedulers skip it:

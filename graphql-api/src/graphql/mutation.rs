@@ -130,13 +130,7 @@ impl MutationRoot {
     async fn replay_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job, ApiError> {
         let result = async {
             let db = db(ctx).await?;
-            let replayed = job_id(&id)?;
-            let kept = query::feed_snapshot::info_many(&*db, [replayed]).await?;
-            let job = match kept.first() {
-                Some(_) => query::job::find(&*db, replayed).await?,
-                None => None,
-            };
-            let Some(job) = job else {
+            let Some(job) = query::feed_snapshot::replayable(&*db, job_id(&id)?).await? else {
                 return Err(ApiError::NotFound(format!(
                     "job {} kept no feed body to replay",
                     id.as_str()

@@ -14,8 +14,8 @@ use axum::{
 };
 use entity::{JobId, query};
 
-use super::rest::error_response;
-use crate::{access::Role, error::ApiError, state::AppState};
+use super::rest::{error_response, viewer_refusal};
+use crate::{error::ApiError, state::AppState};
 
 /// Bytes per chunk sent.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -29,13 +29,8 @@ pub async fn download(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(err) = state.access(&headers, true).require(Role::Viewer) {
-        let status = if matches!(err, ApiError::Forbidden) {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        return error_response(status, err.code(), &err.to_string());
+    if let Some(refused) = viewer_refusal(&state, &headers) {
+        return refused;
     }
     let Some(job) = id.parse::<i64>().ok().filter(|n| *n > 0).map(JobId) else {
         return error_response(

@@ -76,16 +76,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             // fires for a provider that never succeeded too.
             let health: std::collections::HashMap<_, _> =
                 successes.into_iter().map(|s| (s.provider_id, s)).collect();
-            let successes: std::collections::HashMap<_, _> = health
-                .iter()
-                .map(|(id, s)| (*id, s.last_success_at))
-                .collect();
+            let last_success = |provider| health.get(provider).and_then(|h| h.last_success_at);
             for provider in &providers {
-                let at = successes
-                    .get(&provider.id)
-                    .copied()
-                    .flatten()
-                    .map_or(0, |at| at.timestamp());
+                let at = last_success(&provider.id).map_or(0, |at| at.timestamp());
                 let _ = writeln!(
                     out,
                     "provider_last_success_timestamp_seconds{{provider=\"{}\"}} {at}",
@@ -95,8 +88,9 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             out.push_str("# HELP provider_overdue Whether each provider's last success is older than its expected freshness (1), or not (0; always for a disabled provider).\n# TYPE provider_overdue gauge\n");
             let now = chrono::Utc::now();
             for provider in &providers {
-                let last = successes.get(&provider.id).copied().flatten();
-                let overdue = entity::settings::overdue_since(provider, last, now).is_some();
+                let overdue =
+                    entity::settings::overdue_since(provider, last_success(&provider.id), now)
+                        .is_some();
                 let _ = writeln!(
                     out,
                     "provider_overdue{{provider=\"{}\"}} {}",

@@ -70,6 +70,18 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, axum::Json(body)).into_response()
 }
 
+/// Why a request without a viewer (or admin) token is turned away: 401 without a token, 403
+/// with one that is unknown or too low; none when it may go on.
+pub fn viewer_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let err = state.access(headers, true).require(Role::Viewer).err()?;
+    let status = if matches!(err, ApiError::Forbidden) {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    Some(error_response(status, err.code(), &err.to_string()))
+}
+
 /// Reads `starts_at` and `ends_at` from a query string; other parameters are ignored.
 pub fn parse_query(query: Option<&str>) -> Result<DateRange, SearchError> {
     let mut starts_at = None;
@@ -110,14 +122,9 @@ pub async fn search(
     RawQuery(query): RawQuery,
 ) -> Response {
     if state.config.search_requires_viewer
-        && let Err(err) = state.access(&headers, true).require(Role::Viewer)
+        && let Some(refused) = viewer_refusal(&state, &headers)
     {
-        let status = if matches!(err, ApiError::Forbidden) {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        return error_response(status, err.code(), &err.to_string());
+        return refused;
     }
     let range = match parse_query(query.as_deref()) {
         Ok(range) => range,

@@ -79,6 +79,27 @@ pub struct Validators {
     pub body_hash: Option<String>,
 }
 
+impl Validators {
+    /// What `provider` has stored: kept as they are when nothing new was read.
+    fn of(provider: &provider::Model) -> Self {
+        Self {
+            etag: provider.etag.clone(),
+            last_modified: provider.last_modified.clone(),
+            body_hash: provider.body_hash.clone(),
+        }
+    }
+}
+
+/// The time zone `provider`'s feed is read in.
+fn zone_of(provider: &provider::Model) -> Result<chrono_tz::Tz, Failure> {
+    provider.time_zone.parse().map_err(|_| {
+        Failure::new(
+            ErrorKind::Config,
+            format!("unknown time zone `{}`", provider.time_zone),
+        )
+    })
+}
+
 /// The feed's content.
 #[derive(Debug)]
 pub enum Feed {
@@ -103,12 +124,7 @@ pub async fn collect(
     settings: &CollectSettings,
 ) -> Result<Collected, Failure> {
     let records = &settings.records;
-    let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| {
-        Failure::new(
-            ErrorKind::Config,
-            format!("unknown time zone `{}`", provider.time_zone),
-        )
-    })?;
+    let zone = zone_of(provider)?;
     let limits = FetchLimits::of(provider);
     let request = fetch::FetchRequest {
         url: &provider.url,
@@ -130,11 +146,7 @@ pub async fn collect(
             return Ok(Collected {
                 http_status: Some(status),
                 bytes: 0,
-                validators: Validators {
-                    etag: provider.etag.clone(),
-                    last_modified: provider.last_modified.clone(),
-                    body_hash: provider.body_hash.clone(),
-                },
+                validators: Validators::of(provider),
                 feed: Feed::NotModified,
                 phases: fetched(fetching),
                 snapshot: None,
@@ -240,19 +252,14 @@ pub async fn collect(
 /// the provider's validators are left as they are.
 pub async fn replay(
     provider: &provider::Model,
-    stored: &entity::feed_snapshot::Model,
+    stored: entity::feed_snapshot::Model,
     records: &RecordLimits,
 ) -> Result<Collected, Failure> {
-    let zone: chrono_tz::Tz = provider.time_zone.parse().map_err(|_| {
-        Failure::new(
-            ErrorKind::Config,
-            format!("unknown time zone `{}`", provider.time_zone),
-        )
-    })?;
+    let zone = zone_of(provider)?;
     let kind = provider.kind;
     let records = *records;
-    let frame = stored.body.clone();
     let size = u64::try_from(stored.raw_bytes).unwrap_or(0);
+    let frame = stored.body;
     let parsed = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let decoder = entity::feed_snapshot::decoder(&frame)
@@ -282,11 +289,7 @@ pub async fn replay(
     Ok(Collected {
         http_status: None,
         bytes: size,
-        validators: Validators {
-            etag: provider.etag.clone(),
-            last_modified: provider.last_modified.clone(),
-            body_hash: provider.body_hash.clone(),
-        },
+        validators: Validators::of(provider),
         feed: Feed::Read(read),
         phases,
         snapshot: None,
