@@ -141,4 +141,25 @@ if [[ $status -ne 0 ]]; then
     tail -n 50 "$tmp/api.log" >&2
     exit "$status"
 fi
+step "pausing delta: a provider that pauses after its first failed collection"
+"$ingestor" provider add delta --url http://127.0.0.1:9/delta.xml --pause-after 1
+status=0
+"$ingestor" collect delta >"$tmp/collect-delta.json" || status=$?
+if [[ $status -ne 1 ]]; then
+    echo "ingestor collect delta: expected exit 1 (a failed job), got $status" >&2
+    cat "$tmp/collect-delta.json" >&2
+    exit 1
+fi
+gamma_job=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).job_id)' \
+    "$tmp/collect-gamma.json")
+
+step "driving job #$gamma_job's page (what changed) in headless Chromium"
+status=0
+timeout 60 node tests/browser/job-changes.spec.mjs "$base" "$viewer_token" "$gamma_job" delta \
+    "$(dirname "$screenshot")/monitor-job-changes.png" || status=$?
+if [[ $status -ne 0 ]]; then
+    echo "--- graphql-api log ---" >&2
+    tail -n 50 "$tmp/api.log" >&2
+    exit "$status"
+fi
 echo "browser test passed in $((SECONDS - started)) s"

@@ -51,6 +51,9 @@ pub struct Model {
     pub first_seen_at: DateTimeUtc,
     /// Last feed that carried it.
     pub last_seen_at: DateTimeUtc,
+    /// Whether its provider's latest parsed feed carries it (a feed lists what is on sale
+    /// now; one that drops the event clears this, and the job counts it as stopped).
+    pub listed: bool,
     /// Last change of its content.
     pub updated_at: DateTimeUtc,
     /// The catalogue version of its last change, which the search index follows.

@@ -57,6 +57,8 @@ pub struct Model {
     pub updated: i32,
     /// Known events with the same content.
     pub unchanged: i32,
+    /// Events the previous feed listed that this one does not.
+    pub stopped: i32,
     /// Records rejected by validation.
     pub rejected: i32,
     /// The first rejection reasons, as a JSON array.

@@ -24,6 +24,7 @@ pub mod event;
 pub mod feed_snapshot;
 pub mod ids;
 pub mod job;
+pub mod job_change;
 pub mod job_count;
 pub mod job_outcome;
 pub mod job_tally;

@@ -20,14 +20,17 @@ use entity::{
         self,
         event::{EventWrite, Staged, StoredState},
         job::NewJob,
+        job_change::{ChangedIds, LISTED},
         job_outcome::Finished,
     },
-    record::EventRecord,
     time,
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
-use crate::collector::{Collected, Feed, fever_xml::Rejection};
+use crate::collector::{
+    Collected, Feed,
+    fever_xml::{ReadFeed, Rejection},
+};
 
 /// How stale `last_seen_at` may get for an event a feed carries again unchanged before the
 /// store rewrites it: rewriting every unchanged row on every run would make an unchanged
@@ -57,7 +60,7 @@ pub async fn complete(
 ) -> Result<Committed, DbErr> {
     let started = std::time::Instant::now();
     let sorted = match &collected.feed {
-        Feed::Read(feed) => Some(sort_records(db, provider, &feed.records, now).await?),
+        Feed::Read(feed) => Some(sort_records(db, provider, feed, now).await?),
         Feed::NotModified | Feed::SameBody => None,
     };
     let staged = match &sorted {
@@ -113,11 +116,13 @@ async fn commit(
     };
     match (&collected.feed, sorted, staged) {
         (Feed::Read(feed), Some(sorted), Some(staged)) => {
-            write_events(&txn, provider, staged, &sorted.seen_again, now).await?;
+            write_events(&txn, provider, staged, sorted, now).await?;
             finished.seen = count(feed.seen);
             finished.inserted = count(sorted.new.len());
             finished.updated = count(sorted.changed.len());
             finished.unchanged = sorted.unchanged;
+            finished.stopped = count(sorted.stopped.len());
+            query::job_change::insert(&txn, job.id, &sorted.changed_ids()).await?;
             finished.rejected = count(feed.rejected);
             finished.rejections = rejections_json(&feed.rejections);
             // A feed lists what is on sale now: an empty one keeps every stored event, but an
@@ -210,21 +215,30 @@ struct Sorted<'r> {
     new: Vec<EventWrite<'r>>,
     /// Stored with another content hash.
     changed: Vec<EventWrite<'r>>,
-    /// Unchanged, and last seen more than [`SEEN_RESOLUTION`] ago.
+    /// Unchanged, and last seen more than [`SEEN_RESOLUTION`] ago or not listed.
     seen_again: Vec<EventId>,
     /// Unchanged.
     unchanged: u32,
+    /// The first [`LISTED`] unchanged, in feed order.
+    unchanged_first: Vec<EventId>,
+    /// Listed by the provider's previous feed, not by this one; by id.
+    stopped: Vec<EventId>,
 }
 
-/// Compares `records` with what `provider` has stored, by content hash.
+/// Compares `feed`'s records with what `provider` has stored, by content hash, and finds the
+/// listed events it no longer carries.
+///
+/// A rejected record still lists its event (when its ids were readable): only an event
+/// absent from the feed stops. An empty feed stops nothing: it keeps every stored event, as
+/// it looks like an outage more often than an empty catalogue.
 async fn sort_records<'r>(
     db: &DatabaseConnection,
     provider: &provider::Model,
-    records: &'r [EventRecord],
+    feed: &'r ReadFeed,
     now: DateTime<Utc>,
 ) -> Result<Sorted<'r>, DbErr> {
     let started = std::time::Instant::now();
-    let stored: HashMap<EventId, StoredState> =
+    let mut stored: HashMap<EventId, StoredState> =
         query::event::stored_states(db, provider.id).await?;
     let loaded_ms = started.elapsed().as_millis() as u64;
     let mut sorted = Sorted {
@@ -232,8 +246,10 @@ async fn sort_records<'r>(
         changed: Vec::new(),
         seen_again: Vec::new(),
         unchanged: 0,
+        unchanged_first: Vec::new(),
+        stopped: Vec::new(),
     };
-    for record in records {
+    for record in &feed.records {
         let id = record.id(&provider.name);
         let content_hash = record.content_hash();
         let write = EventWrite {
@@ -241,16 +257,30 @@ async fn sort_records<'r>(
             record,
             content_hash,
         };
-        match stored.get(&id) {
+        match stored.remove(&id) {
             None => sorted.new.push(write),
             Some(state) if state.content_hash != content_hash => sorted.changed.push(write),
             Some(state) => {
                 sorted.unchanged += 1;
-                if now - state.last_seen_at >= SEEN_RESOLUTION {
+                if sorted.unchanged_first.len() < LISTED {
+                    sorted.unchanged_first.push(id);
+                }
+                if !state.listed || now - state.last_seen_at >= SEEN_RESOLUTION {
                     sorted.seen_again.push(id);
                 }
             }
         }
+    }
+    if feed.seen > 0 {
+        for (base_event_id, event_id) in &feed.rejected_ids {
+            stored.remove(&EventId::derive(&provider.name, base_event_id, event_id));
+        }
+        sorted.stopped = stored
+            .into_values()
+            .filter(|state| state.listed)
+            .map(|state| state.id)
+            .collect();
+        sorted.stopped.sort_unstable();
     }
     tracing::debug!(
         provider = %provider.name,
@@ -259,12 +289,24 @@ async fn sort_records<'r>(
         rows.new = sorted.new.len(),
         rows.changed = sorted.changed.len(),
         rows.unchanged = sorted.unchanged,
+        rows.stopped = sorted.stopped.len(),
         "events compared"
     );
     Ok(sorted)
 }
 
 impl<'r> Sorted<'r> {
+    /// The first ids of each kind, as the job keeps them.
+    fn changed_ids(&self) -> ChangedIds {
+        let first = |writes: &[EventWrite<'_>]| writes.iter().take(LISTED).map(|w| w.id).collect();
+        ChangedIds {
+            inserted: first(&self.new),
+            updated: first(&self.changed),
+            unchanged: self.unchanged_first.clone(),
+            stopped: self.stopped.iter().take(LISTED).copied().collect(),
+        }
+    }
+
     /// Stages the new and changed events for `job`'s transaction.
     async fn stage<'w>(
         &'w self,
@@ -285,15 +327,16 @@ impl<'r> Sorted<'r> {
     }
 }
 
-/// Writes the staged events under a new catalogue version (when there are any) and marks the
-/// unchanged ones seen again.
+/// Writes the staged events under a new catalogue version (when there are any), marks the
+/// unchanged ones seen again and the stopped ones unlisted.
 async fn write_events(
     txn: &DatabaseTransaction,
     provider: &provider::Model,
     staged: Staged<'_, '_>,
-    seen_again: &[EventId],
+    sorted: &Sorted<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let seen_again = &sorted.seen_again;
     let started = std::time::Instant::now();
     if !staged.is_empty() {
         let version = query::catalog_version::bump(txn).await?;
@@ -302,6 +345,7 @@ async fn write_events(
     }
     let written_ms = started.elapsed().as_millis() as u64;
     query::event::touch_seen(txn, seen_again, now).await?;
+    query::event::unlist(txn, &sorted.stopped).await?;
     tracing::debug!(
         provider = %provider.name,
         write_ms = written_ms,

@@ -37,6 +37,7 @@ mod m20261202_000017_worker;
 mod m20261202_000018_provider_freshness;
 mod m20261202_000019_provider_backoff;
 mod m20261202_000020_feed_snapshot;
+mod m20261202_000021_job_changes;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000018_provider_freshness::Migration),
             Box::new(m20261202_000019_provider_backoff::Migration),
             Box::new(m20261202_000020_feed_snapshot::Migration),
+            Box::new(m20261202_000021_job_changes::Migration),
         ]
     }
 }

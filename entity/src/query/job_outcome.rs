@@ -38,6 +38,7 @@ pub async fn insert_pending(db: &impl ConnectionTrait, job: &job::Model) -> Resu
         inserted: Set(0),
         updated: Set(0),
         unchanged: Set(0),
+        stopped: Set(0),
         rejected: Set(0),
         rejections: Set(None),
     }
@@ -85,6 +86,8 @@ pub struct Finished {
     pub updated: u32,
     /// Known events with the same content.
     pub unchanged: u32,
+    /// Events the previous feed listed that this one does not.
+    pub stopped: u32,
     /// Records rejected by validation.
     pub rejected: u32,
     /// The first rejection reasons (a JSON array).
@@ -161,6 +164,7 @@ pub async fn record_finished(
         inserted: Set(count(finished.inserted)),
         updated: Set(count(finished.updated)),
         unchanged: Set(count(finished.unchanged)),
+        stopped: Set(count(finished.stopped)),
         rejected: Set(count(finished.rejected)),
         rejections: Set(finished.rejections.clone()),
         ..Default::default()

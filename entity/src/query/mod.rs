@@ -8,6 +8,7 @@ pub mod error_group;
 pub mod event;
 pub mod feed_snapshot;
 pub mod job;
+pub mod job_change;
 pub mod job_count;
 pub mod job_outcome;
 pub mod job_tally;

@@ -5,7 +5,8 @@ use entity::{job, job_outcome, query};
 
 use super::{
     ids::GlobalId,
-    loaders::{DbLoader, FeedBodyOf, OutcomeOf},
+    job_changes::JobChanges,
+    loaders::{ChangesOf, DbLoader, FeedBodyOf, OutcomeOf},
     provider::Provider,
     scalars::Instant,
 };
@@ -250,6 +251,26 @@ impl Job {
         }))
     }
 
+    /// What its feed did to the provider's events: which it inserted, changed, left
+    /// unchanged, and which stopped appearing since the previous feed. Null unless it completed
+    /// on a changed feed (a 304 or an identical body changes nothing), and for jobs recorded
+    /// before changes were.
+    async fn changes(&self, ctx: &Context<'_>) -> Result<Option<JobChanges>, ApiError> {
+        if self.0.state != entity::JobState::Completed {
+            return Ok(None);
+        }
+        let loader = ctx.data_unchecked::<DataLoader<DbLoader>>();
+        let (ids, outcome) = tokio::try_join!(
+            loader.load_one(ChangesOf(self.0.id)),
+            loader.load_one(OutcomeOf(self.0.id)),
+        )?;
+        Ok(ids.zip(outcome).map(|(ids, outcome)| JobChanges {
+            provider: self.0.provider_id,
+            outcome,
+            ids,
+        }))
+    }
+
     /// Every attempt of the same collection, first to last, this one included: the first
     /// job, its retries, theirs (at most 100; retention may have pruned older ones).
     async fn attempts(&self, ctx: &Context<'_>) -> Result<Vec<Job>, ApiError> {
@@ -426,6 +447,11 @@ impl JobOutcome {
     /// Known events with the same content.
     async fn unchanged(&self) -> i32 {
         self.0.unchanged
+    }
+
+    /// Events the provider's previous feed listed that this one does not (see `Job.changes`).
+    async fn stopped(&self) -> i32 {
+        self.0.stopped
     }
 
     /// Records rejected by validation.

@@ -81,6 +81,10 @@ pub struct OutcomeOf(pub JobId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FeedBodyOf(pub JobId);
 
+/// The events a job changed (the first ids of each kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChangesOf(pub JobId);
+
 /// The zones of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ZonesOf(pub EventId);
@@ -151,6 +155,34 @@ impl Loader<FeedBodyOf> for DbLoader {
             .into_iter()
             .map(|i| (FeedBodyOf(i.job_id), i))
             .collect())
+    }
+}
+
+impl Loader<ChangesOf> for DbLoader {
+    type Value = query::job_change::ChangedIds;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ChangesOf],
+    ) -> Result<HashMap<ChangesOf, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
+        let rows = query::job_change::find_many(self.db()?, keys.iter().map(|k| k.0)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job, ids)| (ChangesOf(job), ids))
+            .collect())
+    }
+}
+
+impl Loader<EventId> for DbLoader {
+    type Value = Arc<query::event::EventSummary>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[EventId]) -> Result<HashMap<EventId, Self::Value>, Self::Error> {
+        let _turn = self.turn().await?;
+        let rows = query::event::find_summaries(self.db()?, keys.iter().copied()).await?;
+        Ok(rows.into_iter().map(|e| (e.id, Arc::new(e))).collect())
     }
 }
 

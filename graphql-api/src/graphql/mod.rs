@@ -18,6 +18,7 @@ mod events;
 pub mod executor;
 mod ids;
 mod job;
+mod job_changes;
 pub mod limits;
 mod loaders;
 mod mutation;

@@ -17,6 +17,7 @@ mod freshness;
 mod graphql;
 mod health;
 mod index;
+mod job_changes;
 mod plans;
 mod rest;
 mod schema_file;

@@ -7,6 +7,7 @@
 )]
 
 mod backoff;
+mod changes;
 mod cli;
 mod collector;
 mod destinations;

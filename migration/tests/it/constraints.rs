@@ -58,6 +58,7 @@ pub(crate) fn event_row(
         content_hash: Set(42),
         first_seen_at: Set(now),
         last_seen_at: Set(now),
+        listed: Set(true),
         updated_at: Set(now),
         catalog_version: Set(1),
         zones: Set("[]".to_owned()),

@@ -8,10 +8,11 @@ mod write;
 
 pub use read::{
     EventSummary, StoredState, changed_between, count_for_provider, find_by_base_event,
-    find_summary, list_for_provider, search, stored_states, summary_stream, zones_of,
+    find_summaries, find_summary, list_for_provider, search, stored_states, summary_stream,
+    zones_of,
 };
 pub use write::{
-    EventWrite, Staged, clear_abandoned_stages, discard, stage, touch_seen, write_many,
+    EventWrite, Staged, clear_abandoned_stages, discard, stage, touch_seen, unlist, write_many,
 };
 
 /// Ids per `IN (...)` list.

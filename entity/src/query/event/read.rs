@@ -28,6 +28,8 @@ pub struct StoredState {
     pub content_hash: i64,
     /// When a feed last carried it.
     pub last_seen_at: DateTime<Utc>,
+    /// Whether the provider's latest feed carries it.
+    pub listed: bool,
 }
 
 /// The stored state of every event of a provider, by id.
@@ -130,6 +132,19 @@ pub async fn find_summary(
         .filter(Column::Id.eq(id))
         .into_partial_model::<EventSummary>()
         .one(db)
+        .await
+}
+
+/// These events as search lists them (online or not), in no particular order: for batched
+/// loading.
+pub async fn find_summaries(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = EventId>,
+) -> Result<Vec<EventSummary>, DbErr> {
+    Entity::find()
+        .filter(Column::Id.is_in(ids))
+        .into_partial_model::<EventSummary>()
+        .all(db)
         .await
 }
 

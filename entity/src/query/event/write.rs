@@ -65,6 +65,7 @@ fn rewrite(column: Column) -> Rewrite {
         | C::MaxPriceCents
         | C::ContentHash
         | C::LastSeenAt
+        | C::Listed
         | C::UpdatedAt
         | C::CatalogVersion
         | C::Zones => Rewrite::Replace,
@@ -220,7 +221,7 @@ pub async fn clear_abandoned_stages(db: &impl ConnectionTrait) -> Result<u64, Db
     Ok(db.execute_unprepared(sql).await?.rows_affected())
 }
 
-/// Marks events a feed carried again without changes as seen now.
+/// Marks events a feed carried again without changes as seen now, and listed.
 pub async fn touch_seen(
     db: &impl ConnectionTrait,
     ids: &[EventId],
@@ -229,6 +230,19 @@ pub async fn touch_seen(
     for chunk in ids.chunks(ID_BATCH) {
         Entity::update_many()
             .col_expr(Column::LastSeenAt, Expr::value(now))
+            .col_expr(Column::Listed, Expr::value(true))
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks events a feed no longer carries as unlisted (they are kept, as every event is).
+pub async fn unlist(db: &impl ConnectionTrait, ids: &[EventId]) -> Result<(), DbErr> {
+    for chunk in ids.chunks(ID_BATCH) {
+        Entity::update_many()
+            .col_expr(Column::Listed, Expr::value(false))
             .filter(Column::Id.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
@@ -278,6 +292,7 @@ fn value(column: Column, write: &EventWrite<'_>, stamp: Stamp) -> Value {
         C::MinPriceCents => r.min_price_cents().into(),
         C::MaxPriceCents => r.max_price_cents().into(),
         C::ContentHash => write.content_hash.into(),
+        C::Listed => true.into(),
         C::FirstSeenAt | C::LastSeenAt | C::UpdatedAt => stamp.now.into(),
         C::CatalogVersion => stamp.catalog_version.into(),
         C::Zones => r.zones_json().into(),

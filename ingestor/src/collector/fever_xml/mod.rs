@@ -29,6 +29,9 @@ pub struct ReadFeed {
     pub rejected: usize,
     /// The first [`KEPT_REJECTIONS`] rejections.
     pub rejections: Vec<Rejection>,
+    /// The (base event id, event id) of every rejected record that had both: the feed still
+    /// lists those events, so the store does not count them as stopped.
+    pub rejected_ids: Vec<(String, String)>,
     /// Valid records that repeated an earlier triple and replaced it.
     pub duplicates: usize,
 }
@@ -162,6 +165,7 @@ struct Merger {
     // Keyed by a 128-bit hash of the triple's two ids, so no key is allocated per record.
     index: HashMap<u128, usize>,
     rejections: Vec<Rejection>,
+    rejected_ids: Vec<(String, String)>,
     rejected: usize,
     duplicates: usize,
 }
@@ -192,6 +196,9 @@ impl Merger {
             }
             Err(rejection) => {
                 self.rejected += 1;
+                if let (Some(base), Some(event)) = (&rejection.base_event_id, &rejection.event_id) {
+                    self.rejected_ids.push((base.clone(), event.clone()));
+                }
                 if self.rejections.len() < KEPT_REJECTIONS {
                     self.rejections.push(rejection);
                 }
@@ -206,6 +213,7 @@ impl Merger {
             self.add(Ok(record));
         }
         self.rejected += later.rejected;
+        self.rejected_ids.extend(later.rejected_ids);
         let room = KEPT_REJECTIONS.saturating_sub(self.rejections.len());
         self.rejections
             .extend(later.rejections.into_iter().take(room));
@@ -218,6 +226,7 @@ impl Merger {
             seen: summary.events,
             rejected: self.rejected,
             rejections: self.rejections,
+            rejected_ids: self.rejected_ids,
             duplicates: self.duplicates,
         }
     }
