@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use lifecycle::CommonArgs;
 
-use entity::destination::DestinationPolicy;
+use entity::{destination::DestinationPolicy, feed_snapshot::Directory};
 
 use crate::{access::Tokens, graphql::limits::Limits, http::serve::ConnectionLimits};
 
@@ -152,6 +152,12 @@ pub struct ServeArgs {
     /// milliseconds (the only mechanism on SQLite).
     #[arg(long, env = "INDEX_REFRESH_INTERVAL_MS", default_value_t = millis(ServeConfig::default().refresh_interval))]
     pub index_refresh_interval_ms: u64,
+
+    /// The directory where the ingestor keeps feed bodies as files (its `--snapshot-dir`), to
+    /// serve their downloads (`GET /jobs/<id>/body`); read only. Without it, only bodies kept
+    /// in the database can be downloaded.
+    #[arg(long, env = "FEED_SNAPSHOT_DIR", value_name = "PATH")]
+    pub snapshot_dir: Option<std::path::PathBuf>,
 }
 
 /// Validated server settings.
@@ -183,6 +189,8 @@ pub struct ServeConfig {
     pub websocket_init_timeout: Duration,
     /// Large `/search` answers streamed at once.
     pub max_concurrent_large_searches: usize,
+    /// Where the ingestor keeps feed bodies as files, if it does.
+    pub snapshot_dir: Option<Directory>,
 }
 
 impl Default for ServeConfig {
@@ -201,6 +209,7 @@ impl Default for ServeConfig {
             max_websockets: 256,
             websocket_init_timeout: Duration::from_secs(5),
             max_concurrent_large_searches: 4,
+            snapshot_dir: None,
         }
     }
 }
@@ -224,6 +233,7 @@ impl std::fmt::Debug for ServeConfig {
                 "max_concurrent_large_searches",
                 &self.max_concurrent_large_searches,
             )
+            .field("snapshot_dir", &self.snapshot_dir)
             .finish()
     }
 }
@@ -342,6 +352,7 @@ impl ServeArgs {
             max_websockets: self.max_websockets,
             websocket_init_timeout: Duration::from_millis(self.websocket_init_timeout_ms),
             max_concurrent_large_searches: self.max_concurrent_large_searches,
+            snapshot_dir: self.snapshot_dir.clone().map(Directory::at),
         })
     }
 }

@@ -134,7 +134,7 @@ async fn work(
             ..Finished::default()
         };
         let started = Instant::now();
-        store::fail(&db, &job, finished, None, None)
+        store::fail(&db, &job, finished, None, None, None)
             .await
             .expect("the job is finished");
         let finished_us = started.elapsed().as_micros() as u64;

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use entity::{
     ProviderKind,
     destination::DestinationPolicy,
+    feed_snapshot::Directory,
     settings::{
         CronSchedule, FailurePolicy, FeedUrl, FetchLimits, ProviderName, ProviderPatch,
         RetryPolicy, TimeZone,
@@ -55,6 +56,9 @@ pub enum Command {
         /// What one record may carry.
         #[command(flatten)]
         records: RecordLimitArgs,
+        /// Where the body is kept.
+        #[command(flatten)]
+        snapshots: SnapshotDirArgs,
     },
     /// Parse, validate and store again the feed body an earlier job kept, as a new job
     /// (trigger `replay`), without contacting the provider; print the outcome as one JSON
@@ -65,6 +69,9 @@ pub enum Command {
         /// What one record may carry.
         #[command(flatten)]
         records: RecordLimitArgs,
+        /// Where the body was kept.
+        #[command(flatten)]
+        snapshots: SnapshotDirArgs,
     },
     /// Run the scheduler and the job processor until SIGTERM or SIGINT.
     Run(RunArgs),
@@ -105,6 +112,30 @@ impl DestinationArgs {
         DestinationPolicy {
             allow_private: self.allow_private_providers,
         }
+    }
+}
+
+/// Where the feed bodies jobs keep (for replays and downloads) are written and read.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotDirArgs {
+    /// Keep feed bodies as files in this directory (created if missing) instead of the
+    /// database. The API serves their downloads when given the same directory
+    /// (`graphql-api serve --snapshot-dir`).
+    #[arg(long, env = "FEED_SNAPSHOT_DIR", value_name = "PATH")]
+    pub snapshot_dir: Option<std::path::PathBuf>,
+}
+
+impl SnapshotDirArgs {
+    /// The directory, created if needed; none keeps bodies in the database.
+    pub fn open(&self) -> Result<Option<Directory>, String> {
+        self.snapshot_dir
+            .as_ref()
+            .map(|path| {
+                Directory::open(path).map_err(|e| {
+                    format!("--snapshot-dir {}: cannot create it: {e}", path.display())
+                })
+            })
+            .transpose()
     }
 }
 
@@ -296,6 +327,9 @@ pub struct RunArgs {
     /// What one record may carry.
     #[command(flatten)]
     pub records: RecordLimitArgs,
+    /// Where feed bodies are kept.
+    #[command(flatten)]
+    pub snapshots: SnapshotDirArgs,
 }
 
 impl RunArgs {
@@ -345,6 +379,7 @@ impl RunArgs {
                     destinations: self.destinations.policy(),
                     records,
                     keep_bodies: !self.no_feed_snapshots,
+                    snapshot_dir: self.snapshots.open()?,
                 },
             },
             rescue_interval: ms(self.rescue_interval_ms),
@@ -391,21 +426,28 @@ pub async fn execute(cli: Cli) -> Result<ExitCode, IngestorError> {
             name,
             destinations,
             records,
+            snapshots,
         } => {
             let settings = CollectSettings {
                 destinations: destinations.policy(),
                 records: records.validate().map_err(IngestorError::Invalid)?,
                 keep_bodies: true,
+                snapshot_dir: snapshots.open().map_err(IngestorError::Invalid)?,
             };
             let db = database.open().await?;
             let shutdown = lifecycle::shutdown_on_signal();
             let report = crate::collect::collect_now(&db, &name, settings, &shutdown).await?;
             return Ok(print_outcome(&report));
         }
-        Command::Replay { job_id, records } => {
+        Command::Replay {
+            job_id,
+            records,
+            snapshots,
+        } => {
             let settings = CollectSettings {
                 records: records.validate().map_err(IngestorError::Invalid)?,
                 keep_bodies: false,
+                snapshot_dir: snapshots.open().map_err(IngestorError::Invalid)?,
                 ..CollectSettings::default()
             };
             let db = database.open().await?;

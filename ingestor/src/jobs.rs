@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// How jobs are run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunnerSettings {
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
@@ -212,6 +212,16 @@ impl JobRunner {
             )));
         };
         tracing::info!(replay_of = %replayed, bytes = stored.raw_bytes, "replaying a stored feed body");
+        let directory = self.settings.collect.snapshot_dir.as_ref();
+        let stored = match stored.with_frame(directory).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                return Ok(Err(Failure::new(
+                    ErrorKind::Config,
+                    format!("the feed body of job {replayed} cannot be read: {err}"),
+                )));
+            }
+        };
         Ok(collector::replay(provider, stored, &self.settings.collect.records).await)
     }
 
@@ -223,7 +233,17 @@ impl JobRunner {
         provider: &provider::Model,
         collected: collector::Collected,
     ) -> Result<JobReport, DbErr> {
-        match store::complete(&self.db, &job, provider, &collected, time::now()).await {
+        let snapshot_dir = self.settings.collect.snapshot_dir.as_ref();
+        match store::complete(
+            &self.db,
+            &job,
+            provider,
+            &collected,
+            snapshot_dir,
+            time::now(),
+        )
+        .await
+        {
             Ok(committed) => Ok(JobReport {
                 job,
                 committed,
@@ -274,8 +294,15 @@ impl JobRunner {
             .filter(|_| self.settings.retries)
             .and_then(|p| retry_for(&job, p, &error, now));
         let snapshot = error.snapshot.as_deref();
-        let (committed, retry) =
-            store::fail(&self.db, &job, error.finished(now), snapshot, retry).await?;
+        let (committed, retry) = store::fail(
+            &self.db,
+            &job,
+            error.finished(now),
+            snapshot,
+            self.settings.collect.snapshot_dir.as_ref(),
+            retry,
+        )
+        .await?;
         Ok(JobReport {
             job,
             committed,

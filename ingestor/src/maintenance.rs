@@ -8,11 +8,15 @@
 //! jobs still running with an expired lease, so each is rescued once; the prunes delete by
 //! age or id. Both loops stop when their cancellation token fires.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
-    ErrorKind,
+    ErrorKind, JobId,
+    feed_snapshot::Directory,
     query::{
         self,
         job::{NewJob, Stranded},
@@ -221,16 +225,77 @@ pub async fn prune_snapshots(
     Ok(pruned)
 }
 
-/// Prunes the feed bodies every `retention.every` until `stop` fires.
+/// How long a body's file may wait for its row before a sweep takes it for an orphan: the file
+/// is written just before the transaction that records it, which is short.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
+
+/// Ids per lookup of the rows a directory's files belong to.
+const SWEEP_BATCH: usize = 1_000;
+
+/// Deletes the files of `directory` whose rows are gone (pruned by retention or the size cap,
+/// pruned with their job, or never committed) and that are older than `grace`; returns how
+/// many it deleted.
+pub async fn sweep_snapshot_files(
+    db: &DatabaseConnection,
+    directory: &Directory,
+    grace: Duration,
+) -> Result<u64, DbErr> {
+    let listing = directory.clone();
+    let files = tokio::task::spawn_blocking(move || listing.list())
+        .await
+        .map_err(std::io::Error::other)
+        .flatten()
+        .map_err(|e| DbErr::Custom(format!("listing the snapshot directory: {e}")))?;
+    let settled = std::time::SystemTime::now() - grace;
+    let old: Vec<JobId> = files
+        .into_iter()
+        .filter(|(_, written)| *written < settled)
+        .map(|(job, _)| job)
+        .collect();
+    let mut orphans = Vec::new();
+    for batch in old.chunks(SWEEP_BATCH) {
+        let kept: HashSet<JobId> = query::feed_snapshot::kept_among(db, batch.iter().copied())
+            .await?
+            .into_iter()
+            .collect();
+        orphans.extend(batch.iter().copied().filter(|job| !kept.contains(job)));
+    }
+    if orphans.is_empty() {
+        return Ok(0);
+    }
+    let removing = directory.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        let mut removed = 0;
+        for job in orphans {
+            match removing.remove(job) {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    tracing::warn!(job.id = %job, error = %err, "snapshot file not removed")
+                }
+            }
+        }
+        removed
+    })
+    .await
+    .map_err(|e| DbErr::Custom(format!("sweeping the snapshot directory: {e}")))?;
+    tracing::info!(files = removed, directory = %directory.path().display(), "snapshot files swept");
+    Ok(removed)
+}
+
+/// Prunes the feed bodies every `retention.every` until `stop` fires, and sweeps the files of
+/// `directory` whose rows are gone.
 pub async fn run_snapshot_retention(
     db: DatabaseConnection,
     retention: SnapshotRetention,
+    directory: Option<Directory>,
     stop: CancellationToken,
 ) {
     crate::worker::repeat(retention.every, stop, "snapshot retention", || async {
-        prune_snapshots(&db, retention, time::now())
-            .await
-            .map(|_| None)
+        prune_snapshots(&db, retention, time::now()).await?;
+        if let Some(directory) = &directory {
+            sweep_snapshot_files(&db, directory, ORPHAN_GRACE).await?;
+        }
+        Ok(None)
     })
     .await;
 }

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{
-    EventId, JobState,
-    feed_snapshot::Compressed,
+    EventId, JobId, JobState,
+    feed_snapshot::{Compressed, Directory},
     job, provider,
     query::{
         self,
@@ -56,9 +56,14 @@ pub async fn complete(
     job: &job::Model,
     provider: &provider::Model,
     collected: &Collected,
+    snapshot_dir: Option<&Directory>,
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
     let started = std::time::Instant::now();
+    let snapshot = match &collected.snapshot {
+        Some(body) => Snapshot::prepare(snapshot_dir, job.id, body).await,
+        None => None,
+    };
     let sorted = match &collected.feed {
         Feed::Read(feed) => Some(sort_records(db, provider, feed, now).await?),
         Feed::NotModified | Feed::SameBody => None,
@@ -75,6 +80,7 @@ pub async fn complete(
         Stored {
             sorted: sorted.as_ref(),
             staged,
+            snapshot,
             started,
         },
         now,
@@ -100,6 +106,7 @@ async fn commit(
     let Stored {
         sorted,
         staged,
+        snapshot,
         started,
     } = stored;
     let txn = query::begin_write(db).await?;
@@ -166,15 +173,15 @@ async fn commit(
         return Ok(Committed::LeaseLost);
     }
     query::job_outcome::record_finished(&txn, job, &finished).await?;
-    if let Some(body) = &collected.snapshot {
-        query::feed_snapshot::insert(&txn, job.id, provider.id, finished.finished_at, body).await?;
+    if let Some(snapshot) = snapshot {
+        snapshot.insert(&txn, job, finished.finished_at).await?;
     }
     txn.commit().await?;
     Ok(Committed::Done(Box::new(finished)))
 }
 
 /// Ends `job` as failed with `finished` (whose `error` is set), keeps `snapshot` (the body the
-/// parser read before it failed), and creates `retry` in the same
+/// parser read before it failed, in `snapshot_dir` if set), and creates `retry` in the same
 /// transaction when there is one, so a failure is never left without its retry; unless the
 /// provider now backs off or is paused: then its retries stop.
 pub async fn fail(
@@ -182,17 +189,21 @@ pub async fn fail(
     job: &job::Model,
     finished: Finished,
     snapshot: Option<&Compressed>,
+    snapshot_dir: Option<&Directory>,
     retry: Option<NewJob>,
 ) -> Result<(Committed, Option<job::Model>), DbErr> {
+    let snapshot = match snapshot {
+        Some(body) => Snapshot::prepare(snapshot_dir, job.id, body).await,
+        None => None,
+    };
     let txn = query::begin_write(db).await?;
     if !query::job::finish(&txn, job, JobState::Failed, finished.finished_at).await? {
         txn.rollback().await?;
         return Ok((Committed::LeaseLost, None));
     }
     let standing = query::job_outcome::record_finished(&txn, job, &finished).await?;
-    if let Some(body) = snapshot {
-        query::feed_snapshot::insert(&txn, job.id, job.provider_id, finished.finished_at, body)
-            .await?;
+    if let Some(snapshot) = snapshot {
+        snapshot.insert(&txn, job, finished.finished_at).await?;
     }
     let retried = match retry.filter(|_| !standing.holds_retries()) {
         Some(new) => query::job::enqueue_in(&txn, new).await?,
@@ -202,11 +213,59 @@ pub async fn fail(
     Ok((Committed::Done(Box::new(finished)), retried))
 }
 
-/// What the transaction writes of a changed feed, and when the store began.
+/// What the transaction writes of a changed feed, the body it keeps, and when the store began.
 struct Stored<'s, 'w, 'r> {
     sorted: Option<&'s Sorted<'r>>,
     staged: Option<Staged<'w, 'r>>,
+    snapshot: Option<Snapshot<'s>>,
     started: std::time::Instant,
+}
+
+/// A body to keep with a job's end, and the file that holds it already when bodies go to a
+/// snapshot directory.
+struct Snapshot<'b> {
+    body: &'b Compressed,
+    file: Option<String>,
+}
+
+impl<'b> Snapshot<'b> {
+    /// Makes `body` ready to keep with `job`'s end: when `directory` is set, its file is written
+    /// first, before the transaction (a file whose row never commits is swept by retention). A
+    /// file that cannot be written is logged and the body not kept: the job is not affected.
+    async fn prepare(
+        directory: Option<&Directory>,
+        job: JobId,
+        body: &'b Compressed,
+    ) -> Option<Self> {
+        let Some(directory) = directory else {
+            return Some(Self { body, file: None });
+        };
+        let (directory, frame) = (directory.clone(), body.body.clone());
+        let written = tokio::task::spawn_blocking(move || directory.write(job, &frame))
+            .await
+            .map_err(std::io::Error::other)
+            .flatten();
+        match written {
+            Ok(file) => Some(Self {
+                body,
+                file: Some(file),
+            }),
+            Err(err) => {
+                tracing::warn!(error = %err, "the feed body could not be kept in the snapshot directory");
+                None
+            }
+        }
+    }
+
+    /// Records the body with `job`, ended at `at`, in the job's transaction.
+    async fn insert(
+        self,
+        txn: &DatabaseTransaction,
+        job: &job::Model,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        query::feed_snapshot::insert(txn, job.id, job.provider_id, at, self.body, self.file).await
+    }
 }
 
 /// What a feed's records do to the stored events.

@@ -122,6 +122,7 @@ pub async fn run(db: DatabaseConnection, settings: WorkerSettings, shutdown: Can
     tasks.spawn(maintenance::run_snapshot_retention(
         db.clone(),
         settings.snapshots,
+        settings.runner.collect.snapshot_dir.clone(),
         shutdown.child_token(),
     ));
     process(db.clone(), &settings, created, shutdown).await;
@@ -170,7 +171,7 @@ async fn process(
     let runner = JobRunner::new(
         db.clone(),
         Fetcher::new(settings.runner.collect.destinations),
-        settings.runner,
+        settings.runner.clone(),
     );
     // Fires when the grace period is over: jobs still running stop and record themselves.
     let interrupt = CancellationToken::new();

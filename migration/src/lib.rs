@@ -38,6 +38,7 @@ mod m20261202_000018_provider_freshness;
 mod m20261202_000019_provider_backoff;
 mod m20261202_000020_feed_snapshot;
 mod m20261202_000021_job_changes;
+mod m20261202_000022_feed_snapshot_file;
 
 /// Every migration, in the order it applies.
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000019_provider_backoff::Migration),
             Box::new(m20261202_000020_feed_snapshot::Migration),
             Box::new(m20261202_000021_job_changes::Migration),
+            Box::new(m20261202_000022_feed_snapshot_file::Migration),
         ]
     }
 }

@@ -13,13 +13,15 @@ use crate::{
     time,
 };
 
-/// Keeps `body`, the feed `job` of `provider` parsed, at `at`.
+/// Keeps `body`, the feed `job` of `provider` parsed, at `at`: in the row, or, when `file` names
+/// where a snapshot directory keeps it already, its sizes and that name.
 pub async fn insert(
     db: &impl ConnectionTrait,
     job: JobId,
     provider: ProviderId,
     at: DateTime<Utc>,
     body: &Compressed,
+    file: Option<String>,
 ) -> Result<(), DbErr> {
     let size = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Entity::insert(ActiveModel {
@@ -28,7 +30,12 @@ pub async fn insert(
         created_at: Set(time::truncate(at)),
         raw_bytes: Set(size(body.raw_bytes)),
         stored_bytes: Set(size(body.body.len() as u64)),
-        body: Set(body.body.clone()),
+        body: Set(if file.is_some() {
+            Vec::new()
+        } else {
+            body.body.clone()
+        }),
+        file: Set(file),
     })
     .exec_without_returning(db)
     .await
@@ -123,6 +130,21 @@ pub async fn prune(
         .await?
         .rows_affected();
     Ok(Pruned { expired, over_cap })
+}
+
+/// Which of `jobs` still have a kept body (to sweep a snapshot directory's files whose rows
+/// are gone).
+pub async fn kept_among(
+    db: &impl ConnectionTrait,
+    jobs: impl IntoIterator<Item = JobId>,
+) -> Result<Vec<JobId>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::JobId)
+        .filter(Column::JobId.is_in(jobs))
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// The compressed size of every body kept.

@@ -70,6 +70,21 @@ pub async fn download(
             );
         }
     };
+    let stored = match stored.with_frame(state.config.snapshot_dir.as_ref()).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            // The file's path stays in this process's log.
+            tracing::warn!(job.id = %job, error = %err, "a kept feed body could not be read");
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!(
+                    "job {}'s feed body is kept in a snapshot directory this API cannot read (see graphql-api serve --snapshot-dir)",
+                    job.0
+                ),
+            );
+        }
+    };
     let (chunks, received) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
     let frame = stored.body;
     tokio::task::spawn_blocking(move || {

@@ -1,12 +1,19 @@
 //! Kept feed bodies as operators reach them: `Job.feedBody`, the download at
 //! `/jobs/<id>/body` (viewer token), and `replayJob` (admin), which queues a replay job.
 
-use entity::{JobId, feed_snapshot::Compressed, query};
+use entity::{
+    JobId,
+    feed_snapshot::{Compressed, Directory},
+    query,
+};
 use serde_json::{Value, json};
-use test_support::{Backend, sample_feed};
+use test_support::{Backend, TestDb, sample_feed};
 
 use crate::{
-    app::{ADMIN_TOKEN, VIEWER_TOKEN, finished_job, first_error_code, spawn_app},
+    app::{
+        ADMIN_TOKEN, VIEWER_TOKEN, finished_job, first_error_code, serve_beside, spawn_app,
+        spawn_app_configured,
+    },
     graphql::add_provider,
 };
 
@@ -21,7 +28,7 @@ async fn a_kept_body_can_be_read_downloaded_and_replayed(backend: Backend) {
     let feed = sample_feed("response_1.xml");
     let kept = JobId(finished_job(db, acme, None).await);
     let compressed = Compressed::of(&feed).unwrap();
-    query::feed_snapshot::insert(db, kept, acme, entity::time::now(), &compressed)
+    query::feed_snapshot::insert(db, kept, acme, entity::time::now(), &compressed, None)
         .await
         .unwrap();
     let bare = JobId(finished_job(db, acme, None).await);
@@ -157,4 +164,70 @@ async fn a_kept_body_can_be_read_downloaded_and_replayed_on_postgres() {
 #[tokio::test]
 async fn a_kept_body_can_be_read_downloaded_and_replayed_on_sqlite() {
     a_kept_body_can_be_read_downloaded_and_replayed(Backend::Sqlite).await;
+}
+
+/// A body the ingestor kept in its snapshot directory: an API given the directory serves it;
+/// one without says so, without naming the path.
+async fn a_body_kept_in_a_directory_is_served_from_it(backend: Backend) {
+    let root = tempfile::tempdir().unwrap();
+    let directory = Directory::open(root.path()).unwrap();
+    let test_db = TestDb::migrated(backend).await;
+    let db = test_db.db.clone();
+    let acme = add_provider(&db, "acme").await;
+    let feed = sample_feed("response_2.xml");
+    let kept = JobId(finished_job(&db, acme, None).await);
+    let compressed = Compressed::of(&feed).unwrap();
+    let file = directory.write(kept, &compressed.body).unwrap();
+    query::feed_snapshot::insert(
+        &db,
+        kept,
+        acme,
+        entity::time::now(),
+        &compressed,
+        Some(file),
+    )
+    .await
+    .unwrap();
+    let given = directory.clone();
+    let app = spawn_app_configured(test_db, db, move |config| {
+        config.snapshot_dir = Some(given);
+    })
+    .await;
+    let path = format!("/jobs/{}/body", kept.0);
+    let download = |base: String| {
+        let (client, path) = (app.client.clone(), path.clone());
+        async move {
+            let response = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(VIEWER_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.bytes().await.unwrap())
+        }
+    };
+    let (status, body) = download(app.url("")).await;
+    assert_eq!((status, &body[..]), (200, &feed[..]));
+
+    let (blind, stop) = serve_beside(&app, |_| {}).await;
+    let (status, body) = download(format!("http://{blind}")).await;
+    stop.cancel();
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("--snapshot-dir"), "{text}");
+    let place = root.path().display().to_string();
+    assert!(
+        !text.contains(&place),
+        "the path stays in the server: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_kept_in_a_directory_is_served_from_it_on_postgres() {
+    a_body_kept_in_a_directory_is_served_from_it(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_body_kept_in_a_directory_is_served_from_it_on_sqlite() {
+    a_body_kept_in_a_directory_is_served_from_it(Backend::Sqlite).await;
 }

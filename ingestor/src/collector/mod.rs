@@ -9,8 +9,12 @@ pub mod pipe;
 use std::time::{Duration, Instant};
 
 use entity::{
-    ErrorKind, ProviderKind, destination::DestinationPolicy, feed_snapshot::Compressed, provider,
-    query::job_outcome::Phases, settings::FetchLimits,
+    ErrorKind, ProviderKind,
+    destination::DestinationPolicy,
+    feed_snapshot::{Compressed, Directory},
+    provider,
+    query::job_outcome::Phases,
+    settings::FetchLimits,
 };
 
 pub use fetch::Fetcher;
@@ -20,7 +24,7 @@ pub use fever_xml::RecordLimits;
 
 /// How collections run beyond each provider's own settings: where feeds may be fetched from,
 /// what one record may carry, and whether the bodies parsed are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectSettings {
     /// Which provider addresses may be fetched (public only by default).
     pub destinations: DestinationPolicy,
@@ -28,6 +32,8 @@ pub struct CollectSettings {
     pub records: RecordLimits,
     /// Keep each body the parser read, compressed, with its job (for replays and downloads).
     pub keep_bodies: bool,
+    /// Where kept bodies are written and read: this directory, or the database when none.
+    pub snapshot_dir: Option<Directory>,
 }
 
 impl Default for CollectSettings {
@@ -36,6 +42,7 @@ impl Default for CollectSettings {
             destinations: DestinationPolicy::default(),
             records: RecordLimits::default(),
             keep_bodies: true,
+            snapshot_dir: None,
         }
     }
 }

@@ -163,3 +163,57 @@ db_test!(async fn retention_drops_the_oldest_snapshots_first(test_db) {
     assert_eq!(pruned, Pruned { expired: 1, over_cap: 0 });
     assert_eq!(query::feed_snapshot::total_bytes(db).await.unwrap(), 0);
 });
+
+db_test!(async fn bodies_can_be_kept_in_a_directory_replayed_from_it_and_swept(test_db) {
+    let db = &test_db.db;
+    let root = tempfile::tempdir().unwrap();
+    let directory = feed_snapshot::Directory::open(root.path().join("bodies")).unwrap();
+    let in_directory = CollectSettings {
+        snapshot_dir: Some(directory.clone()),
+        ..CollectSettings::allowing_private()
+    };
+    let feed = sample_feed("response_1.xml");
+    let sim = ProviderSimulator::start(vec![feed.clone()]).await;
+    TestProvider::at(&sim.url()).save(db).await;
+    let collected =
+        ingestor::collect::collect_now(db, "acme", in_directory.clone(), &CancellationToken::new())
+            .await
+            .unwrap();
+    assert_eq!(collected.outcome.status, JobState::Completed, "{collected:?}");
+    let job = collected.outcome.job_id;
+
+    // The row keeps the sizes and the file's name; the file keeps the frame.
+    let row = query::feed_snapshot::find(db, job).await.unwrap().unwrap();
+    assert_eq!(row.file.as_deref(), Some(format!("{}.zst", job.0).as_str()));
+    assert!(row.body.is_empty(), "no copy in the database");
+    let frame = std::fs::read(root.path().join("bodies").join(row.file.as_deref().unwrap())).unwrap();
+    assert_eq!(row.stored_bytes, frame.len() as i64);
+    let mut body = Vec::new();
+    feed_snapshot::decoder(&frame).unwrap().read_to_end(&mut body).unwrap();
+    assert_eq!(body, feed, "the body as sent");
+    assert_eq!(query::feed_snapshot::total_bytes(db).await.unwrap(), row.stored_bytes, "the cap counts it");
+
+    // Replayed from the directory, without the provider; a process without the directory
+    // says where the body is instead.
+    let requests = sim.request_count();
+    let replayed = ingestor::collect::replay_now(db, job.0, in_directory.clone(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(sim.request_count(), requests, "a replay does not contact the provider");
+    assert_eq!(replayed.outcome.status, JobState::Completed, "{replayed:?}");
+    assert_eq!(replayed.outcome.unchanged, collected.outcome.inserted);
+    let blind = replay(db, job).await;
+    assert_eq!(blind.outcome.status, JobState::Failed);
+    let message = blind.outcome.error_message.clone().unwrap_or_default();
+    assert!(message.contains("--snapshot-dir"), "{message}");
+
+    // A file with a row is kept; once retention drops the row, the sweep deletes the file,
+    // but only past the grace given to a file whose row is not committed yet.
+    let sweep = |grace| ingestor::maintenance::sweep_snapshot_files(db, &directory, grace);
+    assert_eq!(sweep(std::time::Duration::ZERO).await.unwrap(), 0);
+    let pruned = query::feed_snapshot::prune(db, time::now() + TimeDelta::days(1), u64::MAX).await.unwrap();
+    assert_eq!(pruned, Pruned { expired: 1, over_cap: 0 });
+    assert_eq!(sweep(ingestor::maintenance::ORPHAN_GRACE).await.unwrap(), 0, "too recent");
+    assert_eq!(sweep(std::time::Duration::ZERO).await.unwrap(), 1);
+    assert!(directory.list().unwrap().is_empty());
+});

@@ -568,7 +568,7 @@ db_test!(async fn staged_events_of_a_job_that_lost_its_lease_are_never_written_a
 
     // Its late commit (stage, then a transaction that finds the lease gone) writes no event
     // and drops what it staged.
-    let committed = store::complete(db, &claimed, &model, &collected, time::now()).await.unwrap();
+    let committed = store::complete(db, &claimed, &model, &collected, None, time::now()).await.unwrap();
     assert_eq!(committed, Committed::LeaseLost);
     assert_eq!(staged_rows(db).await, 0);
     assert!(query::event::list_for_provider(db, acme).await.unwrap().is_empty());
