@@ -77,15 +77,22 @@ struct Step {
 async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
     let xid = next_xid(db).await;
     let started = Instant::now();
-    let report = ingestor::collect::collect_now(
-        db,
-        "bench",
-        ingestor::collector::CollectSettings::allowing_private(),
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("the collection runs")
-    .outcome;
+    // Where feed bodies are kept: `--keep-bodies 0` nowhere, 1 in the database (the default),
+    // 2 in a snapshot directory (a temporary one).
+    static DIRECTORY: std::sync::LazyLock<tempfile::TempDir> =
+        std::sync::LazyLock::new(|| tempfile::tempdir().expect("a temporary directory"));
+    let keep = arg("--keep-bodies", 1);
+    let settings = ingestor::collector::CollectSettings {
+        keep_bodies: keep != 0,
+        snapshot_dir: (keep == 2).then(|| {
+            entity::feed_snapshot::Directory::open(DIRECTORY.path()).expect("the directory opens")
+        }),
+        ..ingestor::collector::CollectSettings::allowing_private()
+    };
+    let report = ingestor::collect::collect_now(db, "bench", settings, &CancellationToken::new())
+        .await
+        .expect("the collection runs")
+        .outcome;
     let elapsed = started.elapsed();
     Step {
         name,
@@ -93,11 +100,12 @@ async fn run(db: &DatabaseConnection, name: &'static str) -> Step {
         rows_written: rows_written_since(db, xid).await,
         status: report.status,
         detail: format!(
-            "seen {} inserted {} updated {} unchanged {}{}",
+            "seen {} inserted {} updated {} unchanged {} stopped {}{}",
             report.seen,
             report.inserted,
             report.updated,
             report.unchanged,
+            report.stopped,
             if report.feed_unchanged {
                 " (feed unchanged)"
             } else {
@@ -190,6 +198,12 @@ async fn main() {
     changed.push_str(remaining);
     // Every event changed: each base event's title, so each of its events.
     let retitled = feed.replace(" title=\"", " title=\"New: ");
+    // The next snapshot without its last tenth of base events: they stop appearing.
+    let cut_at = retitled
+        .match_indices("<base_event ")
+        .nth(spec.base_events * 9 / 10)
+        .map_or(retitled.len(), |(at, _)| at);
+    let shortened = format!("{}   </output>\n</eventList>\n", &retitled[..cut_at]);
 
     let test_db = TestDb::migrated(Backend::Postgres).await;
     let db = &test_db.db;
@@ -213,8 +227,12 @@ async fn main() {
     steps.push(run(db, "same events, other body (parsed, compared)").await);
     sim.set_feeds(vec![changed.into()]);
     steps.push(run(db, "1% of events changed").await);
-    sim.set_feeds(vec![retitled.into()]);
+    sim.set_feeds(vec![retitled.clone().into()]);
     steps.push(run(db, "every event changed").await);
+    sim.set_feeds(vec![shortened.into()]);
+    steps.push(run(db, "10% of events stopped appearing").await);
+    sim.set_feeds(vec![retitled.into()]);
+    steps.push(run(db, "the 10% listed again, unchanged").await);
     let copy_last = copy_reference(db).await;
 
     let stored = scalar(db, "SELECT count(*) FROM event").await;

@@ -115,6 +115,7 @@ impl JobRunner {
                     rows.inserted = finished.inserted,
                     rows.updated = finished.updated,
                     rows.unchanged = finished.unchanged,
+                    rows.stopped = finished.stopped,
                     rows.rejected = finished.rejected,
                     feed_unchanged = finished.feed_unchanged,
                     empty_feed = finished.empty_feed,

@@ -87,32 +87,7 @@ pub async fn download(
     };
     let (chunks, received) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_AHEAD);
     let frame = stored.body;
-    tokio::task::spawn_blocking(move || {
-        let mut decoder = match entity::feed_snapshot::decoder(&frame) {
-            Ok(decoder) => decoder,
-            Err(err) => {
-                let _ = chunks.blocking_send(Err(err));
-                return;
-            }
-        };
-        loop {
-            let mut chunk = vec![0; CHUNK_BYTES];
-            match decoder.read(&mut chunk) {
-                Ok(0) => return,
-                Ok(n) => {
-                    chunk.truncate(n);
-                    // The client went away: stop decompressing.
-                    if chunks.blocking_send(Ok(Bytes::from(chunk))).is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    let _ = chunks.blocking_send(Err(err));
-                    return;
-                }
-            }
-        }
-    });
+    tokio::task::spawn_blocking(move || decompress_into(&frame, &chunks));
     let stream = futures::stream::unfold(received, |mut received| async move {
         received.recv().await.map(|chunk| (chunk, received))
     });
@@ -133,4 +108,70 @@ pub async fn download(
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
     response
+}
+
+/// Decompresses `frame` into `chunks`, [`CHUNK_BYTES`] at a time, waiting while the channel is
+/// full: a client that reads slowly (or not at all) holds at most the channel's chunks and the
+/// one in hand, whatever the body's size. Stops when the client goes away.
+fn decompress_into(frame: &[u8], chunks: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    let mut decoder = match entity::feed_snapshot::decoder(frame) {
+        Ok(decoder) => decoder,
+        Err(err) => {
+            let _ = chunks.blocking_send(Err(err));
+            return;
+        }
+    };
+    loop {
+        let mut chunk = vec![0; CHUNK_BYTES];
+        match decoder.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                chunk.truncate(n);
+                if chunks.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                let _ = chunks.blocking_send(Err(err));
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_does_not_read_holds_a_few_chunks_of_a_large_body() {
+        let body: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| format!("<event event_id=\"{i}\"/>\n").into_bytes())
+            .collect();
+        assert!(body.len() > 100 * CHUNK_BYTES, "{} bytes", body.len());
+        let frame = entity::feed_snapshot::Compressed::of(&body).unwrap().body;
+        let (chunks, mut received) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        let decompressing = std::thread::spawn(move || decompress_into(&frame, &chunks));
+        // Nobody reads: the decoder fills the channel, then waits with one chunk in hand.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while received.len() < CHUNKS_AHEAD && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(
+            received.len(),
+            CHUNKS_AHEAD,
+            "no more than the channel holds"
+        );
+        assert!(!decompressing.is_finished(), "it waits for the client");
+        // Read at last: the whole body, in order.
+        let mut back = Vec::with_capacity(body.len());
+        while let Some(chunk) = received.blocking_recv() {
+            let chunk = chunk.unwrap();
+            assert!(chunk.len() <= CHUNK_BYTES);
+            back.extend_from_slice(&chunk);
+        }
+        decompressing.join().unwrap();
+        assert_eq!(back, body);
+    }
 }

@@ -216,34 +216,86 @@ impl BufRead for ChunkReader {
 }
 
 /// A reader that keeps, compressed, every byte the parser consumes through it: the body a
-/// job's snapshot stores. Compressing here, on the parser's blocking thread, keeps the work
-/// off the async workers; what it holds is the compressed body and one [`CHUNK_BYTES`] buffer
-/// (the parser consumes a few bytes at a time; zstd is fed whole chunks).
+/// job's snapshot stores. The bytes are gathered in [`CHUNK_BYTES`] chunks and compressed on a
+/// thread of its own, so the parser's thread does not do zstd's work (it would make the parse
+/// about half again as slow; docs/benchmarks.md, "Feed snapshots"). What it holds is the
+/// compressed body and at most [`MAX_BUFFERS`] chunks: the compressor's channel is bounded, and
+/// when it is full the parser waits for it.
 pub struct Kept<R> {
     inner: R,
-    compressor: Option<entity::feed_snapshot::Compressor>,
     pending: Vec<u8>,
+    compressing: Option<Compressing>,
+}
+
+/// A compressor on its own thread, fed whole chunks; the chunks come back to be filled again.
+struct Compressing {
+    chunks: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spent: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: std::thread::JoinHandle<Option<entity::feed_snapshot::Compressed>>,
+}
+
+impl Compressing {
+    /// Starts the thread; none if zstd or the thread cannot start (the body is then not
+    /// kept, and the collection goes on).
+    fn start() -> Option<Self> {
+        let mut compressor = entity::feed_snapshot::Compressor::new()?;
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHANNEL_CHUNKS);
+        let (give_back, spent) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("feed-snapshot".to_owned())
+            .spawn(move || {
+                let mut failed = false;
+                for mut chunk in received {
+                    failed = failed || compressor.write(&chunk).is_err();
+                    chunk.clear();
+                    // The reader may be gone already: the chunk is then just dropped.
+                    let _ = give_back.send(chunk);
+                }
+                if failed {
+                    None
+                } else {
+                    compressor.finish().ok()
+                }
+            });
+        match thread {
+            Ok(thread) => Some(Self {
+                chunks,
+                spent,
+                thread,
+            }),
+            Err(err) => {
+                tracing::warn!(error = %err, "no thread to compress the feed body: it is not kept");
+                None
+            }
+        }
+    }
 }
 
 impl<R> Kept<R> {
     /// Reads through `inner`, keeping what is read when `keep` (else a plain pass-through).
     pub fn new(inner: R, keep: bool) -> Self {
-        let compressor = keep.then(entity::feed_snapshot::Compressor::new).flatten();
+        let compressing = if keep { Compressing::start() } else { None };
         Self {
             inner,
-            pending: Vec::with_capacity(if compressor.is_some() { CHUNK_BYTES } else { 0 }),
-            compressor,
+            pending: Vec::with_capacity(if compressing.is_some() {
+                CHUNK_BYTES
+            } else {
+                0
+            }),
+            compressing,
         }
     }
 
     /// What was read, compressed; none when nothing was kept (or zstd failed).
     pub fn finish(mut self) -> Option<entity::feed_snapshot::Compressed> {
         self.flush();
-        self.compressor?.finish().ok()
+        let Compressing { chunks, thread, .. } = self.compressing.take()?;
+        drop(chunks);
+        thread.join().ok().flatten()
     }
 
     fn keep(&mut self, piece: &[u8]) {
-        if self.compressor.is_none() {
+        if self.compressing.is_none() {
             return;
         }
         self.pending.extend_from_slice(piece);
@@ -252,13 +304,24 @@ impl<R> Kept<R> {
         }
     }
 
+    /// Hands the gathered bytes to the compressor, and takes a spent chunk (or a new one) to
+    /// gather the next.
     fn flush(&mut self) {
-        if let Some(compressor) = &mut self.compressor
-            && compressor.write(&self.pending).is_err()
-        {
-            self.compressor = None;
+        let Some(compressing) = &self.compressing else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
         }
-        self.pending.clear();
+        let next = compressing
+            .spent
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES));
+        let full = std::mem::replace(&mut self.pending, next);
+        if compressing.chunks.send(full).is_err() {
+            // The compressor is gone (it panicked): keep nothing rather than part.
+            self.compressing = None;
+        }
     }
 }
 
@@ -276,13 +339,13 @@ impl<R: BufRead> BufRead for Kept<R> {
     }
 
     fn consume(&mut self, amount: usize) {
-        if amount > 0 && self.compressor.is_some() {
+        if amount > 0 && self.compressing.is_some() {
             match self.inner.fill_buf() {
                 Ok(buffer) => {
                     let end = amount.min(buffer.len());
                     self.pending.extend_from_slice(&buffer[..end]);
                 }
-                Err(_) => self.compressor = None,
+                Err(_) => self.compressing = None,
             }
             if self.pending.len() >= CHUNK_BYTES {
                 self.flush();
