@@ -147,18 +147,36 @@ pub async fn kept_among(
         .await
 }
 
-/// The compressed size of every body kept.
-pub async fn total_bytes(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    // PostgreSQL sums a bigint as numeric: cast back.
+/// How many bodies are kept, and what they weigh together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Bodies kept.
+    pub count: i64,
+    /// Their compressed size, in the database or in files (what the size cap bounds).
+    pub stored_bytes: i64,
+}
+
+/// How many bodies are kept, and their compressed size.
+pub async fn totals(db: &impl ConnectionTrait) -> Result<Totals, DbErr> {
+    // PostgreSQL counts and sums a bigint as bigint and numeric: cast both.
     let backend = db.get_database_backend();
     let row = db
         .query_one_raw(Statement::from_string(
             backend,
-            "SELECT CAST(COALESCE(SUM(stored_bytes), 0) AS BIGINT) FROM feed_snapshot",
+            "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(stored_bytes), 0) AS BIGINT) \
+             FROM feed_snapshot",
         ))
         .await?;
     match row {
-        Some(row) => row.try_get_by_index(0),
-        None => Ok(0),
+        Some(row) => Ok(Totals {
+            count: row.try_get_by_index(0)?,
+            stored_bytes: row.try_get_by_index(1)?,
+        }),
+        None => Ok(Totals::default()),
     }
+}
+
+/// The compressed size of every body kept.
+pub async fn total_bytes(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(totals(db).await?.stored_bytes)
 }

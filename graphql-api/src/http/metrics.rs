@@ -2,7 +2,8 @@
 //! latency histogram by route, GraphQL errors by code, the search index's size, version and
 //! age; read from the database at scrape time, job counts by state, each provider's last
 //! success, finished jobs by provider, status and error kind, and a job-duration histogram by
-//! provider; the process's own figures and the build. Labels are route templates and
+//! provider, and the feed bodies kept (how many, and their size); the process's own figures
+//! and the build. Labels are route templates and
 //! provider names, never raw URLs.
 
 use std::{
@@ -60,10 +61,11 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         let ids: Vec<_> = providers.iter().map(|p| p.id).collect();
         let successes = query::provider_health::find_many(db, ids).await?;
         let tallies = query::job_tally::all(db).await?;
-        Ok::<_, sea_orm::DbErr>(Some((states, providers, successes, tallies)))
+        let snapshots = query::feed_snapshot::totals(db).await?;
+        Ok::<_, sea_orm::DbErr>(Some((states, providers, successes, tallies, snapshots)))
     };
     match tokio::time::timeout(Duration::from_secs(2), scrape).await {
-        Ok(Ok(Some((states, providers, successes, tallies)))) => {
+        Ok(Ok(Some((states, providers, successes, tallies, snapshots)))) => {
             out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 1\n");
             out.push_str("# HELP jobs Jobs by state.\n# TYPE jobs gauge\n");
             // Every state, at 0 too: a series that vanishes at 0 breaks rate() and alerts.
@@ -122,6 +124,10 @@ pub async fn render(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 );
             }
             render_tallies(&mut out, &providers, &tallies);
+            out.push_str("# HELP feed_snapshots Feed bodies kept for replays and downloads.\n# TYPE feed_snapshots gauge\n");
+            let _ = writeln!(out, "feed_snapshots {}", snapshots.count);
+            out.push_str("# HELP feed_snapshots_bytes What the kept feed bodies weigh, compressed (what FEED_SNAPSHOT_MAX_MIB bounds).\n# TYPE feed_snapshots_bytes gauge\n");
+            let _ = writeln!(out, "feed_snapshots_bytes {}", snapshots.stored_bytes);
         }
         _ => out.push_str("# HELP database_up Whether the database answered this scrape.\n# TYPE database_up gauge\ndatabase_up 0\n"),
     }

@@ -88,6 +88,15 @@ async fn a_kept_body_can_be_read_downloaded_and_replayed(backend: Backend) {
         "{listed}"
     );
 
+    // /metrics counts the bodies kept and their size, for sizing the cap.
+    let (_, metrics) = app.get("/metrics").await;
+    for line in [
+        "feed_snapshots 1".to_owned(),
+        format!("feed_snapshots_bytes {}", compressed.body.len()),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+
     // The download: the body as sent, for a viewer only.
     let path = format!("/jobs/{}/body", kept.0);
     let (status, _) = app.get(&path).await;
