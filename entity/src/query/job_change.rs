@@ -10,8 +10,10 @@ use crate::{
 };
 
 /// Ids kept per kind: enough to see what a change was about, small enough that a busy
-/// provider's jobs do not store their catalogue again (at most 4 × 25 ids a job).
-pub const LISTED: usize = 25;
+/// provider's jobs do not store their catalogue again (at most 4 × 20 ids a job). It is also
+/// the size the GraphQL cost model gives a list it knows nothing about (`ChangedEvents.events`
+/// is costed as a page of 20), so a query's cost stays what it reads.
+pub const LISTED: usize = 20;
 
 /// The first ids of each kind of change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,8 @@
 //! before async-graphql walks it. Our limits are the only ones the schema applies.
 //!
 //! Complexity: a field costs 1 plus its children's cost times the field's expected list size:
-//! a connection's page size (`first`/`last`, as asked, 20 when not), and realistic
+//! a connection's page size (`first`/`last`, as asked, 20 when not: also what a job keeps of
+//! each kind of change, `ChangedEvents.events`), and realistic
 //! sizes for the plain lists (zones of an event, rejections of an outcome, providers).
 
 use std::collections::HashMap;
@@ -313,6 +314,13 @@ mod tests {
     use async_graphql::parser::parse_query;
 
     use super::*;
+
+    #[test]
+    fn a_jobs_changed_events_are_costed_as_many_as_it_keeps() {
+        // `ChangedEvents.events` has no page argument: it is costed as a default page, which
+        // must be what a job keeps of each kind of change.
+        assert_eq!(DEFAULT_PAGE_SIZE, entity::query::job_change::LISTED as u64);
+    }
 
     fn cost(query: &str) -> Result<Cost, CostError> {
         let document = parse_query(query).unwrap();

@@ -70,7 +70,7 @@ impl ChangedEvents {
         self.count
     }
 
-    /// Whether `events` names only the first of them (at most 25: in feed order; stopped
+    /// Whether `events` names only the first of them (at most 20: in feed order; stopped
     /// ones by id).
     async fn truncated(&self) -> bool {
         usize::try_from(self.count).is_ok_and(|count| count > self.ids.len())
