@@ -60,10 +60,7 @@ pub async fn complete(
     now: DateTime<Utc>,
 ) -> Result<Committed, DbErr> {
     let started = std::time::Instant::now();
-    let snapshot = match &collected.snapshot {
-        Some(body) => Snapshot::prepare(snapshot_dir, job.id, body).await,
-        None => None,
-    };
+    let snapshot = Snapshot::prepare(snapshot_dir, job.id, collected.snapshot.as_ref()).await;
     let sorted = match &collected.feed {
         Feed::Read(feed) => Some(sort_records(db, provider, feed, now).await?),
         Feed::NotModified | Feed::SameBody => None,
@@ -192,10 +189,7 @@ pub async fn fail(
     snapshot_dir: Option<&Directory>,
     retry: Option<NewJob>,
 ) -> Result<(Committed, Option<job::Model>), DbErr> {
-    let snapshot = match snapshot {
-        Some(body) => Snapshot::prepare(snapshot_dir, job.id, body).await,
-        None => None,
-    };
+    let snapshot = Snapshot::prepare(snapshot_dir, job.id, snapshot).await;
     let txn = query::begin_write(db).await?;
     if !query::job::finish(&txn, job, JobState::Failed, finished.finished_at).await? {
         txn.rollback().await?;
@@ -229,14 +223,16 @@ struct Snapshot<'b> {
 }
 
 impl<'b> Snapshot<'b> {
-    /// Makes `body` ready to keep with `job`'s end: when `directory` is set, its file is written
-    /// first, before the transaction (a file whose row never commits is swept by retention). A
-    /// file that cannot be written is logged and the body not kept: the job is not affected.
+    /// Makes `body`, if any, ready to keep with `job`'s end: when `directory` is set, its file
+    /// is written first, before the transaction (a file whose row never commits is swept by
+    /// retention). A file that cannot be written is logged and the body not kept: the job is
+    /// not affected.
     async fn prepare(
         directory: Option<&Directory>,
         job: JobId,
-        body: &'b Compressed,
+        body: Option<&'b Compressed>,
     ) -> Option<Self> {
+        let body = body?;
         let Some(directory) = directory else {
             return Some(Self { body, file: None });
         };

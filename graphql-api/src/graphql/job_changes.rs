@@ -8,9 +8,7 @@ use entity::{EventId, ProviderId, job_outcome, query::job_change::ChangedIds};
 use super::{Event, loaders::DbLoader};
 use crate::error::ApiError;
 
-/// What a job's feed did to its provider's events: new ones, changed ones, those carried
-/// again as they were, and those the previous feed listed that this one does not (they are
-/// kept, as every event is). Each kind is counted whole and named up to a cap.
+/// What a job's feed did to its provider's events.
 pub(crate) struct JobChanges {
     pub provider: ProviderId,
     pub outcome: job_outcome::Model,
@@ -55,7 +53,7 @@ impl JobChanges {
     }
 }
 
-/// One kind of change: how many events, and the first of them.
+/// One kind of change.
 pub(crate) struct ChangedEvents {
     provider: ProviderId,
     count: i32,

@@ -227,22 +227,34 @@ pub async fn touch_seen(
     ids: &[EventId],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for chunk in ids.chunks(ID_BATCH) {
-        Entity::update_many()
-            .col_expr(Column::LastSeenAt, Expr::value(now))
-            .col_expr(Column::Listed, Expr::value(true))
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
+    set_on(
+        db,
+        ids,
+        &[
+            (Column::LastSeenAt, Expr::value(now)),
+            (Column::Listed, Expr::value(true)),
+        ],
+    )
+    .await
 }
 
 /// Marks events a feed no longer carries as unlisted (they are kept, as every event is).
 pub async fn unlist(db: &impl ConnectionTrait, ids: &[EventId]) -> Result<(), DbErr> {
+    set_on(db, ids, &[(Column::Listed, Expr::value(false))]).await
+}
+
+/// Sets `values` on the events `ids`, [`ID_BATCH`] ids per statement.
+async fn set_on(
+    db: &impl ConnectionTrait,
+    ids: &[EventId],
+    values: &[(Column, SimpleExpr)],
+) -> Result<(), DbErr> {
     for chunk in ids.chunks(ID_BATCH) {
-        Entity::update_many()
-            .col_expr(Column::Listed, Expr::value(false))
+        let mut update = Entity::update_many();
+        for (column, value) in values {
+            update = update.col_expr(*column, value.clone());
+        }
+        update
             .filter(Column::Id.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
